@@ -1,0 +1,5 @@
+import sys
+
+from logitrepro.cli import main
+
+sys.exit(main())

@@ -1,0 +1,234 @@
+"""`logitrepro`: the one entry point. Snakemake rules and DVC stages call these sub-commands;
+each is a thin adapter over a module of the package."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from logitrepro.config import ConfigError, load_config
+
+
+def _config(args):
+    overrides = {}
+    for item in getattr(args, "set", None) or []:
+        key, _, value = item.partition("=")
+        import yaml
+
+        node = overrides
+        parts = key.split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = yaml.safe_load(value)
+    return load_config(args.config, overrides=overrides)
+
+
+def _set_kernel_backend(spec_or_cfg: dict) -> None:
+    backend = spec_or_cfg.get("kernels", {}).get("backend", "auto")
+    os.environ.setdefault("LOGITREPRO_KERNEL_BACKEND", backend)
+
+
+def cmd_prepare(args) -> int:
+    from logitrepro.data.prepare import prepare
+
+    if args.resolved:  # what the workflow passes: its own validated settings
+        settings = json.loads(args.resolved)
+        override, timeout = settings.get("source"), settings["timeout_s"]
+    else:
+        data = _config(args).main["data"]
+        override, timeout = data["sources"].get(args.dataset), data["download_timeout_s"]
+    prepare(args.dataset, args.out, override=override, timeout_s=timeout)
+    return 0
+
+
+def cmd_train(args) -> int:
+    from logitrepro import train
+
+    if args.spec:
+        spec = json.loads(args.spec)
+    else:
+        spec = _config(args).job_spec(args.paper, args.experiment, args.arm, args.seed)
+    _set_kernel_backend(spec)
+    run_dir = Path(args.run_dir)
+    summary = train.train(spec, run_dir, threads=args.threads, tracker=train.make_tracker(spec))
+    from logitrepro.runinfo import write_json
+
+    write_json(run_dir / "train.json", summary)
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from logitrepro import train
+    from logitrepro.runinfo import read_json, write_json
+
+    spec = read_json(Path(args.run_dir) / "run.json")["spec"]
+    _set_kernel_backend(spec)
+    result = train.evaluate(args.run_dir, threads=args.threads, tracker=train.make_tracker(spec))
+    write_json(args.out, result)
+    shown = {k: round(v, 4) if isinstance(v, float) else v for k, v in result["metrics"].items()}
+    print(f"[{spec['paper']}/{spec['experiment']}/{spec['arm']}/seed{spec['seed']}] {shown}")
+    return 0
+
+
+def cmd_judge(args) -> int:
+    from logitrepro import claims as claims_mod
+    from logitrepro.judging import build_claims_file, log_claims
+    from logitrepro.runinfo import read_json, write_json
+
+    if args.resolved:
+        settings = json.loads(args.resolved)
+    else:
+        cfg = _config(args)
+        settings = {"paper_config": cfg.paper(args.paper), "scale": cfg.scale, "tracking": cfg.main["tracking"]}
+    evaluations = [read_json(p) for p in args.metrics]
+    out = build_claims_file(settings["paper_config"], settings["scale"], evaluations)
+    write_json(args.out, out)
+    if os.environ.get("LOGITREPRO_NO_TRACKING") != "1":
+        log_claims(settings["tracking"], out)
+    counts = {v: sum(c["verdict"] == v for c in out["claims"]) for v in claims_mod.VERDICTS}
+    print(f"[{args.paper}] " + ", ".join(f"{n} {v}" for v, n in counts.items() if n))
+    return 0
+
+
+def cmd_tables(args) -> int:
+    from logitrepro.report.tables import render
+    from logitrepro.runinfo import read_json
+
+    rendered = render(read_json(args.claims))
+    for fmt, path in (("md", args.md), ("tex", args.tex), ("html", args.html)):
+        if path:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).write_text(rendered[fmt])
+    return 0
+
+
+def cmd_plots(args) -> int:
+    from logitrepro.report.plots import plot_curves
+
+    plot_curves(args.runs, args.out, args.curves, args.title)
+    return 0
+
+
+def cmd_show(args) -> int:
+    from logitrepro.report.tables import terminal_summary
+    from logitrepro.runinfo import read_json
+
+    folder = Path(args.claims_dir)
+    files = sorted(folder.glob("*.json")) if folder.is_dir() else []
+    if not files:
+        print(f"no claims in {folder}; run the pipeline first (make run, or snakemake --cores all)")
+        return 1
+    print(terminal_summary([read_json(f) for f in files]))
+    print(f"\nTables: {Path(args.claims_dir).parent / 'tables'}/   Browse runs: mlflow ui")
+    return 0
+
+
+def cmd_dvc_yaml(args) -> int:
+    from logitrepro.dvcgen import render_dvc_yaml
+
+    cfg = _config(args)
+    text = render_dvc_yaml(cfg)
+    path = Path(args.out)
+    if args.check:
+        if not path.exists() or path.read_text() != text:
+            print(f"{path} is out of date with the configs; regenerate it with: logitrepro dvc-yaml", file=sys.stderr)
+            return 1
+        print(f"{path} is up to date")
+        return 0
+    path.write_text(text)
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_validate(args) -> int:
+    cfg = _config(args)
+    print(f"config OK: scale {cfg.scale}, papers {', '.join(cfg.papers)}, seeds {cfg.seeds}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="logitrepro", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def with_config(sp):
+        sp.add_argument("--config", default="configs/config.yaml", help="main config (default: %(default)s)")
+        sp.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key, e.g. scale=smoke")
+        return sp
+
+    sp = with_config(sub.add_parser("prepare", help="prepare one dataset (sources chain, checksum, splits)"))
+    sp.add_argument("--dataset", required=True)
+    sp.add_argument("--out", required=True)
+    sp.add_argument("--resolved", help="JSON {source, timeout_s} from the workflow (instead of --config)")
+    sp.set_defaults(func=cmd_prepare)
+
+    sp = with_config(sub.add_parser("train", help="train one paper/experiment/arm/seed (resumes if interrupted)"))
+    sp.add_argument("--spec", help="resolved job spec as JSON (what the workflow passes)")
+    sp.add_argument("--paper")
+    sp.add_argument("--experiment")
+    sp.add_argument("--arm")
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--run-dir", required=True)
+    sp.add_argument("--threads", type=int, default=1)
+    sp.set_defaults(func=cmd_train)
+
+    sp = sub.add_parser("evaluate", help="test metrics of a finished run")
+    sp.add_argument("--run-dir", required=True)
+    sp.add_argument("--out", required=True)
+    sp.add_argument("--threads", type=int, default=1)
+    sp.set_defaults(func=cmd_evaluate)
+
+    sp = with_config(sub.add_parser("judge", help="judge a paper's claims from its runs' metrics"))
+    sp.add_argument("--paper", required=True)
+    sp.add_argument("--metrics", nargs="+", required=True)
+    sp.add_argument("--out", required=True)
+    sp.add_argument("--resolved", help="JSON {paper_config, scale, tracking} from the workflow (instead of --config)")
+    sp.set_defaults(func=cmd_judge)
+
+    sp = sub.add_parser("tables", help="paper tables (Markdown, LaTeX, HTML) from a claims file")
+    sp.add_argument("--claims", required=True)
+    sp.add_argument("--md")
+    sp.add_argument("--tex")
+    sp.add_argument("--html")
+    sp.set_defaults(func=cmd_tables)
+
+    sp = sub.add_parser("plots", help="training curves of a paper's runs")
+    sp.add_argument("--runs", nargs="+", required=True)
+    sp.add_argument("--out", required=True)
+    sp.add_argument("--curves", nargs="+", default=["train_loss"], help="history keys to plot")
+    sp.add_argument("--title", default="")
+    sp.set_defaults(func=cmd_plots)
+
+    sp = sub.add_parser("show", help="print the claims table of the last run")
+    sp.add_argument("--claims-dir", default="results/claims")
+    sp.set_defaults(func=cmd_show)
+
+    sp = with_config(sub.add_parser("dvc-yaml", help="write dvc.yaml from the configs (or --check it is current)"))
+    sp.add_argument("--out", default="dvc.yaml")
+    sp.add_argument("--check", action="store_true")
+    sp.set_defaults(func=cmd_dvc_yaml)
+
+    sp = with_config(sub.add_parser("validate", help="validate the configs"))
+    sp.set_defaults(func=cmd_validate)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as e:
+        print(f"logitrepro: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:  # noqa: BLE001 - a readable last line, the traceback above it for debugging
+        from logitrepro.data.prepare import DataUnavailable
+
+        if isinstance(e, DataUnavailable):
+            print(f"logitrepro: {e}", file=sys.stderr)
+            return 3
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

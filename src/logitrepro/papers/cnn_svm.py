@@ -1,0 +1,92 @@
+"""CNN-SVM (Agarap, arXiv 1712.03541): the same CNN with a softmax head or an L2-SVM head."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from logitrepro.data.prepare import load_split
+from logitrepro.models.cnn import AgarapCNN, CNNConfig
+
+
+def l2_svm_loss(logits: torch.Tensor, target: torch.Tensor, out_weight: torch.Tensor, c: float) -> torch.Tensor:
+    """mean(W_out^2) + C * mean over batch x class of max(0, 1 - y*o)^2, y in {-1, +1} one-vs-rest.
+
+    Follows the authors' code: the weight penalty is a mean (not a sum) of the output weights.
+    """
+    # logits: (B, K); target: (B,)
+    y = 2.0 * F.one_hot(target, logits.shape[1]).to(logits.dtype) - 1.0  # (B, K) in {-1, +1}
+    hinge = torch.clamp(1.0 - y * logits, min=0.0)
+    return out_weight.pow(2).mean() + c * hinge.pow(2).mean()
+
+
+def accuracy_scores(logits: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
+    """Accuracy (percent) by argmax(o) and by the authors' argmax(sign(o)).
+
+    torch.argmax returns the first maximal index, as tf.argmax does, so ties among several
+    +1 signs go to the lowest class: the quirk that understates the SVM's accuracy.
+    """
+    plain = (logits.argmax(1) == target).float().mean().item() * 100
+    signed = (torch.sign(logits).argmax(1) == target).float().mean().item() * 100
+    return {"acc": plain, "acc_sign": signed}
+
+
+class CNNSVMTask:
+    def __init__(self, spec: dict):
+        hp = spec["hparams"]
+        self.spec, self.hp = spec, hp
+        if hp["head"] not in ("softmax", "svm"):
+            raise ValueError(f"cnn_svm arm head must be 'softmax' or 'svm', got {hp['head']!r}")
+        torch.manual_seed(spec["seed"])
+        self.model = AgarapCNN(CNNConfig(
+            conv1_channels=hp["conv1_channels"], conv2_channels=hp["conv2_channels"], hidden=hp["hidden"],
+            dropout=hp["dropout"], init_std=hp["init_std"], init_bias=hp["init_bias"],
+        ))
+        self.splits = {s: self._load(s) for s in ("train", "val", "test")}
+
+    def _load(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = load_split(self.spec["data_dir"], split)
+        # TF's reader scales pixels to [0, 1] by 1/255.
+        return torch.from_numpy(x).float().div_(255.0).unsqueeze(1), torch.from_numpy(y)  # (N,1,28,28), (N,)
+
+    def optimizer(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.model.parameters(), lr=self.hp["lr"])
+
+    def batch(self, step: int):
+        x, y = self.splits["train"]
+        n, bs = len(y), self.hp["batch_size"]
+        per_epoch = n // bs
+        epoch, i = divmod(step, per_epoch)
+        perm = np.random.default_rng([self.spec["seed"], epoch]).permutation(n)
+        idx = torch.from_numpy(perm[i * bs : (i + 1) * bs])
+        return x[idx], y[idx]
+
+    def _objective(self, logits, y):
+        if self.hp["head"] == "svm":
+            return l2_svm_loss(logits, y, self.model.out.weight, self.hp["svm_c"])
+        return F.cross_entropy(logits, y)
+
+    def loss(self, batch):
+        x, y = batch
+        self.model.train()
+        logits = self.model(x)
+        loss = self._objective(logits, y)
+        return loss, {"train_loss": loss.item(), "train_acc": accuracy_scores(logits.detach(), y)["acc"]}
+
+    @torch.no_grad()
+    def evaluate(self, split: str) -> dict[str, float]:
+        self.model.eval()
+        x, y = self.splits[split]
+        logits = torch.cat([self.model(x[i : i + 2000]) for i in range(0, len(y), 2000)])
+        acc = accuracy_scores(logits, y)
+        authors = acc["acc_sign"] if self.hp["head"] == "svm" else acc["acc"]
+        return {
+            f"{split}_loss": self._objective(logits, y).item(),
+            f"{split}_acc": acc["acc"],
+            f"{split}_acc_sign": acc["acc_sign"],
+            f"{split}_acc_authors": authors,
+        }
+
+
+def make_task(spec: dict) -> CNNSVMTask:
+    return CNNSVMTask(spec)

@@ -1,0 +1,131 @@
+"""MLflow conventions in one place.
+
+One experiment per paper, one run per training job, one experiment `claims` with one
+run per judged claim. The default store is SQLite in the project; parallel jobs write to
+it through a file lock, because SQLite allows one writer and MLflow does not retry
+"database is locked" (nor the first-time schema migration racing in two processes).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+from filelock import FileLock
+
+CLAIMS_EXPERIMENT = "claims"
+
+
+def resolve_uri(configured: str | None, root: str | Path | None = None) -> str:
+    """Config key, else $MLFLOW_TRACKING_URI, else sqlite:///<root>/mlflow.db (absolute)."""
+    uri = configured or os.environ.get("MLFLOW_TRACKING_URI")
+    if uri:
+        return uri
+    root = Path(root or Path.cwd()).resolve()
+    return f"sqlite:///{root / 'mlflow.db'}"
+
+
+def flatten(d: dict, prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+class Tracker:
+    def __init__(self, uri: str, artifacts: str | Path = "mlruns", retries: int = 8):
+        import mlflow  # imported here: it is slow, and many commands never track
+
+        os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+        self.uri = uri
+        self.artifacts = Path(artifacts).resolve()
+        self.retries = retries
+        self._lock = FileLock(uri.removeprefix("sqlite:///") + ".lock") if uri.startswith("sqlite:///") else None
+        # Creating the client opens the store, which runs the schema migrations on a new
+        # database: two jobs doing that at once collide ("duplicate column"), so hold the lock.
+        with self._write():
+            self.client = mlflow.MlflowClient(tracking_uri=uri)
+            self.client.search_experiments(max_results=1)
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[None]:
+        with self._lock if self._lock is not None else contextlib.nullcontext():
+            yield
+
+    def _call(self, fn, *args, **kwargs):
+        """Run one store call under the lock, retrying transient lock errors from other writers (e.g. the UI)."""
+        for attempt in range(self.retries):
+            try:
+                with self._write():
+                    return fn(*args, **kwargs)
+            except Exception as e:  # sqlalchemy OperationalError arrives wrapped in MlflowException
+                if "locked" not in str(e).lower() or attempt == self.retries - 1:
+                    raise
+                time.sleep(0.2 * 2**attempt)
+
+    def experiment_id(self, name: str) -> str:
+        def get_or_create():
+            exp = self.client.get_experiment_by_name(name)
+            if exp is not None:
+                return exp.experiment_id
+            location = None
+            if not self.uri.startswith(("http://", "https://", "databricks")):
+                location = (self.artifacts / name).as_uri()
+            return self.client.create_experiment(name, artifact_location=location)
+
+        return self._call(get_or_create)
+
+    def start_run(self, experiment: str, run_name: str, tags: dict[str, Any], run_id: str | None = None) -> str:
+        """Create a run, or reopen `run_id` when a job resumes after an interruption."""
+        if run_id:
+            try:
+                self._call(self.client.get_run, run_id)
+                self._call(self.client.update_run, run_id, status="RUNNING")
+                return run_id
+            except Exception:
+                pass  # the store was reset since: start afresh
+        exp_id = self.experiment_id(experiment)
+        run = self._call(
+            self.client.create_run, exp_id, run_name=run_name, tags={k: str(v) for k, v in tags.items()}
+        )
+        return run.info.run_id
+
+    def log_params(self, run_id: str, params: dict[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        flat = [Param(k, str(v)[:6000]) for k, v in sorted(flatten(params).items())]
+        existing = self._call(self.client.get_run, run_id).data.params
+        new = [p for p in flat if p.key not in existing]  # params are immutable once logged (resume)
+        for i in range(0, len(new), 100):
+            self._call(self.client.log_batch, run_id, params=new[i : i + 100])
+
+    def log_metrics(self, run_id: str, metrics: dict[str, float], step: int | None = None) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        batch = [Metric(k, float(v), now, step or 0) for k, v in metrics.items() if v is not None]
+        if batch:
+            self._call(self.client.log_batch, run_id, metrics=batch)
+
+    def set_tags(self, run_id: str, tags: dict[str, Any]) -> None:
+        from mlflow.entities import RunTag
+
+        self._call(self.client.log_batch, run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    def log_artifact(self, run_id: str, path: str | Path, subdir: str | None = None) -> None:
+        self._call(self.client.log_artifact, run_id, str(path), subdir)
+
+    def end_run(self, run_id: str, status: str = "FINISHED") -> None:
+        self._call(self.client.set_terminated, run_id, status)
+
+    def find_runs(self, experiment: str, filter_string: str = "") -> list:
+        exp = self._call(self.client.get_experiment_by_name, experiment)
+        if exp is None:
+            return []
+        return self._call(self.client.search_runs, [exp.experiment_id], filter_string, max_results=10000)

@@ -1,0 +1,200 @@
+"""One training loop for every paper: seeding, checkpoints and resume, a divergence guard,
+progress, and tracking. What is specific to a paper lives in its Task (papers/)."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from logitrepro import runinfo
+from logitrepro.papers import make_task
+from logitrepro.tracking import Tracker, resolve_uri
+
+CHECKPOINT = "checkpoint.pt"
+HISTORY = "history.jsonl"
+RUN_INFO = "run.json"
+
+
+def set_threads(threads: int) -> None:
+    torch.set_num_threads(max(1, int(threads)))
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+
+
+def make_tracker(spec: dict) -> Tracker | None:
+    if os.environ.get("LOGITREPRO_NO_TRACKING") == "1":
+        return None
+    return Tracker(resolve_uri(spec["tracking"]["uri"]), spec["tracking"]["artifacts"])
+
+
+def run_tags(spec: dict, data_sha: str, commit: str) -> dict:
+    return {
+        "paper": spec["paper"], "experiment": spec["experiment"], "arm": spec["arm"], "seed": spec["seed"],
+        "scale": spec["scale"], "git_commit": commit, "data_checksum": data_sha, "dataset": spec["dataset"],
+    }
+
+
+def _save_checkpoint(path: Path, task, optimizer, step: int, status: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({
+        "model": task.model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
+        "status": status, "torch_rng": torch.get_rng_state(), "spec": task.spec,
+    }, tmp)
+    os.replace(tmp, path)  # atomic: an interrupted save keeps the previous checkpoint
+
+
+def _read_history(path: Path, upto_step: int) -> list[dict]:
+    if not path.exists():
+        return []
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [r for r in rows if r["step"] <= upto_step]
+
+
+class Progress:
+    """A tqdm bar when interactive, else a log line every tenth of the run."""
+
+    def __init__(self, total: int, start: int, label: str):
+        self.total, self.label = total, label
+        self.bar = None
+        if sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, initial=start, desc=label, unit="step")
+        self.every = max(1, total // 10)
+
+    def update(self, step: int, logs: dict) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items()}, refresh=False)
+        elif step % self.every == 0 or step == self.total:
+            shown = " ".join(f"{k}={v:.4g}" for k, v in logs.items())
+            print(f"[{self.label}] step {step}/{self.total} {shown}", flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def train(spec: dict, run_dir: str | Path, threads: int = 1, tracker: Tracker | None = None) -> dict:
+    """Train one (paper, experiment, arm, seed); resume from run_dir's checkpoint if there is one.
+
+    Returns the summary also written to run_dir/train.json. A NaN/inf loss ends the run with
+    status 'diverged' (data for the claims), not an exception.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    set_threads(threads)
+    hp = spec["hparams"]
+    total = int(hp["steps"])
+    label = f"{spec['paper']}/{spec['experiment']}/{spec['arm']}/seed{spec['seed']}"
+
+    task = make_task(spec)  # seeds torch before building the model
+    optimizer = task.optimizer()
+    ckpt_path, hist_path, info_path = run_dir / CHECKPOINT, run_dir / HISTORY, run_dir / RUN_INFO
+    start, status, info = 0, "running", {}
+    if ckpt_path.exists():
+        ckpt = torch.load(ckpt_path, weights_only=False)
+        if ckpt["spec"]["hparams"] != spec["hparams"] or ckpt["spec"]["seed"] != spec["seed"]:
+            print(f"[{label}] checkpoint was made with another config; starting afresh", flush=True)
+        else:
+            task.model.load_state_dict(ckpt["model"])
+            optimizer.load_state_dict(ckpt["optimizer"])
+            torch.set_rng_state(ckpt["torch_rng"])
+            start, status = ckpt["step"], ckpt["status"]
+            print(f"[{label}] resuming from step {start}", flush=True)
+    history = _read_history(hist_path, start)
+    if info_path.exists() and start > 0:
+        info = runinfo.read_json(info_path)
+
+    data_sha = runinfo.data_checksum(spec["data_dir"])
+    commit = runinfo.git_commit()
+    run_id = None
+    if tracker is not None:
+        run_id = tracker.start_run(spec["paper"], f"{spec['experiment']}-{spec['arm']}-seed{spec['seed']}",
+                                   run_tags(spec, data_sha, commit), info.get("mlflow_run_id"))
+        tracker.log_params(run_id, {"hparams": hp, "dataset": spec["dataset"], "scale": spec["scale"]})
+    info.update({
+        "label": label, "spec": spec, "mlflow_run_id": run_id, "git_commit": commit, "data_checksum": data_sha,
+        "packages": runinfo.package_versions(), "device": runinfo.device_description(), "threads": threads,
+    })
+    runinfo.write_json(info_path, info)
+
+    with open(hist_path, "w") as f:  # rewrite: drop rows logged after the checkpoint we resumed from
+        f.writelines(json.dumps(r) + "\n" for r in history)
+    started = time.time()
+    wall_before = info.get("train_wall_s", 0.0)
+    progress = Progress(total, start, label)
+    step, logs = start, {}
+    try:
+        with open(hist_path, "a") as hist:
+            while step < total and status == "running":
+                batch = task.batch(step)
+                loss, logs = task.loss(batch)
+                if not math.isfinite(loss.item()):
+                    status = "diverged"
+                    row = {"step": step + 1, "event": "diverged", "train_loss": loss.item()}
+                    hist.write(json.dumps(row) + "\n")
+                    break
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                step += 1
+                row = None
+                if step % hp["eval_every"] == 0 or step == total:
+                    row = {"step": step, **logs, **task.evaluate("val")}
+                    hist.write(json.dumps(row) + "\n")
+                    hist.flush()
+                    if tracker is not None:
+                        tracker.log_metrics(run_id, {k: v for k, v in row.items() if k != "step"}, step)
+                if step % hp["checkpoint_every"] == 0 and step < total:
+                    _save_checkpoint(ckpt_path, task, optimizer, step, status)
+                progress.update(step, logs)
+    finally:
+        progress.close()
+    if status == "running":
+        status = "completed"
+    _save_checkpoint(ckpt_path, task, optimizer, step, status)
+    wall = wall_before + time.time() - started
+    summary = {"status": status, "steps": step, "steps_planned": total, "train_wall_s": round(wall, 2),
+               "final": _last_row(hist_path)}
+    info["train_wall_s"] = round(wall, 2)
+    info["status"] = status
+    runinfo.write_json(info_path, info)
+    if tracker is not None:
+        tracker.set_tags(run_id, {"status": status})
+        tracker.log_metrics(run_id, {"train_wall_s": wall, "diverged": float(status == "diverged")}, step)
+        tracker.log_artifact(run_id, hist_path)
+    print(f"[{label}] {status} after {step} steps in {wall:.1f} s", flush=True)
+    return summary
+
+
+def _last_row(path: Path) -> dict:
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return rows[-1] if rows else {}
+
+
+def evaluate(run_dir: str | Path, threads: int = 1, tracker: Tracker | None = None, splits=("val", "test")) -> dict:
+    """Load the final checkpoint of a run and compute its metrics on the held-out splits."""
+    run_dir = Path(run_dir)
+    set_threads(threads)
+    ckpt = torch.load(run_dir / CHECKPOINT, weights_only=False)
+    spec = ckpt["spec"]
+    task = make_task(spec)
+    task.model.load_state_dict(ckpt["model"])
+    metrics: dict = {"status": ckpt["status"], "steps": ckpt["step"], "diverged": float(ckpt["status"] == "diverged")}
+    for split in splits:
+        metrics.update(task.evaluate(split))
+    info = runinfo.read_json(run_dir / RUN_INFO)
+    metrics["train_wall_s"] = info.get("train_wall_s")
+    if tracker is not None and info.get("mlflow_run_id"):
+        run_id = info["mlflow_run_id"]
+        numeric = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and k != "steps"}
+        tracker.log_metrics(run_id, numeric, ckpt["step"])
+        tracker.log_artifact(run_id, run_dir / RUN_INFO)
+        tracker.log_artifact(run_id, run_dir / CHECKPOINT)
+        tracker.end_run(run_id, "FINISHED" if ckpt["status"] == "completed" else "FAILED")
+    return {"spec": spec, "metrics": metrics, "mlflow_run_id": info.get("mlflow_run_id"), "run_dir": str(run_dir)}

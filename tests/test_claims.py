@@ -1,0 +1,99 @@
+import math
+
+import pytest
+
+from logitrepro import claims as C
+
+T_975_DF2 = 4.302652729749464  # Student t quantile, 97.5%, 2 degrees of freedom (tables)
+
+
+def test_seed_stats_t_interval():
+    st = C.seed_stats([1.0, 2.0, 3.0])
+    assert st.mean == 2.0 and st.sd == pytest.approx(1.0)
+    half = T_975_DF2 * 1.0 / math.sqrt(3)
+    assert (st.ci_low, st.ci_high) == pytest.approx((2.0 - half, 2.0 + half))
+
+
+def test_one_seed_has_unbounded_interval():
+    st = C.seed_stats([5.0])
+    assert st.ci_low == -math.inf and st.ci_high == math.inf
+
+
+@pytest.mark.parametrize(
+    "interval, verdict",
+    [((0.1, 0.2), C.REPRODUCED), ((1.5, 2.0), C.NOT_REPRODUCED), ((-3, -2), C.NOT_REPRODUCED),
+     ((0.5, 1.5), C.INCONCLUSIVE), ((-2, 2), C.INCONCLUSIVE)],
+)
+def test_interval_verdict(interval, verdict):
+    assert C.interval_verdict(*interval, accept_low=-1, accept_high=1) == verdict
+
+
+def claim(**kw):
+    base = {"id": "x", "statement": "s", "source": "Table 1", "experiment": "e", "metric": "acc",
+            "judged_at": ["cpu"], "claimed": None}
+    base.update(kw)
+    return base
+
+
+def runs(method, baseline):
+    return {"m": {s: {"acc": v} for s, v in enumerate(method)}, "b": {s: {"acc": v} for s, v in enumerate(baseline)}}
+
+
+def test_difference_is_paired_by_seed_and_judged_against_band():
+    # Per-seed differences are all exactly -1.0: zero spread, so the CI is the point -1.
+    r = runs([90.0, 80.0, 70.0], [91.0, 81.0, 71.0])
+    rec = C.judge(claim(kind="difference", method="m", baseline="b", claimed=-1.2, tolerance=0.5), r, "cpu")
+    assert rec["measured"]["mean"] == pytest.approx(-1.0)
+    assert rec["verdict"] == C.REPRODUCED
+    rec = C.judge(claim(kind="difference", method="m", baseline="b", claimed=1.0, tolerance=0.5), r, "cpu")
+    assert rec["verdict"] == C.NOT_REPRODUCED
+
+
+def test_difference_with_noisy_seeds_is_inconclusive():
+    r = runs([90.0, 91.0, 89.0], [90.5, 89.0, 91.5])
+    rec = C.judge(claim(kind="difference", method="m", baseline="b", claimed=0.0, tolerance=0.5), r, "cpu")
+    assert rec["verdict"] == C.INCONCLUSIVE
+
+
+def test_absolute_and_not_checked_at_other_scale():
+    r = {"a": {0: {"acc": 99.1}, 1: {"acc": 99.2}, 2: {"acc": 99.15}}}
+    c = claim(kind="absolute", arm="a", claimed=99.2, tolerance=0.5, judged_at=["paper"])
+    rec = C.judge(c, r, "cpu")
+    assert rec["verdict"] == C.NOT_CHECKED and "paper" in rec["check_with"]
+    assert rec["measured"]["mean"] == pytest.approx(99.15)  # numbers still shown
+    assert C.judge(c, r, "paper")["verdict"] == C.REPRODUCED
+
+
+def test_direction_respects_higher_is_better():
+    r = runs([2.0, 2.1, 2.2], [3.0, 3.1, 3.3])
+    up = claim(kind="direction", method="m", baseline="b")
+    down = claim(kind="direction", method="m", baseline="b", higher_is_better=False)
+    assert C.judge(up, r, "cpu")["verdict"] == C.NOT_REPRODUCED
+    assert C.judge(down, r, "cpu")["verdict"] == C.REPRODUCED
+
+
+def test_ratio_and_bound():
+    r = runs([2.0, 2.2, 2.1], [1.0, 1.1, 1.05])
+    rec = C.judge(claim(kind="ratio", method="m", baseline="b", claimed=2.0, tolerance=0.1), r, "cpu")
+    assert rec["measured"]["mean"] == pytest.approx(2.0) and rec["verdict"] == C.REPRODUCED
+    b = {"a": {s: {"ce": v, "lb": 3.0} for s, v in enumerate([3.5, 3.6, 3.4])}}
+    assert C.judge(claim(kind="bound", arm="a", metric="ce", bound_metric="lb"), b, "cpu")["verdict"] == C.REPRODUCED
+    b = {"a": {s: {"ce": v, "lb": 4.0} for s, v in enumerate([3.5, 3.6, 3.4])}}
+    assert C.judge(claim(kind="bound", arm="a", metric="ce", bound_metric="lb"), b, "cpu")["verdict"] == C.NOT_REPRODUCED
+
+
+def test_non_finite_or_missing_runs_are_inconclusive_not_errors():
+    r = runs([float("nan"), 1.0, 1.0], [1.0, 1.0, 1.0])
+    rec = C.judge(claim(kind="difference", method="m", baseline="b", claimed=0.0, tolerance=1), r, "cpu")
+    assert rec["verdict"] == C.INCONCLUSIVE and "non-finite" in rec["reason"]
+    rec = C.judge(claim(kind="absolute", arm="zz", claimed=1.0, tolerance=1), r, "cpu")
+    assert rec["verdict"] == C.INCONCLUSIVE
+
+
+def test_judge_paper_indexes_evaluations():
+    evals = [{"spec": {"experiment": "e", "arm": arm, "seed": s}, "metrics": {"acc": v}}
+             for arm, vals in (("m", [1.0, 1.1, 1.2]), ("b", [2.0, 2.1, 2.2])) for s, v in enumerate(vals)]
+    paper = {"paper": {"id": "p", "arxiv": "1.1v1"},
+             "claims": [claim(kind="difference", method="m", baseline="b", claimed=-1.0, tolerance=0.2)]}
+    (rec,) = C.judge_paper(paper, evals, "cpu")
+    assert rec["verdict"] == C.REPRODUCED and rec["paper"] == "p" and rec["per_seed"]["0"] == pytest.approx(-1.0)

@@ -1,0 +1,59 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from logitrepro.config import ConfigError, load_config
+from logitrepro.dvcgen import render_dvc_yaml
+
+from conftest import PROJECT
+
+
+def test_default_config_is_valid_and_resolves_scales():
+    cfg = load_config(PROJECT / "configs" / "config.yaml", root=PROJECT)
+    assert cfg.scale == "cpu" and len(cfg.seeds) >= 3
+    spec = cfg.job_spec("cnn_svm", "mnist", "svm", 1)
+    assert spec["hparams"]["head"] == "svm" and spec["hparams"]["steps"] == 2000
+    assert spec["hparams"]["lr"] == 1e-3  # the method is not touched by the scale
+    paper = load_config(PROJECT / "configs" / "config.yaml", overrides={"scale": "paper"}, root=PROJECT)
+    hp = paper.job_spec("cnn_svm", "fashion_mnist", "softmax", 0)["hparams"]
+    assert (hp["conv1_channels"], hp["conv2_channels"], hp["hidden"], hp["steps"], hp["batch_size"]) == (32, 64, 1024, 10000, 128)
+
+
+def test_bad_value_names_key_path_and_reason():
+    with pytest.raises(ConfigError) as e:
+        load_config(PROJECT / "configs" / "config.yaml", overrides={"scale": "huge", "seeds": {"cpu": [-1]}}, root=PROJECT)
+    msg = str(e.value)
+    assert "scale: 'huge' is not one of" in msg and "seeds.cpu.0" in msg
+
+
+def test_bad_paper_config_names_file_and_claim(tmp_path):
+    (tmp_path / "configs" / "papers").mkdir(parents=True)
+    paper = yaml.safe_load((PROJECT / "configs" / "papers" / "cnn_svm.yaml").read_text())
+    paper["claims"][4]["method"] = "svmm"
+    (tmp_path / "configs" / "papers" / "cnn_svm.yaml").write_text(yaml.safe_dump(paper))
+    with pytest.raises(ConfigError) as e:
+        load_config(PROJECT / "configs" / "config.yaml", root=tmp_path)
+    assert "cnn_svm.yaml" in str(e.value) and "claims.4 (cnnsvm.mnist.gap).method: no arm 'svmm'" in str(e.value)
+
+
+def test_unknown_key_is_rejected():
+    with pytest.raises(ConfigError, match="tracking.*'url' was unexpected"):
+        load_config(PROJECT / "configs" / "config.yaml", overrides={"tracking": {"url": "x"}}, root=PROJECT)
+
+
+def test_unknown_arm_in_job_spec():
+    cfg = load_config(PROJECT / "configs" / "config.yaml", root=PROJECT)
+    with pytest.raises(ConfigError, match="no arm 'hinge'"):
+        cfg.job_spec("cnn_svm", "mnist", "hinge", 0)
+
+
+def test_every_paper_config_has_a_module_and_pins_arxiv_version():
+    for path in (PROJECT / "configs" / "papers").glob("*.yaml"):
+        assert (PROJECT / "src" / "logitrepro" / "papers" / f"{path.stem}.py").exists()
+        assert "v" in yaml.safe_load(path.read_text())["paper"]["arxiv"]
+
+
+def test_dvc_yaml_is_up_to_date_with_configs():
+    cfg = load_config(PROJECT / "configs" / "config.yaml", root=PROJECT)
+    assert (PROJECT / "dvc.yaml").read_text() == render_dvc_yaml(cfg), "run: logitrepro dvc-yaml"

@@ -1,0 +1,29 @@
+from logitrepro.judging import build_claims_file
+from logitrepro.report.tables import render, terminal_summary
+
+
+def claims_file():
+    pc = {"paper": {"id": "p", "title": "A & B 100%", "arxiv": "1.1v2"},
+          "report": {"metrics": ["acc"], "labels": {"acc": "acc. %"}},
+          "claims": [
+              {"id": "p.abs", "statement": "m gets 90%", "source": "Table 1", "kind": "absolute", "experiment": "e",
+               "metric": "acc", "arm": "m", "claimed": 90.0, "tolerance": 1.0, "judged_at": ["cpu"], "units": "%"},
+              {"id": "p.dir", "statement": "m beats b", "source": "Table 1", "kind": "direction", "experiment": "e",
+               "metric": "acc", "method": "m", "baseline": "b", "claimed": None, "judged_at": ["paper"]}]}
+    evals = [{"spec": {"experiment": "e", "arm": arm, "seed": s}, "metrics": {"acc": v, "status": "completed"}}
+             for arm, vals in (("m", [90.1, 90.3, 89.9]), ("b", [80.0, 81.0, 82.0])) for s, v in enumerate(vals)]
+    return build_claims_file(pc, "cpu", evals)
+
+
+def test_tables_put_claimed_beside_reproduced_in_three_formats():
+    out = render(claims_file())
+    md = out["md"]
+    assert "| e | m | 90.00 | 90.10 ± 0.50 | 3 |" in md  # t(2)=4.303 * 0.2/sqrt(3) = 0.497
+    assert "reproduced" in md and "not checked at this scale" in md
+    assert r"A \& B 100\%" in out["tex"] and r"$\pm$" in out["tex"]
+    assert "A &amp; B 100%" in out["html"] and "<table>" in out["html"]
+
+
+def test_terminal_summary_lists_every_claim():
+    text = terminal_summary([claims_file()])
+    assert "p.abs" in text and "p.dir" in text and "reproduced" in text

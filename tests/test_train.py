@@ -1,0 +1,105 @@
+import json
+
+import pytest
+import torch
+
+from logitrepro import train as T
+from logitrepro.papers import cnn_svm
+
+
+def spec_for(data_dir, arm="svm", seed=0, **hp):
+    hparams = {"conv1_channels": 4, "conv2_channels": 8, "hidden": 32, "dropout": 0.5, "init_std": 0.1,
+               "init_bias": 0.1, "lr": 1e-3, "batch_size": 32, "steps": 20, "val_size": 5000, "svm_c": 1.0,
+               "eval_every": 5, "checkpoint_every": 5, "head": arm}
+    hparams.update(hp)
+    return {"paper": "cnn_svm", "experiment": "mnist", "arm": arm, "seed": seed, "scale": "smoke",
+            "dataset": "mnist", "data_dir": str(data_dir), "hparams": hparams,
+            "tracking": {"uri": None, "artifacts": "mlruns"}, "kernels": {"backend": "auto"}}
+
+
+def history(run_dir):
+    return [json.loads(line) for line in (run_dir / T.HISTORY).read_text().splitlines()]
+
+
+def test_same_seed_same_metrics_other_seed_differs(tmp_path, prepared_mnist):
+    a = T.train(spec_for(prepared_mnist), tmp_path / "a")
+    b = T.train(spec_for(prepared_mnist), tmp_path / "b")
+    c = T.train(spec_for(prepared_mnist, seed=1), tmp_path / "c")
+    assert history(tmp_path / "a") == history(tmp_path / "b")
+    assert a["final"] == b["final"] and a["status"] == "completed" and a["steps"] == 20
+    assert history(tmp_path / "a") != history(tmp_path / "c")
+
+
+def test_interrupted_run_resumes_to_the_same_result(tmp_path, prepared_mnist, monkeypatch):
+    T.train(spec_for(prepared_mnist), tmp_path / "full")
+
+    real_make_task = T.make_task
+
+    def make_dying_task(spec):
+        task = real_make_task(spec)
+        real_batch = task.batch
+
+        def batch(step):
+            if step == 12:
+                raise KeyboardInterrupt  # the job is killed between checkpoints
+            return real_batch(step)
+
+        task.batch = batch
+        return task
+
+    monkeypatch.setattr(T, "make_task", make_dying_task)
+    with pytest.raises(KeyboardInterrupt):
+        T.train(spec_for(prepared_mnist), tmp_path / "resumed")
+    assert torch.load(tmp_path / "resumed" / T.CHECKPOINT, weights_only=False)["step"] == 10
+    monkeypatch.setattr(T, "make_task", real_make_task)
+    summary = T.train(spec_for(prepared_mnist), tmp_path / "resumed")
+    assert summary["steps"] == 20
+    assert history(tmp_path / "resumed") == history(tmp_path / "full")
+    full = torch.load(tmp_path / "full" / T.CHECKPOINT, weights_only=False)["model"]
+    resumed = torch.load(tmp_path / "resumed" / T.CHECKPOINT, weights_only=False)["model"]
+    assert all(torch.equal(full[k], resumed[k]) for k in full)
+
+
+def test_divergence_is_recorded_not_raised(tmp_path, prepared_mnist, monkeypatch):
+    real_make_task = T.make_task
+
+    def make_exploding_task(spec):
+        task = real_make_task(spec)
+        real_loss = task.loss
+        calls = {"n": 0}
+
+        def loss(batch):
+            calls["n"] += 1
+            value, logs = real_loss(batch)
+            return (value * float("nan"), logs) if calls["n"] == 7 else (value, logs)
+
+        task.loss = loss
+        return task
+
+    monkeypatch.setattr(T, "make_task", make_exploding_task)
+    summary = T.train(spec_for(prepared_mnist), tmp_path / "run")
+    assert summary["status"] == "diverged" and summary["steps"] == 6
+    assert history(tmp_path / "run")[-1]["event"] == "diverged"
+    monkeypatch.setattr(T, "make_task", real_make_task)
+    result = T.evaluate(tmp_path / "run")
+    assert result["metrics"]["status"] == "diverged" and result["metrics"]["diverged"] == 1.0
+
+
+def test_evaluate_reports_both_prediction_rules(tmp_path, prepared_mnist):
+    T.train(spec_for(prepared_mnist, steps=60, lr=3e-3), tmp_path / "run")
+    m = T.evaluate(tmp_path / "run")["metrics"]
+    for key in ("test_acc", "test_acc_sign", "test_acc_authors", "val_acc"):
+        assert 0.0 <= m[key] <= 100.0
+    assert m["test_acc_authors"] == m["test_acc_sign"]  # the SVM arm uses the authors' sign rule
+    assert m["test_acc"] > 30.0  # the fake digits are learnable: far better than chance after 60 steps
+
+
+def test_softmax_arm_authors_metric_is_plain_argmax(tmp_path, prepared_mnist):
+    T.train(spec_for(prepared_mnist, arm="softmax", steps=10), tmp_path / "run")
+    m = T.evaluate(tmp_path / "run")["metrics"]
+    assert m["test_acc_authors"] == m["test_acc"]
+
+
+def test_unknown_head_is_rejected(prepared_mnist):
+    with pytest.raises(ValueError, match="head"):
+        cnn_svm.make_task(spec_for(prepared_mnist, head="hinge"))

@@ -1,0 +1,180 @@
+"""The workflow as a user meets it: lint, dry runs at every scale, a real smoke run through
+Snakemake + DVC + MLflow in a temporary copy, a fresh clone that pulls it, and the simulated cluster."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import PROJECT
+
+BIN = Path(sys.executable).parent
+
+
+def env() -> dict:
+    e = dict(os.environ)
+    e["PATH"] = f"{BIN}{os.pathsep}{e['PATH']}"
+    e.update(MLFLOW_DISABLE_TELEMETRY="true", DVC_NO_ANALYTICS="1", GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t",
+             GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t")
+    e.pop("MLFLOW_TRACKING_URI", None)
+    return e
+
+
+def run(cmd: list[str], cwd: Path, timeout: int = 600, check: bool = True) -> subprocess.CompletedProcess:
+    p = subprocess.run(cmd, cwd=cwd, env=env(), capture_output=True, text=True, timeout=timeout)
+    if check and p.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stdout[-3000:]}\n{p.stderr[-5000:]}")
+    return p
+
+
+def snakemake(*args: str, cwd: Path = PROJECT, check: bool = True, timeout: int = 600):
+    return run([str(BIN / "snakemake"), *args], cwd, timeout=timeout, check=check)
+
+
+def test_lint_is_clean():
+    p = snakemake("--lint")
+    assert "Congratulations" in p.stdout + p.stderr
+
+
+@pytest.mark.parametrize("scale", ["smoke", "cpu", "paper"])
+def test_dry_run_every_scale(scale, tmp_path):
+    p = snakemake("-n", "--config", f"scale={scale}", f"paths={{results: {tmp_path}/r, data: {tmp_path}/d}}")
+    seeds = {"smoke": 1, "cpu": 3, "paper": 3}[scale]
+    assert f"train{' ' * 17}{4 * seeds}" in p.stdout or f"train {4 * seeds}" in " ".join(p.stdout.split())
+
+
+def test_bad_config_fails_before_any_job(tmp_path):
+    p = snakemake("-n", "--config", "scale=huge", check=False)
+    assert p.returncode != 0
+    assert "scale: 'huge' is not one of" in p.stdout + p.stderr
+
+
+def copy_project(dest: Path) -> Path:
+    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=PROJECT,
+                           capture_output=True, text=True, check=True).stdout.split()
+    for f in files:
+        if (PROJECT / f).is_file():
+            (dest / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(PROJECT / f, dest / f)
+    return dest
+
+
+def edit_yaml(path: Path, fn) -> None:
+    data = yaml.safe_load(path.read_text())
+    fn(data)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+@pytest.fixture(scope="module")
+def smoke_project(tmp_path_factory, idx_sources):
+    """A temporary copy of the project, configured for smoke scale on generated IDX files,
+    with its own git repo and DVC remote, after one real `dvc repro`."""
+    root = tmp_path_factory.mktemp("e2e")
+    repo = copy_project(root / "repo")
+
+    def smoke_config(c):
+        c["scale"] = "smoke"
+        c["seeds"]["smoke"] = [0, 1]
+        c["data"]["sources"] = idx_sources
+
+    edit_yaml(repo / "configs" / "config.yaml", smoke_config)
+
+    def judge_at_smoke(p):  # exercise real verdicts at this scale too
+        for claim in p["claims"]:
+            if claim["kind"] != "absolute":
+                claim["judged_at"].append("smoke")
+
+    edit_yaml(repo / "configs" / "papers" / "cnn_svm.yaml", judge_at_smoke)
+    run(["git", "init", "-q", "-b", "main"], repo)
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-q", "-m", "smoke copy"], repo)
+    run([str(BIN / "dvc"), "remote", "modify", "--local", "local", "url", str(root / "remote")], repo)
+    p = run([str(BIN / "dvc"), "repro"], repo, timeout=900)
+    return {"root": root, "repo": repo, "repro_log": p.stdout + p.stderr}
+
+
+def test_smoke_pipeline_judges_claims_and_writes_tables(smoke_project):
+    repo = smoke_project["repo"]
+    claims = json.loads((repo / "results" / "claims" / "cnn_svm.json").read_text())
+    assert claims["scale"] == "smoke" and len(claims["claims"]) == 8
+    by_id = {c["id"]: c for c in claims["claims"]}
+    gap = by_id["cnnsvm.mnist.gap"]
+    assert gap["verdict"] in ("reproduced", "not reproduced", "inconclusive")
+    assert gap["measured"]["n"] == 2 and set(gap["per_seed"]) == {"0", "1"}
+    assert by_id["cnnsvm.mnist.softmax"]["verdict"] == "not checked at this scale"
+    assert claims["arms"]["mnist"]["svm"]["n_runs"] == 2
+    for ext in ("md", "tex", "html"):
+        assert "cnnsvm.fmnist.gap" in (repo / "results" / "tables" / f"cnn_svm.{ext}").read_text()
+    assert (repo / "results" / "plots" / "cnn_svm_curves.png").stat().st_size > 10_000
+    manifest = json.loads((repo / "data" / "mnist" / "manifest.json").read_text())
+    assert manifest["source"].startswith("configured folder") and manifest["splits"]["val"] == 5000
+    run_info = json.loads((repo / "results" / "runs" / "cnn_svm" / "mnist" / "svm" / "seed1" / "run.json").read_text())
+    for key in ("mlflow_run_id", "git_commit", "data_checksum", "packages", "device", "train_wall_s", "spec"):
+        assert run_info[key], key
+    assert "Claims (scale: smoke)" in smoke_project["repro_log"]
+
+
+def test_smoke_pipeline_tracks_runs_and_claims_in_mlflow(smoke_project):
+    from logitrepro.tracking import Tracker
+
+    repo = smoke_project["repo"]
+    t = Tracker(f"sqlite:///{repo / 'mlflow.db'}", repo / "mlruns")
+    runs = t.find_runs("cnn_svm")
+    assert len(runs) == 8
+    for r in runs:
+        assert r.info.status == "FINISHED"
+        for tag in ("paper", "experiment", "arm", "seed", "scale", "git_commit", "data_checksum"):
+            assert r.data.tags[tag]
+        assert r.data.params["hparams.head"] in ("svm", "softmax")
+        assert "test_acc_authors" in r.data.metrics and len(t.client.get_metric_history(r.info.run_id, "val_acc")) >= 3
+        artifacts = {a.path for a in t.client.list_artifacts(r.info.run_id)}
+        assert {"history.jsonl", "run.json", "checkpoint.pt"} <= artifacts
+    claim_runs = t.find_runs("claims")
+    claims = json.loads((repo / "results" / "claims" / "cnn_svm.json").read_text())["claims"]
+    assert sorted((r.data.tags["claim_id"], r.data.tags["verdict"]) for r in claim_runs) == sorted(
+        (c["id"], c["verdict"]) for c in claims)
+
+
+def test_dvc_pull_in_fresh_clone_needs_no_rerun(smoke_project):
+    root, repo = smoke_project["root"], smoke_project["repo"]
+    run([str(BIN / "dvc"), "push"], repo)
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-q", "-m", "results"], repo)
+    clone = root / "clone"
+    run(["git", "clone", "-q", str(repo), str(clone)], root)
+    run([str(BIN / "dvc"), "remote", "modify", "--local", "local", "url", str(root / "remote")], clone)
+    run([str(BIN / "dvc"), "pull"], clone)
+    assert (clone / "data" / "fashion_mnist" / "train_x.npy").exists()
+    # Worst case for a timestamp-based DAG: every file newer than the files made from it.
+    order = ["results/tables/*", "results/plots/*", "results/claims/*", "results/runs/*/*/*/*/metrics.json",
+             "results/runs/*/*/*/*/train.json", "data/*/*"]
+    for i, pattern in enumerate(order):
+        for f in clone.glob(pattern):
+            os.utime(f, (1_700_000_000 + 1000 * i,) * 2)
+    p = snakemake("-n", cwd=clone)
+    assert "Nothing to be done" in p.stdout + p.stderr, p.stdout[-3000:]
+    p = run([str(BIN / "dvc"), "status"], clone)
+    assert "up to date" in p.stdout.lower() or p.stdout.strip() == "", p.stdout
+
+
+def test_dvc_repro_rebuilds_one_dataset_stage(smoke_project):
+    repo = smoke_project["repo"]
+    shutil.rmtree(repo / "data" / "mnist")
+    p = run([str(BIN / "dvc"), "repro", "data_mnist"], repo)
+    assert (repo / "data" / "mnist" / "manifest.json").exists()
+    assert "cnn_svm" not in p.stdout.replace("data_mnist", "")
+
+
+def test_simulated_cluster_runs_a_real_job(smoke_project):
+    repo = smoke_project["repo"]
+    target = "results_sim/runs/cnn_svm/mnist/softmax/seed0/metrics.json"
+    p = snakemake(target, "--profile", "workflow/profiles/simcluster", "--config", "paths={results: results_sim}",
+                  cwd=repo, timeout=600)
+    assert json.loads((repo / target).read_text())["metrics"]["status"] == "completed"
+    assert list((repo / ".snakemake" / "simcluster").glob("*.rc")), p.stdout[-2000:]

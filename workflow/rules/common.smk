@@ -1,0 +1,111 @@
+# Config loading, validation and input functions; no rules here.
+import json
+from pathlib import Path
+
+from logitrepro.config import ConfigError, load_config, put_interpreter_first_on_path
+
+try:
+    CFG = load_config(config)
+except ConfigError as e:
+    raise WorkflowError(str(e)) from None
+
+# Jobs call `python -m logitrepro`: they must find the interpreter that runs Snakemake.
+PYTHON = put_interpreter_first_on_path()
+SCALE = CFG.scale
+RESULTS = CFG.main["paths"]["results"]
+DATA = CFG.main["paths"]["data"]
+RES = CFG.main["resources"][SCALE]
+RUN_DIR = f"{RESULTS}/runs/{{paper}}/{{experiment}}/{{arm}}/seed{{seed}}"
+
+
+# Modification times do not decide reruns here. `dvc pull` and `dvc checkout` rewrite them in
+# arbitrary order, which would make Snakemake rerun everything after a pull. So every input is
+# ancient() (its timestamp is ignored) and what matters is content: a job reruns when its output
+# is missing, when an upstream job reruns, or when its params change -- and the params hold the
+# resolved job config and the checksum of the data it reads.
+def ancient_input(fn):
+    """An input function whose files are all marked ancient()."""
+
+    def wrapped(wildcards):
+        files = fn(wildcards)
+        return [ancient(f) for f in files] if isinstance(files, list) else ancient(files)
+
+    return wrapped
+
+
+def data_checksum(wildcards):
+    """The prepared data's content checksum (empty before it is prepared; then train runs anyway)."""
+    manifest = Path(dataset_dir(wildcards)) / "manifest.json"
+    return json.loads(manifest.read_text())["sha256"] if manifest.exists() else ""
+
+
+def _alternatives(values):
+    return "|".join(sorted(values))
+
+
+wildcard_constraints:
+    paper=_alternatives(CFG.papers),
+    dataset=_alternatives(CFG.datasets()),
+    experiment=_alternatives({e for p in CFG.papers.values() for e in p["experiments"]}),
+    arm=_alternatives({a for p in CFG.papers.values() for e in p["experiments"].values() for a in e["arms"]}),
+    seed=r"\d+",
+
+
+def runs_of(paper):
+    """Every (experiment, arm, seed) of a paper at the running scale."""
+    exps = CFG.paper(paper)["experiments"]
+    return [
+        dict(paper=paper, experiment=e, arm=a, seed=s)
+        for e in sorted(exps)
+        for a in sorted(exps[e]["arms"])
+        for s in CFG.seeds
+    ]
+
+
+def run_files(paper, name):
+    return [f"{RUN_DIR}/{name}".format(**r) for r in runs_of(paper)]
+
+
+def run_dirs(paper):
+    return [RUN_DIR.format(**r) for r in runs_of(paper)]
+
+
+def dataset_dir(wildcards):
+    dataset = CFG.experiment(wildcards.paper, wildcards.experiment)["dataset"]
+    return f"{DATA}/{dataset}"
+
+
+def job_spec(wildcards):
+    """The resolved job spec: it is also the rule's params, so a config change reruns exactly the jobs it touches."""
+    spec = CFG.job_spec(wildcards.paper, wildcards.experiment, wildcards.arm, int(wildcards.seed))
+    spec["data_dir"] = dataset_dir(wildcards)
+    return json.dumps(spec, sort_keys=True)
+
+
+def data_settings(wildcards):
+    data = CFG.main["data"]
+    settings = {"source": data["sources"].get(wildcards.dataset), "timeout_s": data["download_timeout_s"]}
+    return json.dumps(settings, sort_keys=True)
+
+
+def judge_settings(wildcards):
+    settings = {"paper_config": CFG.paper(wildcards.paper), "scale": SCALE, "tracking": CFG.main["tracking"]}
+    return json.dumps(settings, sort_keys=True)
+
+
+def plot_curves(wildcards):
+    return CFG.paper(wildcards.paper).get("report", {}).get("curves") or ["train_loss"]
+
+
+def paper_outputs(paper):
+    return [
+        f"{RESULTS}/claims/{paper}.json",
+        f"{RESULTS}/tables/{paper}.md",
+        f"{RESULTS}/tables/{paper}.tex",
+        f"{RESULTS}/tables/{paper}.html",
+        f"{RESULTS}/plots/{paper}_curves.png",
+    ]
+
+
+def all_targets():
+    return [f for paper in CFG.papers for f in paper_outputs(paper)]

@@ -1,0 +1,49 @@
+localrules:
+    tables,
+    plots,
+
+
+rule tables:
+    """The paper's tables, claimed beside reproduced, as Markdown, LaTeX and HTML."""
+    conda:
+        "../envs/logitrepro.yaml"
+    input:
+        ancient(f"{RESULTS}/claims/{{paper}}.json"),
+    output:
+        md=f"{RESULTS}/tables/{{paper}}.md",
+        tex=f"{RESULTS}/tables/{{paper}}.tex",
+        html=report(
+            f"{RESULTS}/tables/{{paper}}.html",
+            caption="../report/table.rst",
+            category="Claims",
+            subcategory="{paper}",
+        ),
+    log:
+        f"{RESULTS}/logs/tables/{{paper}}.log",
+    shell:
+        "python -m logitrepro tables --claims {input} --md {output.md} --tex {output.tex} "
+        "--html {output.html} > {log} 2>&1"
+
+
+rule plots:
+    """Training curves of every run of a paper."""
+    conda:
+        "../envs/logitrepro.yaml"
+    input:
+        ancient_input(lambda wc: run_files(wc.paper, "metrics.json")),
+    output:
+        report(
+            f"{RESULTS}/plots/{{paper}}_curves.png",
+            caption="../report/curves.rst",
+            category="Training curves",
+            subcategory="{paper}",
+        ),
+    params:
+        runs=lambda wc: run_dirs(wc.paper),
+        curves=plot_curves,
+        title=lambda wc: f"{wc.paper} ({SCALE} scale)",
+    log:
+        f"{RESULTS}/logs/plots/{{paper}}.log",
+    shell:
+        "python -m logitrepro plots --runs {params.runs} --out {output} "
+        "--curves {params.curves} --title {params.title:q} > {log} 2>&1"
