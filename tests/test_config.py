@@ -6,7 +6,7 @@ import yaml
 from logitrepro.config import ConfigError, load_config
 from logitrepro.dvcgen import render_dvc_yaml
 
-from conftest import PROJECT
+from tests.support import PROJECT
 
 
 def test_default_config_is_valid_and_resolves_scales():

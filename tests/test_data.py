@@ -9,7 +9,7 @@ from logitrepro.data.idx import IDXError, read_idx, write_idx
 from logitrepro.data.registry import DATASETS, Dataset
 from logitrepro.data.sources import IdxFolder, IdxURL, MnistHubPickle, load_mnist_pickle
 
-from conftest import make_arrays, write_idx_folder, write_mnist_pickle
+from tests.support import make_arrays, write_idx_folder, write_mnist_pickle
 
 
 @pytest.mark.parametrize("name", ["a.idx", "a.idx.gz"])

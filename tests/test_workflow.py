@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import PROJECT
+from tests.support import PROJECT
 
 BIN = Path(sys.executable).parent
 
@@ -46,7 +47,9 @@ def test_lint_is_clean():
 def test_dry_run_every_scale(scale, tmp_path):
     p = snakemake("-n", "--config", f"scale={scale}", f"paths={{results: {tmp_path}/r, data: {tmp_path}/d}}")
     seeds = {"smoke": 1, "cpu": 3, "paper": 3}[scale]
-    assert f"train{' ' * 17}{4 * seeds}" in p.stdout or f"train {4 * seeds}" in " ".join(p.stdout.split())
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", p.stdout, re.M))
+    # 2 experiments x 2 arms x seeds, each trained and evaluated; both datasets prepared.
+    assert (counts["train"], counts["evaluate"], counts["prepare_dataset"]) == (str(4 * seeds), str(4 * seeds), "2")
 
 
 def test_bad_config_fails_before_any_job(tmp_path):
@@ -118,6 +121,13 @@ def test_smoke_pipeline_judges_claims_and_writes_tables(smoke_project):
     for key in ("mlflow_run_id", "git_commit", "data_checksum", "packages", "device", "train_wall_s", "spec"):
         assert run_info[key], key
     assert "Claims (scale: smoke)" in smoke_project["repro_log"]
+
+
+def test_snakemake_report_embeds_tables_and_plots(smoke_project):
+    repo = smoke_project["repo"]
+    snakemake("--report", "results/report.html", cwd=repo)
+    page = (repo / "results" / "report.html").read_text()
+    assert "cnn_svm_curves.png" in page and "cnn_svm.html" in page
 
 
 def test_smoke_pipeline_tracks_runs_and_claims_in_mlflow(smoke_project):

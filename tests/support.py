@@ -1,0 +1,51 @@
+"""Test helpers: small datasets written in the real on-disk formats, so the real parsers run."""
+from __future__ import annotations
+
+import gzip
+import pickle
+from pathlib import Path
+
+import numpy as np
+
+from logitrepro.data.checksum import content_sha256
+from logitrepro.data.idx import write_idx
+from logitrepro.data.sources import IDX_FILES
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+def make_arrays(n_train: int = 5200, n_test: int = 300, seed: int = 0) -> dict[str, np.ndarray]:
+    """Learnable fake digits: each class lights a different 4x4 patch, plus noise."""
+    rng = np.random.default_rng(seed)
+
+    def split(n):
+        y = rng.integers(0, 10, n).astype(np.uint8)
+        x = rng.integers(0, 60, (n, 28, 28)).astype(np.uint8)
+        for i, label in enumerate(y):
+            r, c = divmod(int(label), 5)
+            x[i, 4 + 10 * r : 8 + 10 * r, 2 + 5 * c : 6 + 5 * c] = 250
+        return x, y
+
+    train_x, train_y = split(n_train)
+    test_x, test_y = split(n_test)
+    return {"train_x": train_x, "train_y": train_y, "test_x": test_x, "test_y": test_y}
+
+
+def write_idx_folder(folder: Path, arrays: dict[str, np.ndarray]) -> str:
+    folder.mkdir(parents=True, exist_ok=True)
+    for key, name in IDX_FILES.items():
+        write_idx(folder / name, arrays[key])
+    return content_sha256(arrays)
+
+
+def write_mnist_pickle(path: Path, arrays: dict[str, np.ndarray], n_valid: int) -> None:
+    """The classic mnist.pkl.gz layout: ((train), (valid), (test)), float32 = pixel/256, flat rows."""
+    to_f = lambda x: (x.reshape(len(x), -1).astype(np.float32) / 256).astype(np.float32)
+    n = len(arrays["train_y"]) - n_valid
+    data = ((to_f(arrays["train_x"][:n]), arrays["train_y"][:n].astype(np.int64)),
+            (to_f(arrays["train_x"][n:]), arrays["train_y"][n:].astype(np.int64)),
+            (to_f(arrays["test_x"]), arrays["test_y"].astype(np.int64)))
+    with gzip.open(path, "wb") as f:
+        pickle.dump(data, f)
+
+
