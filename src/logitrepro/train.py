@@ -25,6 +25,16 @@ def set_threads(threads: int) -> None:
     os.environ["OMP_NUM_THREADS"] = str(threads)
 
 
+def select_device() -> str:
+    """cuda when a GPU is visible (Triton kernels), else cpu (reference paths); LOGITREPRO_DEVICE overrides."""
+    wanted = os.environ.get("LOGITREPRO_DEVICE", "auto")
+    if wanted == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if wanted == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("LOGITREPRO_DEVICE=cuda but no CUDA device is visible; unset it to train on the CPU")
+    return wanted
+
+
 def make_tracker(spec: dict) -> Tracker | None:
     if os.environ.get("LOGITREPRO_NO_TRACKING") == "1":
         return None
@@ -43,6 +53,8 @@ def _save_checkpoint(path: Path, task, optimizer, step: int, status: str) -> Non
     torch.save({
         "model": task.model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
         "status": status, "torch_rng": torch.get_rng_state(), "spec": task.spec,
+        # dropout on a GPU draws from the CUDA generator: keep it too, so a resumed run is the same run
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
     }, tmp)
     os.replace(tmp, path)  # atomic: an interrupted save keeps the previous checkpoint
 
@@ -92,18 +104,21 @@ def train(spec: dict, run_dir: str | Path, threads: int = 1, tracker: Tracker | 
     total = int(hp["steps"])
     label = f"{spec['paper']}/{spec['experiment']}/{spec['arm']}/seed{spec['seed']}"
 
-    task = make_task(spec)  # seeds torch before building the model
+    device = select_device()
+    task = make_task({**spec, "device": device})  # seeds torch before building the model
     optimizer = task.optimizer()
     ckpt_path, hist_path, info_path = run_dir / CHECKPOINT, run_dir / HISTORY, run_dir / RUN_INFO
     start, status, info = 0, "running", {}
     if ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, weights_only=False)
+        ckpt = torch.load(ckpt_path, weights_only=False, map_location=device)
         if ckpt["spec"]["hparams"] != spec["hparams"] or ckpt["spec"]["seed"] != spec["seed"]:
             print(f"[{label}] checkpoint was made with another config; starting afresh", flush=True)
         else:
             task.model.load_state_dict(ckpt["model"])
             optimizer.load_state_dict(ckpt["optimizer"])
-            torch.set_rng_state(ckpt["torch_rng"])
+            torch.set_rng_state(ckpt["torch_rng"].cpu())
+            if ckpt.get("cuda_rng") is not None and device == "cuda":
+                torch.cuda.set_rng_state_all([state.cpu() for state in ckpt["cuda_rng"]])
             start, status = ckpt["step"], ckpt["status"]
             print(f"[{label}] resuming from step {start}", flush=True)
     history = _read_history(hist_path, start)
@@ -181,9 +196,10 @@ def evaluate(run_dir: str | Path, threads: int = 1, tracker: Tracker | None = No
     """Load the final checkpoint of a run and compute its metrics on the held-out splits."""
     run_dir = Path(run_dir)
     set_threads(threads)
-    ckpt = torch.load(run_dir / CHECKPOINT, weights_only=False)
+    device = select_device()
+    ckpt = torch.load(run_dir / CHECKPOINT, weights_only=False, map_location=device)
     spec = ckpt["spec"]
-    task = make_task(spec)
+    task = make_task({**spec, "device": device})
     task.model.load_state_dict(ckpt["model"])
     metrics: dict = {"status": ckpt["status"], "steps": ckpt["step"], "diverged": float(ckpt["status"] == "diverged")}
     for split in splits:

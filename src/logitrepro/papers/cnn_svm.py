@@ -34,19 +34,21 @@ class CNNSVMTask:
     def __init__(self, spec: dict):
         hp = spec["hparams"]
         self.spec, self.hp = spec, hp
+        self.device = torch.device(spec.get("device", "cpu"))
         if hp["head"] not in ("softmax", "svm"):
             raise ValueError(f"cnn_svm arm head must be 'softmax' or 'svm', got {hp['head']!r}")
         torch.manual_seed(spec["seed"])
         self.model = AgarapCNN(CNNConfig(
             conv1_channels=hp["conv1_channels"], conv2_channels=hp["conv2_channels"], hidden=hp["hidden"],
             dropout=hp["dropout"], init_std=hp["init_std"], init_bias=hp["init_bias"],
-        ))
+        )).to(self.device)
         self.splits = {s: self._load(s) for s in ("train", "val", "test")}
 
     def _load(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = load_split(self.spec["data_dir"], split)
         # TF's reader scales pixels to [0, 1] by 1/255.
-        return torch.from_numpy(x).float().div_(255.0).unsqueeze(1), torch.from_numpy(y)  # (N,1,28,28), (N,)
+        x = torch.from_numpy(x).float().div_(255.0).unsqueeze(1)  # (N, 1, 28, 28)
+        return x.to(self.device), torch.from_numpy(y).to(self.device)  # whole split on the device: it is small
 
     def optimizer(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.model.parameters(), lr=self.hp["lr"])
@@ -57,7 +59,7 @@ class CNNSVMTask:
         per_epoch = n // bs
         epoch, i = divmod(step, per_epoch)
         perm = np.random.default_rng([self.spec["seed"], epoch]).permutation(n)
-        idx = torch.from_numpy(perm[i * bs : (i + 1) * bs])
+        idx = torch.from_numpy(perm[i * bs : (i + 1) * bs]).to(self.device)
         return x[idx], y[idx]
 
     def _objective(self, logits, y):
