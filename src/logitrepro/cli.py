@@ -43,6 +43,14 @@ def cmd_prepare(args) -> int:
     return 0
 
 
+def cmd_tokenize(args) -> int:
+    from logitrepro.data.text import train_bpe
+
+    info = train_bpe(args.data, args.vocab, args.out)
+    print(f"byte-level BPE with {info['vocab_size']} tokens -> {args.out}: {info['tokens']}")
+    return 0
+
+
 def cmd_train(args) -> int:
     from logitrepro import train
 
@@ -162,6 +170,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--out", required=True)
     sp.add_argument("--resolved", help="JSON {source, timeout_s} from the workflow (instead of --config)")
     sp.set_defaults(func=cmd_prepare)
+
+    sp = sub.add_parser("tokenize", help="train a byte-level BPE on a text dataset's training split, encode all splits")
+    sp.add_argument("--data", required=True, help="a prepared text dataset (data/<name>)")
+    sp.add_argument("--vocab", type=int, required=True)
+    sp.add_argument("--out", required=True)
+    sp.set_defaults(func=cmd_tokenize)
 
     sp = with_config(sub.add_parser("train", help="train one paper/experiment/arm/seed (resumes if interrupted)"))
     sp.add_argument("--spec", help="resolved job spec as JSON (what the workflow passes)")

@@ -13,7 +13,8 @@ import numpy as np
 
 from .checksum import content_sha256
 from .registry import Dataset, get_dataset
-from .sources import IdxFolder, SourceUnavailable
+from .sources import SourceUnavailable
+from .text import write_text_splits
 
 MANIFEST = "manifest.json"
 
@@ -30,6 +31,24 @@ def read_manifest(out_dir: str | Path) -> dict | None:
         return json.load(f)
 
 
+def _write_image_splits(dataset: Dataset, arrays: dict, out: Path) -> dict:
+    n_val = dataset.val_size
+    splits = {
+        # TF's MNIST reader (used by the authors) takes the first 5k training images as validation.
+        "train": (arrays["train_x"][n_val:], arrays["train_y"][n_val:]),
+        "val": (arrays["train_x"][:n_val], arrays["train_y"][:n_val]),
+        "test": (arrays["test_x"], arrays["test_y"]),
+    }
+    for split, (x, y) in splits.items():
+        np.save(out / f"{split}_x.npy", x)
+        np.save(out / f"{split}_y.npy", y)
+    return {
+        "splits": {s: int(len(y)) for s, (_, y) in splits.items()},
+        "classes": dataset.classes,
+        "label_counts": {s: np.bincount(y, minlength=dataset.classes).tolist() for s, (_, y) in splits.items()},
+    }
+
+
 def load_split(data_dir: str | Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     """(images uint8 (N, 28, 28), labels int64 (N,)) of a prepared split."""
     d = Path(data_dir)
@@ -40,7 +59,7 @@ def load_split(data_dir: str | Path, split: str) -> tuple[np.ndarray, np.ndarray
 
 def fetch(dataset: Dataset, override: dict | None, timeout_s: float, log=print) -> tuple[dict, str, str]:
     """Try each source in order; return (arrays, source description, checksum)."""
-    sources = [IdxFolder(override["dir"], label="configured folder")] if override else dataset.sources
+    sources = [dataset.override_source(override["dir"])] if override else dataset.sources
     expected = (override or {}).get("sha256") or dataset.sha256
     tried = []
     for source in sources:
@@ -71,28 +90,12 @@ def prepare(name: str, out_dir: str | Path, override: dict | None = None, timeou
         log(f"[{name}] {out_dir} already holds verified data ({existing['source']}); nothing to do")
         return existing
     arrays, source, digest = fetch(dataset, override, timeout_s, log)
-    n_val = dataset.val_size
-    splits = {
-        # TF's MNIST reader (used by the authors) takes the first 5k training images as validation.
-        "train": (arrays["train_x"][n_val:], arrays["train_y"][n_val:]),
-        "val": (arrays["train_x"][:n_val], arrays["train_y"][:n_val]),
-        "test": (arrays["test_x"], arrays["test_y"]),
-    }
     tmp = out_dir.with_name(out_dir.name + ".tmp-prepare")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    for split, (x, y) in splits.items():
-        np.save(tmp / f"{split}_x.npy", x)
-        np.save(tmp / f"{split}_y.npy", y)
-    manifest = {
-        "dataset": name,
-        "description": dataset.description,
-        "source": source,
-        "sha256": digest,
-        "splits": {s: int(len(y)) for s, (_, y) in splits.items()},
-        "classes": dataset.classes,
-        "label_counts": {s: np.bincount(y, minlength=dataset.classes).tolist() for s, (_, y) in splits.items()},
-    }
+    writer = write_text_splits if dataset.layout == "text" else lambda a, d: _write_image_splits(dataset, a, d)
+    manifest = {"dataset": name, "description": dataset.description, "source": source, "sha256": digest,
+                **writer(arrays, tmp)}
     with open(tmp / MANIFEST, "w") as f:
         json.dump(manifest, f, indent=2)
     if out_dir.exists():

