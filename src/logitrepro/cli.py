@@ -124,7 +124,9 @@ def cmd_show(args) -> int:
     from logitrepro.runinfo import read_json
 
     folder = Path(args.claims_dir)
-    files = sorted(folder.glob("*.json")) if folder.is_dir() else []
+    from logitrepro.provenance import SUFFIX
+
+    files = sorted(f for f in folder.glob("*.json") if not f.name.endswith(SUFFIX)) if folder.is_dir() else []
     if not files:
         print(f"no claims in {folder}; run the pipeline first (make run, or snakemake --cores all)")
         return 1
@@ -147,6 +149,13 @@ def cmd_dvc_yaml(args) -> int:
         return 0
     path.write_text(text)
     print(f"wrote {path}")
+    return 0
+
+
+def cmd_provenance(args) -> int:
+    from logitrepro.provenance import record
+
+    record(args.inputs, args.outputs)
     return 0
 
 
@@ -222,6 +231,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--out", default="dvc.yaml")
     sp.add_argument("--check", action="store_true")
     sp.set_defaults(func=cmd_dvc_yaml)
+
+    sp = sub.add_parser("provenance", help="record the content of a job's inputs beside its outputs")
+    sp.add_argument("--inputs", nargs="*", default=[])
+    sp.add_argument("--outputs", nargs="+", required=True)
+    sp.set_defaults(func=cmd_provenance)
 
     sp = with_config(sub.add_parser("validate", help="validate the configs"))
     sp.set_defaults(func=cmd_validate)

@@ -139,6 +139,9 @@ class Config:
             raise ConfigError(f"experiment {paper}/{experiment} has no arm {arm!r}; it has {sorted(exp['arms'])}")
         hparams = deep_merge(exp["hparams"], exp.get("scales", {}).get(self.scale, {}))
         hparams = deep_merge(hparams, exp["arms"][arm])
+        data_dir = self.data_root / exp["dataset"]
+        if exp.get("tokenizer") == "bpe":  # text: the corpus tokenized at this vocabulary size
+            data_dir = self.data_root / f"{exp['dataset']}-bpe{hparams['vocab_size']}"
         return {
             "paper": paper,
             "experiment": experiment,
@@ -146,7 +149,7 @@ class Config:
             "seed": int(seed),
             "scale": self.scale,
             "dataset": exp["dataset"],
-            "data_dir": str(self.data_root / exp["dataset"]),
+            "data_dir": str(data_dir),
             "hparams": hparams,
             "tracking": self.main["tracking"],
             "kernels": self.main["kernels"],

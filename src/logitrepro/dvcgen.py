@@ -1,10 +1,13 @@
 """Generate dvc.yaml from the configs: one stage per dataset, one per paper.
 
 Snakemake owns the fine-grained DAG; DVC versions what is worth sharing (prepared data,
-each paper's runs, claims, tables and plots) and pushes it to a remote. A test fails when
+each paper's runs, claims, tables and plots, and tokenized corpora at the configured scale, so
+regenerate after changing `scale`) and pushes it to a remote. A test fails when
 the committed dvc.yaml differs from what this renders.
 """
 from __future__ import annotations
+
+from pathlib import Path
 
 import yaml
 
@@ -31,8 +34,13 @@ def render_dvc_yaml(cfg: Config) -> str:
         }
     for paper, pc in cfg.papers.items():
         outs, claims = paper_outputs(cfg, paper)
+        # Tokenized corpora are made inside the paper's DAG at the running scale's vocabulary.
+        outs += sorted({str(Path(cfg.job_spec(paper, e, a, 0)["data_dir"])) for e, exp in pc["experiments"].items()
+                        if exp.get("tokenizer") for a in exp["arms"]})
         datasets = sorted({e["dataset"] for e in pc["experiments"].values()})
         targets = " ".join([claims] + outs[1:])
+        # Each file made from results carries its inputs' recorded content (logitrepro.provenance).
+        outs += [f"{f}.prov.json" for f in [claims] + outs[1:] if f.startswith(cfg.main["paths"]["results"])]
         stages[paper] = {
             "cmd": f"snakemake --cores all {targets}",
             "deps": [f"{data}/{d}" for d in datasets]

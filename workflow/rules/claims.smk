@@ -7,7 +7,7 @@ rule judge:
     conda:
         "../envs/logitrepro.yaml"
     input:
-        ancient_input(lambda wc: run_files(wc.paper, "metrics.json")),
+        lambda wc: run_files(wc.paper, "metrics.json"),
     output:
         f"{RESULTS}/claims/{{paper}}.json",
     params:
@@ -16,4 +16,5 @@ rule judge:
         f"{RESULTS}/logs/judge/{{paper}}.log",
     shell:
         "python -m logitrepro judge --paper {wildcards.paper} --metrics {input} "
-        "--resolved {params.resolved:q} --out {output} > {log} 2>&1"
+        "--resolved {params.resolved:q} --out {output} > {log} 2>&1 && "
+        "python -m logitrepro provenance --inputs {input} --outputs {output} >> {log} 2>&1"

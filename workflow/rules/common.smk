@@ -3,6 +3,7 @@ import json
 from pathlib import Path
 
 from logitrepro.config import ConfigError, load_config, put_interpreter_first_on_path
+from logitrepro.provenance import settle as settle_timestamps
 
 try:
     CFG = load_config(config)
@@ -18,11 +19,13 @@ RES = CFG.main["resources"][SCALE]
 RUN_DIR = f"{RESULTS}/runs/{{paper}}/{{experiment}}/{{arm}}/seed{{seed}}"
 
 
-# Modification times do not decide reruns here. `dvc pull` and `dvc checkout` rewrite them in
-# arbitrary order, which would make Snakemake rerun everything after a pull. So every input is
-# ancient() (its timestamp is ignored) and what matters is content: a job reruns when its output
-# is missing, when an upstream job reruns, or when its params change -- and the params hold the
-# resolved job config and the checksum of the data it reads.
+# Timestamps after `dvc pull`: cross-stage inputs (prepared data, tokenized corpora) are ancient()
+# and their content checksum is a param of the jobs that read them; within a paper's results,
+# timestamps that a checkout scrambled are put back in order from the recorded content of each
+# job's inputs (logitrepro.provenance) before the DAG is built.
+settle_timestamps(RESULTS)
+
+
 def ancient_input(fn):
     """An input function whose files are all marked ancient()."""
 
@@ -33,10 +36,14 @@ def ancient_input(fn):
     return wrapped
 
 
-def data_checksum(wildcards):
-    """The prepared data's content checksum (empty before it is prepared; then train runs anyway)."""
-    manifest = Path(dataset_dir(wildcards)) / "manifest.json"
+def manifest_checksum(folder):
+    """The content checksum in a prepared folder's manifest ('' before it is made)."""
+    manifest = Path(folder) / "manifest.json"
     return json.loads(manifest.read_text())["sha256"] if manifest.exists() else ""
+
+
+def data_checksum(wildcards):
+    return manifest_checksum(dataset_dir(wildcards))
 
 
 def _alternatives(values):
@@ -49,6 +56,7 @@ wildcard_constraints:
     experiment=_alternatives({e for p in CFG.papers.values() for e in p["experiments"]}),
     arm=_alternatives({a for p in CFG.papers.values() for e in p["experiments"].values() for a in e["arms"]}),
     seed=r"\d+",
+    vocab=r"\d+",
 
 
 def runs_of(paper):
@@ -71,14 +79,13 @@ def run_dirs(paper):
 
 
 def dataset_dir(wildcards):
-    dataset = CFG.experiment(wildcards.paper, wildcards.experiment)["dataset"]
-    return f"{DATA}/{dataset}"
+    """The data a job reads: the prepared dataset, or for text the corpus tokenized at the job's vocabulary."""
+    return CFG.job_spec(wildcards.paper, wildcards.experiment, wildcards.arm, int(wildcards.seed))["data_dir"]
 
 
 def job_spec(wildcards):
     """The resolved job spec: it is also the rule's params, so a config change reruns exactly the jobs it touches."""
     spec = CFG.job_spec(wildcards.paper, wildcards.experiment, wildcards.arm, int(wildcards.seed))
-    spec["data_dir"] = dataset_dir(wildcards)
     return json.dumps(spec, sort_keys=True)
 
 

@@ -3,7 +3,7 @@ rule evaluate:
     conda:
         "../envs/logitrepro.yaml"
     input:
-        ancient(f"{RUN_DIR}/train.json"),
+        f"{RUN_DIR}/train.json",
     output:
         f"{RUN_DIR}/metrics.json",
     params:
@@ -19,4 +19,5 @@ rule evaluate:
         f"{RESULTS}/benchmarks/evaluate/{{paper}}/{{experiment}}/{{arm}}/seed{{seed}}.tsv"
     shell:
         "python -m logitrepro evaluate --run-dir {params.run_dir} --out {output} "
-        "--threads {threads} > {log} 2>&1"
+        "--threads {threads} > {log} 2>&1 && "
+        "python -m logitrepro provenance --inputs {input} --outputs {output} >> {log} 2>&1"

@@ -8,7 +8,7 @@ rule tables:
     conda:
         "../envs/logitrepro.yaml"
     input:
-        ancient(f"{RESULTS}/claims/{{paper}}.json"),
+        f"{RESULTS}/claims/{{paper}}.json",
     output:
         md=f"{RESULTS}/tables/{{paper}}.md",
         tex=f"{RESULTS}/tables/{{paper}}.tex",
@@ -22,7 +22,8 @@ rule tables:
         f"{RESULTS}/logs/tables/{{paper}}.log",
     shell:
         "python -m logitrepro tables --claims {input} --md {output.md} --tex {output.tex} "
-        "--html {output.html} > {log} 2>&1"
+        "--html {output.html} > {log} 2>&1 && "
+        "python -m logitrepro provenance --inputs {input} --outputs {output} >> {log} 2>&1"
 
 
 rule plots:
@@ -30,7 +31,7 @@ rule plots:
     conda:
         "../envs/logitrepro.yaml"
     input:
-        ancient_input(lambda wc: run_files(wc.paper, "metrics.json")),
+        lambda wc: run_files(wc.paper, "metrics.json"),
     output:
         report(
             f"{RESULTS}/plots/{{paper}}_curves.png",
@@ -46,4 +47,5 @@ rule plots:
         f"{RESULTS}/logs/plots/{{paper}}.log",
     shell:
         "python -m logitrepro plots --runs {params.runs} --out {output} "
-        "--curves {params.curves} --title {params.title:q} > {log} 2>&1"
+        "--curves {params.curves} --title {params.title:q} > {log} 2>&1 && "
+        "python -m logitrepro provenance --inputs {input} --outputs {output} >> {log} 2>&1"

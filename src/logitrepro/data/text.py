@@ -127,8 +127,14 @@ def train_bpe(data_dir: str | Path, vocab_size: int, out_dir: str | Path) -> dic
         ids = np.asarray(tok.encode(text).ids, dtype=dtype)
         np.save(tmp / f"{split}.npy", ids)
         counts[split] = int(ids.size)
-    info = {"vocab_size": tok.get_vocab_size(), "requested_vocab_size": vocab_size, "tokens": counts}
+    from .checksum import content_sha256
+
+    source = json.loads((data_dir / "manifest.json").read_text()) if (data_dir / "manifest.json").exists() else {}
+    arrays = {s: np.load(tmp / f"{s}.npy") for s in SPLITS}
+    info = {"vocab_size": tok.get_vocab_size(), "requested_vocab_size": vocab_size, "tokens": counts,
+            "source_sha256": source.get("sha256"), "sha256": content_sha256(arrays)}
     (tmp / "tokenizer_info.json").write_text(json.dumps(info, indent=2))
+    (tmp / "manifest.json").write_text(json.dumps({"dataset": data_dir.name, "tokenizer": "byte-level BPE", **info}, indent=2))
     shutil.rmtree(out_dir, ignore_errors=True)
     tmp.rename(out_dir)
     return info
