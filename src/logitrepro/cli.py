@@ -8,15 +8,16 @@ import os
 import sys
 from pathlib import Path
 
+import yaml
+
 from logitrepro.config import ConfigError, load_config
 
 
 def _config(args):
+    """The validated config, with `--set a.b=value` overrides (values parsed as YAML)."""
     overrides = {}
     for item in getattr(args, "set", None) or []:
         key, _, value = item.partition("=")
-        import yaml
-
         node = overrides
         parts = key.split(".")
         for p in parts[:-1]:
