@@ -97,3 +97,47 @@ def test_judge_paper_indexes_evaluations():
              "claims": [claim(kind="difference", method="m", baseline="b", claimed=-1.0, tolerance=0.2)]}
     (rec,) = C.judge_paper(paper, evals, "cpu")
     assert rec["verdict"] == C.REPRODUCED and rec["paper"] == "p" and rec["per_seed"]["0"] == pytest.approx(-1.0)
+
+
+def test_accept_region_replaces_claimed_band_and_can_be_open():
+    r = runs([0.3, 0.35, 0.32], [1.0, 1.0, 1.0])
+    below_half = claim(kind="ratio", method="m", baseline="b", accept=[None, 0.5])
+    rec = C.judge(below_half, r, "cpu")
+    assert rec["accepted"] == [-math.inf, 0.5] and rec["verdict"] == C.REPRODUCED
+    assert C.judge(claim(kind="ratio", method="m", baseline="b", accept=[None, 0.25]), r, "cpu")["verdict"] == \
+        C.NOT_REPRODUCED
+    # a strict direction: a tie (all zero differences) is not "more"
+    ties = runs([0.0, 0.0, 0.0], [0.0, 0.0, 0.0])
+    strict = claim(kind="direction", method="m", baseline="b", accept=[0.01, None])
+    assert C.judge(strict, ties, "cpu")["verdict"] == C.NOT_REPRODUCED
+    assert C.judge(claim(kind="direction", method="m", baseline="b"), ties, "cpu")["verdict"] == C.REPRODUCED
+
+
+def test_cost_at_interpolates_the_first_crossing():
+    curve = {"train_s": [10.0, 20.0, 30.0], "val_ppl": [300.0, 200.0, 100.0]}
+    assert C.cost_at(curve, "val_ppl", "train_s", 250.0) == pytest.approx(15.0)
+    assert C.cost_at(curve, "val_ppl", "train_s", 300.0) == pytest.approx(10.0)
+    assert C.cost_at(curve, "val_ppl", "train_s", 50.0) == math.inf
+    acc = {"train_s": [1.0, 2.0], "val_acc": [50.0, 90.0]}
+    assert C.cost_at(acc, "val_acc", "train_s", 70.0, lower_is_better=False) == pytest.approx(1.5)
+
+
+def curve_runs(method_curves, baseline_curves):
+    def arm(curves):
+        return {s: {"curve": {"train_s": xs, "val_ppl": ys}} for s, (xs, ys) in enumerate(curves)}
+
+    return {"m": arm(method_curves), "b": arm(baseline_curves)}
+
+
+def test_cost_to_target_is_the_method_compute_to_reach_the_baseline_final_value():
+    base = ([10.0, 20.0, 40.0], [300.0, 200.0, 150.0])  # reaches its final 150 at 40 s
+    fast = ([10.0, 20.0, 40.0], [200.0, 150.0, 120.0])  # reaches 150 at 20 s
+    r = curve_runs([fast, fast, fast], [base, base, base])
+    c = claim(kind="cost_to_target", method="m", baseline="b", metric="val_ppl", cost="train_s", accept=[None, 1.0])
+    rec = C.judge(c, r, "cpu")
+    assert rec["per_seed"] == {"0": 0.5, "1": 0.5, "2": 0.5} and rec["verdict"] == C.REPRODUCED
+    never = ([10.0, 20.0, 40.0], [400.0, 300.0, 200.0])
+    rec = C.judge(c, curve_runs([never, never, fast], [base, base, base]), "cpu")
+    assert rec["per_seed"]["0"] == math.inf and rec["verdict"] == C.INCONCLUSIVE  # one seed did get there
+    rec = C.judge(c, curve_runs([never, never, never], [base, base, base]), "cpu")
+    assert rec["verdict"] == C.NOT_REPRODUCED and "non-finite values: 3" in rec["reason"]

@@ -57,3 +57,26 @@ def test_every_paper_config_has_a_module_and_pins_arxiv_version():
 def test_dvc_yaml_is_up_to_date_with_configs():
     cfg = load_config(PROJECT / "configs" / "config.yaml", root=PROJECT)
     assert (PROJECT / "dvc.yaml").read_text() == render_dvc_yaml(cfg), "run: logitrepro dvc-yaml"
+
+
+def test_cost_claim_needs_its_cost_key_and_accept_regions_are_ordered(tmp_path):
+    (tmp_path / "configs" / "papers").mkdir(parents=True)
+    paper = yaml.safe_load((PROJECT / "configs" / "papers" / "ls_attention.yaml").read_text())
+    cost = next(c for c in paper["claims"] if c["kind"] == "cost_to_target")
+    del cost["cost"]
+    next(c for c in paper["claims"] if "accept" in c)["accept"] = [2.0, 1.0]
+    (tmp_path / "configs" / "papers" / "ls_attention.yaml").write_text(yaml.safe_dump(paper))
+    with pytest.raises(ConfigError) as e:
+        load_config(PROJECT / "configs" / "config.yaml", overrides={"papers": ["ls_attention"]}, root=tmp_path)
+    assert f"({cost['id']}): a cost_to_target claim needs 'cost'" in str(e.value)
+    assert "accept: low (2.0) is above high (1.0)" in str(e.value)
+
+
+def test_lm_papers_read_wikitext_at_paper_scale_only():
+    cfg = load_config(PROJECT / "configs" / "config.yaml", root=PROJECT)
+    assert cfg.job_spec("ls_attention", "lm", "ls", 0)["data_dir"] == "data/shakespeare-bpe1024"
+    assert "wikitext103" not in cfg.datasets()
+    paper = load_config(PROJECT / "configs" / "config.yaml", overrides={"scale": "paper"}, root=PROJECT)
+    spec = paper.job_spec("vq_logits", "shakespeare", "vq256", 0)
+    assert spec["dataset"] == "wikitext103" and spec["data_dir"] == "data/wikitext103-bpe50257"
+    assert "wikitext103" in paper.datasets() and "shakespeare" not in paper.datasets()

@@ -1,6 +1,7 @@
 import math
 
 import numpy as np
+import pytest
 import torch
 
 from logitrepro.papers.lm import cross_entropy_bound, frequency_code_map
@@ -21,3 +22,13 @@ def test_cross_entropy_bound_is_mean_log_cluster_size():
     m = torch.tensor([0, 0, 1, 1, 1, 2])  # code sizes 2, 3, 1
     y = np.array([0, 2, 5, 5])
     assert cross_entropy_bound(m, y) == (math.log(2) + math.log(3) + 0 + 0) / 4
+
+
+def test_summarise_history_gives_peak_last_and_slope_per_100_steps():
+    from logitrepro.papers.lm import LMTask
+
+    rows = [{"step": s, "max_logit": 10.0 + 0.5 * s} for s in (10, 20, 30, 40)] + [{"step": 45, "val_ppl": 3.0}]
+    out = LMTask.summarise_history(None, rows)
+    assert out["max_logit_peak"] == 30.0 and out["max_logit_final"] == 30.0
+    assert out["max_logit_growth"] == pytest.approx(50.0)  # 0.5 per step
+    assert LMTask.summarise_history(None, [{"step": 1, "val_ppl": 2.0}]) == {}

@@ -27,3 +27,16 @@ def test_tables_put_claimed_beside_reproduced_in_three_formats():
 def test_terminal_summary_lists_every_claim():
     text = terminal_summary([claims_file()])
     assert "p.abs" in text and "p.dir" in text and "reproduced" in text
+
+
+def test_open_regions_and_unreached_targets_read_plainly():
+    pc = {"paper": {"id": "p", "title": "t", "arxiv": "1.1v1"}, "report": {},
+          "claims": [{"id": "p.cost", "statement": "m reaches b's ppl sooner", "source": "abs",
+                      "kind": "cost_to_target", "experiment": "e", "metric": "val_ppl", "cost": "train_s",
+                      "method": "m", "baseline": "b", "claimed": None, "accept": [None, 1.0], "judged_at": ["cpu"]}]}
+    base = {"train_s": [1.0, 2.0], "val_ppl": [200.0, 100.0]}
+    never = {"train_s": [1.0, 2.0], "val_ppl": [300.0, 250.0]}
+    evals = [{"spec": {"experiment": "e", "arm": arm, "seed": s}, "metrics": {"curve": c, "status": "completed"}}
+             for arm, c in (("m", never), ("b", base)) for s in (0, 1)]
+    md = render(build_claims_file(pc, "cpu", evals))["md"]
+    assert "cost_to_target in [-∞, 1]" in md and "per seed: inf, inf" in md and "not reproduced" in md

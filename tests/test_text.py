@@ -63,3 +63,35 @@ def test_wrong_checksum_names_the_corpus(tmp_path, corpus):
         prep.prepare("shakespeare", tmp_path / "s", override={"dir": corpus["dir"], "sha256": "1" * 64},
                      log=lambda *a: None)
     assert "'shakespeare'" in str(e.value) and "checksum mismatch" in str(e.value)
+
+
+def _zip(path, members: dict) -> str:
+    import hashlib
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as z:
+        for name, text in members.items():
+            z.writestr(name, text)
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def test_presplit_archive_keeps_its_own_splits(tmp_path):
+    from logitrepro.data.text import ZipURL, write_text_splits
+
+    members = {"train": "w/wiki.train.tokens", "val": "w/wiki.valid.tokens", "test": "w/wiki.test.tokens"}
+    md5 = _zip(tmp_path / "a.zip", {m: f" = {s} article = \n text of {s} \n" for s, m in members.items()})
+    works = ZipURL((tmp_path / "a.zip").as_uri(), md5, members).load(timeout_s=5)
+    out = tmp_path / "out"
+    out.mkdir()
+    info = write_text_splits(works, out, given_splits=True)
+    assert info["splits"] == {"train": 1, "val": 1, "test": 1}
+    assert "text of val" in (out / "val.txt").read_text() and "text of train" not in (out / "val.txt").read_text()
+
+
+def test_wikitext_from_a_folder_is_verified_by_the_archive_md5(tmp_path):
+    folder = tmp_path / "wt"
+    folder.mkdir()
+    _zip(folder / "wikitext-103-v1.zip", {"wikitext-103/wiki.train.tokens": "not the real archive"})
+    with pytest.raises(prep.DataUnavailable) as e:
+        prep.prepare("wikitext103", tmp_path / "out", override={"dir": str(folder)}, log=lambda *a: None)
+    assert "is not the published 9ddaacaf6af0710eda8c456decff7832" in str(e.value)

@@ -18,7 +18,9 @@ def spec_for(data_dir, arm="svm", seed=0, **hp):
 
 
 def history(run_dir):
-    return [json.loads(line) for line in (run_dir / T.HISTORY).read_text().splitlines()]
+    """History rows without the measured compute (train_s: wall time, never equal across runs)."""
+    rows = [json.loads(line) for line in (run_dir / T.HISTORY).read_text().splitlines()]
+    return [{k: v for k, v in r.items() if k != "train_s"} for r in rows]
 
 
 def test_same_seed_same_metrics_other_seed_differs(tmp_path, prepared_mnist):
@@ -26,7 +28,8 @@ def test_same_seed_same_metrics_other_seed_differs(tmp_path, prepared_mnist):
     b = T.train(spec_for(prepared_mnist), tmp_path / "b")
     c = T.train(spec_for(prepared_mnist, seed=1), tmp_path / "c")
     assert history(tmp_path / "a") == history(tmp_path / "b")
-    assert a["final"] == b["final"] and a["status"] == "completed" and a["steps"] == 20
+    same = lambda row: {k: v for k, v in row.items() if k != "train_s"}  # noqa: E731
+    assert same(a["final"]) == same(b["final"]) and a["status"] == "completed" and a["steps"] == 20
     assert history(tmp_path / "a") != history(tmp_path / "c")
 
 
@@ -68,9 +71,9 @@ def test_divergence_is_recorded_not_raised(tmp_path, prepared_mnist, monkeypatch
         real_loss = task.loss
         calls = {"n": 0}
 
-        def loss(batch):
+        def loss(batch, detailed=False):
             calls["n"] += 1
-            value, logs = real_loss(batch)
+            value, logs = real_loss(batch, detailed)
             return (value * float("nan"), logs) if calls["n"] == 7 else (value, logs)
 
         task.loss = loss
@@ -103,3 +106,26 @@ def test_softmax_arm_authors_metric_is_plain_argmax(tmp_path, prepared_mnist):
 def test_unknown_head_is_rejected(prepared_mnist):
     with pytest.raises(ValueError, match="head"):
         cnn_svm.make_task(spec_for(prepared_mnist, head="hinge"))
+
+
+def test_counters_flag_a_jump_above_the_running_average_after_burn_in():
+    c = T.Counters(spike_nats=0.5, spike_burnin=3)
+    flags = [c.observe(step, loss) for step, loss in enumerate([5.0, 6.0, 4.8, 4.7, 4.6, 5.6, 4.6, 4.5], start=1)]
+    # step 2 jumps but is inside the burn-in; step 6 (5.6) is > 0.5 above the running average (~5.0)
+    assert flags == [False, False, False, False, False, True, False, False]
+    assert c.loss_spikes == 1
+    restored = T.Counters(0.5, 3, c.state())
+    assert restored.loss_spikes == 1 and restored.loss_ema == c.loss_ema
+
+
+def test_history_carries_compute_and_evaluate_returns_the_validation_curve(tmp_path, prepared_mnist):
+    T.train(spec_for(prepared_mnist, steps=10, eval_every=5, log_every=2), tmp_path / "run")
+    rows = history(tmp_path / "run")
+    assert [r["step"] for r in rows] == [2, 4, 5, 6, 8, 10]  # log rows every 2 steps, eval rows every 5
+    assert all("val_acc" in r for r in rows if r["step"] % 5 == 0)
+    assert not any("val_acc" in r for r in rows if r["step"] % 5)
+    m = T.evaluate(tmp_path / "run")["metrics"]
+    curve = m["curve"]
+    assert curve["step"] == [5, 10] and len(curve["val_acc"]) == 2
+    assert 0 < curve["train_s"][0] < curve["train_s"][1] <= m["train_s"]
+    assert m["loss_spikes"] >= 0 and m["instability_events"] == m["loss_spikes"] + m["diverged"]

@@ -45,13 +45,15 @@ def test_lint_is_clean():
 
 @pytest.mark.parametrize("scale", ["smoke", "cpu", "paper"])
 def test_dry_run_every_scale(scale, tmp_path):
-    p = snakemake("-n", "--config", f"scale={scale}", "papers=[cnn_svm, vq_logits]",
-                  f"paths={{results: {tmp_path}/r, data: {tmp_path}/d}}")
+    p = snakemake("-n", "--config", f"scale={scale}", f"paths={{results: {tmp_path}/r, data: {tmp_path}/d}}")
     seeds = {"smoke": 1, "cpu": 3, "paper": 3}[scale]
     counts = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", p.stdout, re.M)}
-    # cnn_svm: 2 experiments x 2 arms; vq_logits: 5 arms; each per seed, trained and evaluated.
-    assert (counts["train"], counts["evaluate"]) == (9 * seeds, 9 * seeds)
-    assert (counts["prepare_dataset"], counts["tokenize"], counts["judge"]) == (3, 1, 2)
+    # cnn_svm: 2 experiments x 2 arms; vq_logits: 5 arms; ls_attention: 4 arms; each per seed.
+    assert (counts["train"], counts["evaluate"]) == (13 * seeds, 13 * seeds)
+    # LM corpora: one vocabulary for both papers at smoke scale, two at cpu (4096 and 1024) and paper
+    # (32768 and 50257), on WikiText-103 in place of Shakespeare at paper scale.
+    assert (counts["prepare_dataset"], counts["tokenize"], counts["judge"]) == (3, {"smoke": 1}.get(scale, 2), 3)
+    assert ("wikitext103" in p.stdout) == (scale == "paper")
 
 
 def test_bad_config_fails_before_any_job(tmp_path):
@@ -89,7 +91,6 @@ def smoke_project(tmp_path_factory, idx_sources):
 
     def smoke_config(c):
         c["scale"] = "smoke"
-        c["papers"] = ["cnn_svm", "vq_logits"]  # vq_logits is opt-in while in progress; test its path too
         c["seeds"]["smoke"] = [0, 1]
         c["data"]["sources"] = sources
 
@@ -154,9 +155,9 @@ def test_smoke_pipeline_tracks_runs_and_claims_in_mlflow(smoke_project):
         artifacts = {a.path for a in t.client.list_artifacts(r.info.run_id)}
         assert {"history.jsonl", "run.json", "checkpoint.pt"} <= artifacts
     claim_runs = t.find_runs("claims")
-    claims = [c for paper in ("cnn_svm", "vq_logits")
+    claims = [c for paper in ("cnn_svm", "vq_logits", "ls_attention")
               for c in json.loads((repo / "results" / "claims" / f"{paper}.json").read_text())["claims"]]
-    assert len(claims) == 8 + 6
+    assert len(claims) == 8 + 7 + 9
     assert sorted((r.data.tags["claim_id"], r.data.tags["verdict"]) for r in claim_runs) == sorted(
         (c["id"], c["verdict"]) for c in claims)
 
@@ -187,9 +188,9 @@ def test_a_config_change_reruns_the_jobs_it_touches_and_everything_after(smoke_p
     p = snakemake("-n", "--config", "kernels={backend: reference}", cwd=smoke_project["repo"])
     counts = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", p.stdout, re.M)}
     # Every job spec names the kernel backend: all runs retrain, and all that is made from them follows.
-    runs = 2 * (4 + 5)
-    assert counts == {"train": runs, "evaluate": runs, "judge": 2, "tables": 2, "plots": 2, "all": 1,
-                      "total": 2 * runs + 7}, p.stdout[-2000:]
+    runs = 2 * (4 + 5 + 4)
+    assert counts == {"train": runs, "evaluate": runs, "judge": 3, "tables": 3, "plots": 3, "all": 1,
+                      "total": 2 * runs + 10}, p.stdout[-2000:]
 
 
 def test_dvc_repro_rebuilds_one_dataset_stage(smoke_project):

@@ -2,9 +2,12 @@
 
 A claim compares a statistic over seeds with what the paper says. The statistic depends on
 the kind: the metric itself (absolute), the paired per-seed difference or ratio between a
-method arm and a baseline arm (difference, ratio, direction), or the margin to an analytic
-bound (bound). Its 95% t-interval over seeds is set against the accepted region:
-inside -> reproduced; outside -> not reproduced; straddling a boundary -> inconclusive.
+method arm and a baseline arm (difference, ratio, direction), the margin to an analytic
+bound (bound), or the compute a method spends to reach the baseline's final validation
+metric, as a ratio to the baseline's own (cost_to_target). Its 95% t-interval over seeds is
+set against the accepted region: inside -> reproduced; outside -> not reproduced; straddling
+a boundary -> inconclusive. The region is claimed +- tolerance, or for direction and bound
+claims [0, inf); a claim's own `accept: [low, high]` (null for unbounded) replaces either.
 """
 from __future__ import annotations
 
@@ -57,7 +60,10 @@ def interval_verdict(low: float, high: float, accept_low: float, accept_high: fl
 
 def accepted_region(claim: dict) -> tuple[float, float]:
     kind = claim["kind"]
-    if kind in ("absolute", "difference", "ratio"):
+    if claim.get("accept") is not None:
+        low, high = claim["accept"]
+        return (-math.inf if low is None else float(low)), (math.inf if high is None else float(high))
+    if kind in ("absolute", "difference", "ratio", "cost_to_target"):
         return claim["claimed"] - claim["tolerance"], claim["claimed"] + claim["tolerance"]
     # direction: the method beats the baseline (margin >= 0); bound: the value respects the bound.
     return 0.0, math.inf
@@ -76,6 +82,8 @@ def per_seed_values(claim: dict, runs: dict[str, dict[int, dict]]) -> dict[int, 
         arm = runs.get(claim["arm"], {})
         return {s: float(m[metric]) - float(m[claim["bound_metric"]]) for s, m in arm.items()
                 if metric in m and claim["bound_metric"] in m}
+    if kind == "cost_to_target":
+        return cost_ratios(claim, runs)
     method, baseline = metric_of(claim["method"]), metric_of(claim["baseline"])
     seeds = sorted(set(method) & set(baseline))  # paired by seed
     if kind == "ratio":
@@ -86,12 +94,47 @@ def per_seed_values(claim: dict, runs: dict[str, dict[int, dict]]) -> dict[int, 
     return diff
 
 
+def cost_at(curve: dict, metric: str, cost: str, target: float, lower_is_better: bool = True) -> float:
+    """The cost (e.g. training seconds) at which a validation curve first reaches `target`,
+    interpolated linearly between the two evaluations around the crossing; inf if it never does."""
+    xs, ys = curve.get(cost) or [], curve.get(metric) or []
+    pts = [(x, y) for x, y in zip(xs, ys) if x is not None and y is not None and math.isfinite(y)]
+    sign = 1.0 if lower_is_better else -1.0
+    prev = (0.0, None)
+    for x, y in pts:
+        if sign * y <= sign * target:
+            x0, y0 = prev
+            if y0 is None or y0 == y:
+                return float(x)
+            return float(x0 + (x - x0) * (y0 - target) / (y0 - y))
+        prev = (x, y)
+    return math.inf
+
+
+def cost_ratios(claim: dict, runs: dict[str, dict[int, dict]]) -> dict[int, float]:
+    """Per seed: the method's cost to reach the baseline's final value of `metric`, divided by the
+    baseline's own cost to first reach it (inf when the method never gets there)."""
+    metric, cost = claim["metric"], claim["cost"]
+    lower = not claim.get("higher_is_better", False)
+    method, baseline = runs.get(claim["method"], {}), runs.get(claim["baseline"], {})
+    out = {}
+    for seed in sorted(set(method) & set(baseline)):
+        base_curve, method_curve = baseline[seed].get("curve") or {}, method[seed].get("curve") or {}
+        finals = [y for y in base_curve.get(metric) or [] if y is not None and math.isfinite(y)]
+        if not finals:
+            continue
+        base_cost = cost_at(base_curve, metric, cost, finals[-1], lower)
+        out[seed] = cost_at(method_curve, metric, cost, finals[-1], lower) / base_cost if base_cost > 0 else math.nan
+    return out
+
+
 def judge(claim: dict, runs: dict[str, dict[int, dict]], scale: str, paper: dict | None = None) -> dict:
     """A claim record with its verdict, computed from the runs of its experiment."""
     record = {
         "id": claim["id"], "statement": claim["statement"], "source": claim["source"], "kind": claim["kind"],
         "experiment": claim["experiment"], "metric": claim["metric"], "claimed": claim.get("claimed"),
-        "tolerance": claim.get("tolerance"), "units": claim.get("units", ""), "scale": scale,
+        "tolerance": claim.get("tolerance"), "accept": claim.get("accept"), "units": claim.get("units", ""),
+        "scale": scale,
         "arms": {k: claim[k] for k in ("arm", "method", "baseline") if k in claim},
         "paper": (paper or {}).get("id"), "arxiv": (paper or {}).get("arxiv"),
     }
@@ -116,7 +159,13 @@ def judge(claim: dict, runs: dict[str, dict[int, dict]], scale: str, paper: dict
         record.update(verdict=INCONCLUSIVE, reason="no finished runs carry this metric")
         return record
     if not finite:
-        record.update(verdict=INCONCLUSIVE, reason="a run produced a non-finite value (diverged?)")
+        # e.g. a method that never reached the target: infinitely far outside a bounded region
+        vals = list(values.values())
+        if all(v > high_ok for v in vals) or all(v < low_ok for v in vals):
+            record.update(verdict=NOT_REPRODUCED, reason=f"every seed lies outside [{low_ok:.4g}, {high_ok:.4g}] "
+                          f"(non-finite values: {sum(not math.isfinite(v) for v in vals)})")
+        else:
+            record.update(verdict=INCONCLUSIVE, reason="a run produced a non-finite value (diverged?)")
         return record
     st = seed_stats(values.values())
     record["verdict"] = interval_verdict(st.ci_low, st.ci_high, low_ok, high_ok)

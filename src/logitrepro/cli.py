@@ -116,7 +116,7 @@ def cmd_tables(args) -> int:
 def cmd_plots(args) -> int:
     from logitrepro.report.plots import plot_curves
 
-    plot_curves(args.runs, args.out, args.curves, args.title)
+    plot_curves(args.runs, args.out, args.curves, args.title, sweep=json.loads(args.sweep) if args.sweep else None)
     return 0
 
 
@@ -220,7 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("plots", help="training curves of a paper's runs")
     sp.add_argument("--runs", nargs="+", required=True)
     sp.add_argument("--out", required=True)
-    sp.add_argument("--curves", nargs="+", default=["train_loss"], help="history keys to plot")
+    sp.add_argument("--curves", nargs="+", default=["train_loss"],
+                    help="history keys to plot against step, or y@x to plot against another key")
+    sp.add_argument("--sweep", help="JSON {param, metric, bound, reference_arm}: a test metric against an arm setting")
     sp.add_argument("--title", default="")
     sp.set_defaults(func=cmd_plots)
 

@@ -128,8 +128,13 @@ class Config:
             raise ConfigError(f"paper {paper!r} has no experiment {experiment!r}; it has {sorted(exps)}")
         return exps[experiment]
 
+    def dataset_of(self, exp: dict) -> str:
+        """The experiment's dataset at the running scale (e.g. WikiText-103 at paper scale only)."""
+        return exp.get("dataset_at", {}).get(self.scale, exp["dataset"])
+
     def datasets(self) -> list[str]:
-        names = {e["dataset"] for p in self.papers.values() for e in p["experiments"].values()}
+        """The datasets the running scale reads."""
+        names = {self.dataset_of(e) for p in self.papers.values() for e in p["experiments"].values()}
         return sorted(names)
 
     def job_spec(self, paper: str, experiment: str, arm: str, seed: int) -> dict:
@@ -139,16 +144,17 @@ class Config:
             raise ConfigError(f"experiment {paper}/{experiment} has no arm {arm!r}; it has {sorted(exp['arms'])}")
         hparams = deep_merge(exp["hparams"], exp.get("scales", {}).get(self.scale, {}))
         hparams = deep_merge(hparams, exp["arms"][arm])
-        data_dir = self.data_root / exp["dataset"]
+        dataset = self.dataset_of(exp)
+        data_dir = self.data_root / dataset
         if exp.get("tokenizer") == "bpe":  # text: the corpus tokenized at this vocabulary size
-            data_dir = self.data_root / f"{exp['dataset']}-bpe{hparams['vocab_size']}"
+            data_dir = self.data_root / f"{dataset}-bpe{hparams['vocab_size']}"
         return {
             "paper": paper,
             "experiment": experiment,
             "arm": arm,
             "seed": int(seed),
             "scale": self.scale,
-            "dataset": exp["dataset"],
+            "dataset": dataset,
             "data_dir": str(data_dir),
             "hparams": hparams,
             "tracking": self.main["tracking"],
@@ -194,16 +200,21 @@ def _check_paper(paper: dict, name: str, where: str) -> None:
         if exp is None:
             problems.append(f"  {at}.experiment: no experiment {claim['experiment']!r}")
             continue
-        needed = {"absolute": ["arm"], "bound": ["arm", "bound_metric"]}.get(claim["kind"], ["method", "baseline"])
+        needed = {"absolute": ["arm"], "bound": ["arm", "bound_metric"],
+                  "cost_to_target": ["method", "baseline", "cost"]}.get(claim["kind"], ["method", "baseline"])
         for key in needed:
             if key not in claim:
                 problems.append(f"  {at}: a {claim['kind']} claim needs '{key}'")
-            elif key != "bound_metric" and claim[key] not in exp["arms"]:
+            elif key not in ("bound_metric", "cost") and claim[key] not in exp["arms"]:
                 problems.append(f"  {at}.{key}: no arm {claim[key]!r} in experiment {claim['experiment']!r}")
-        if claim["kind"] in ("absolute", "difference", "ratio") and claim.get("claimed") is None:
-            problems.append(f"  {at}.claimed: a {claim['kind']} claim needs a claimed value")
-        if claim["kind"] in ("absolute", "difference", "ratio") and "tolerance" not in claim:
-            problems.append(f"  {at}.tolerance: a {claim['kind']} claim needs a tolerance")
+        banded = claim["kind"] in ("absolute", "difference", "ratio", "cost_to_target") and "accept" not in claim
+        if banded and claim.get("claimed") is None:
+            problems.append(f"  {at}.claimed: a {claim['kind']} claim needs a claimed value (or an accept region)")
+        if banded and "tolerance" not in claim:
+            problems.append(f"  {at}.tolerance: a {claim['kind']} claim needs a tolerance (or an accept region)")
+        low, high = (claim.get("accept") or [None, None])
+        if low is not None and high is not None and low > high:
+            problems.append(f"  {at}.accept: low ({low}) is above high ({high})")
     ids = [c["id"] for c in paper["claims"]]
     for dup in sorted({i for i in ids if ids.count(i) > 1}):
         problems.append(f"  claims: id {dup!r} appears more than once")

@@ -1,8 +1,8 @@
-"""Generate dvc.yaml from the configs: one stage per dataset, one per paper.
+"""Generate dvc.yaml from the configs: one stage per dataset, one per tokenized corpus, one per paper.
 
 Snakemake owns the fine-grained DAG; DVC versions what is worth sharing (prepared data,
-each paper's runs, claims, tables and plots, and tokenized corpora at the configured scale, so
-regenerate after changing `scale`) and pushes it to a remote. A test fails when
+tokenized corpora at the configured scale's vocabularies, so regenerate after changing `scale`,
+and each paper's runs, claims, tables and plots) and pushes it to a remote. A test fails when
 the committed dvc.yaml differs from what this renders.
 """
 from __future__ import annotations
@@ -23,6 +23,13 @@ def paper_outputs(cfg: Config, paper: str) -> tuple[list[str], str]:
     return outs, f"{results}/claims/{paper}.json"
 
 
+def tokenized_dirs(cfg: Config, paper: str) -> list[str]:
+    """The tokenized corpora a paper reads at the running scale (one per vocabulary size)."""
+    pc = cfg.paper(paper)
+    return sorted({str(Path(cfg.job_spec(paper, e, a, 0)["data_dir"])) for e, exp in pc["experiments"].items()
+                   if exp.get("tokenizer") for a in exp["arms"]})
+
+
 def render_dvc_yaml(cfg: Config) -> str:
     data = cfg.main["paths"]["data"]
     stages: dict = {}
@@ -32,18 +39,24 @@ def render_dvc_yaml(cfg: Config) -> str:
             "deps": ["src/logitrepro/data"],
             "outs": [f"{data}/{name}"],
         }
+    # Tokenized corpora get stages of their own: two papers may read the same one, and a DVC
+    # output belongs to exactly one stage.
+    for folder in sorted({d for paper in cfg.papers for d in tokenized_dirs(cfg, paper)}):
+        corpus, _, vocab = Path(folder).name.rpartition("-bpe")
+        stages[f"tokens_{corpus}_bpe{vocab}"] = {
+            "cmd": f"python -m logitrepro tokenize --data {data}/{corpus} --vocab {vocab} --out {folder}",
+            "deps": [f"{data}/{corpus}", "src/logitrepro/data/text.py"],
+            "outs": [folder],
+        }
     for paper, pc in cfg.papers.items():
         outs, claims = paper_outputs(cfg, paper)
-        # Tokenized corpora are made inside the paper's DAG at the running scale's vocabulary.
-        outs += sorted({str(Path(cfg.job_spec(paper, e, a, 0)["data_dir"])) for e, exp in pc["experiments"].items()
-                        if exp.get("tokenizer") for a in exp["arms"]})
-        datasets = sorted({e["dataset"] for e in pc["experiments"].values()})
+        datasets = sorted({cfg.dataset_of(e) for e in pc["experiments"].values() if not e.get("tokenizer")})
         targets = " ".join([claims] + outs[1:])
         # Each file made from results carries its inputs' recorded content (logitrepro.provenance).
         outs += [f"{f}.prov.json" for f in [claims] + outs[1:] if f.startswith(cfg.main["paths"]["results"])]
         stages[paper] = {
             "cmd": f"snakemake --cores all {targets}",
-            "deps": [f"{data}/{d}" for d in datasets]
+            "deps": [f"{data}/{d}" for d in datasets] + tokenized_dirs(cfg, paper)
             + [f"{cfg.main['paths']['paper_configs']}/{paper}.yaml", "src/logitrepro", "workflow", "Snakefile"],
             "params": [{"configs/config.yaml": ["scale", "seeds"]}],
             "outs": outs,

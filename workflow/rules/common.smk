@@ -1,5 +1,6 @@
 # Config loading, validation and input functions; no rules here.
 import json
+import shlex
 from pathlib import Path
 
 from logitrepro.config import ConfigError, load_config, put_interpreter_first_on_path
@@ -102,6 +103,14 @@ def judge_settings(wildcards):
 
 def plot_curves(wildcards):
     return CFG.paper(wildcards.paper).get("report", {}).get("curves") or ["train_loss"]
+
+
+def plot_sweep(wildcards):
+    """The plots command's --sweep option, or nothing when the paper has no sweep panel."""
+    sweep = CFG.paper(wildcards.paper).get("report", {}).get("sweep")
+    if not sweep:
+        return ""
+    return f"--sweep {shlex.quote(json.dumps(sweep, sort_keys=True))}"
 
 
 def paper_outputs(paper):

@@ -42,10 +42,11 @@ rule plots:
     params:
         runs=lambda wc: run_dirs(wc.paper),
         curves=plot_curves,
+        sweep=plot_sweep,
         title=lambda wc: f"{wc.paper} ({SCALE} scale)",
     log:
         f"{RESULTS}/logs/plots/{{paper}}.log",
     shell:
         "python -m logitrepro plots --runs {params.runs} --out {output} "
-        "--curves {params.curves} --title {params.title:q} > {log} 2>&1 && "
+        "--curves {params.curves} --title {params.title:q} {params.sweep} > {log} 2>&1 && "
         "python -m logitrepro provenance --inputs {input} --outputs {output} >> {log} 2>&1"

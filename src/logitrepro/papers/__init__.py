@@ -18,9 +18,14 @@ class Task(Protocol):
 
     def batch(self, step: int) -> Any: ...
 
-    def loss(self, batch: Any) -> tuple[torch.Tensor, dict[str, float]]: ...
+    def loss(self, batch: Any, detailed: bool = False) -> tuple[torch.Tensor, dict[str, float]]:
+        """The training loss and scalars to log; `detailed` asks for the costlier diagnostics
+        (the loop sets it only on steps that write a history row)."""
+        ...
 
     def evaluate(self, split: str) -> dict[str, float]: ...
+
+    # Optional: `summarise_history(rows) -> dict` turns the run's history rows into metrics.
 
 
 def make_task(spec: dict) -> Task:

@@ -68,7 +68,7 @@ class CNNSVMTask:
         loss, _lse = cross_entropy(logits, y)  # online-softmax cross-entropy from the kernel library
         return loss
 
-    def loss(self, batch):
+    def loss(self, batch, detailed: bool = False):
         x, y = batch
         self.model.train()
         logits = self.model(x)

@@ -79,24 +79,38 @@ class LMTask:
         rng = np.random.default_rng([self.spec["seed"], step])
         return self._windows(ids, rng.integers(0, len(ids) - self.hp["seq_len"] - 1, self.hp["batch_size"]))
 
-    def loss(self, batch):
+    def loss(self, batch, detailed: bool = False):
         x, y = batch
         self.model.train()
-        self.model.record_max_logits(True)
+        self.model.record_max_logits(detailed)  # one more Q K^T per layer: only when the row is logged
         _, loss = self.model(x, y)
         self.model.record_max_logits(False)
         logs = {"train_loss": loss.item()}
-        maxima = self.model.max_logits()
-        logs.update({f"max_logit_l{i}": v for i, v in enumerate(maxima)})
-        logs["max_logit"] = max(maxima)
+        if detailed:
+            maxima = self.model.max_logits()
+            logs.update({f"max_logit_l{i}": v for i, v in enumerate(maxima)})
+            logs["max_logit"] = max(maxima)
         return loss, logs
+
+    def summarise_history(self, rows: list[dict]) -> dict[str, float]:
+        """Attention-logit growth over the run: the peak and last of the per-step maximum over
+        layers, and its least-squares slope against step (logit units per 100 steps)."""
+        pts = [(r["step"], r["max_logit"]) for r in rows if isinstance(r.get("max_logit"), (int, float))]
+        if not pts:
+            return {}
+        steps, values = (np.asarray(v, dtype=float) for v in zip(*pts))
+        slope = float(np.polyfit(steps, values, 1)[0]) * 100 if len(pts) > 1 else float("nan")
+        return {"max_logit_peak": float(values.max()), "max_logit_final": float(values[-1]),
+                "max_logit_growth": slope}
 
     @torch.no_grad()
     def evaluate(self, split: str) -> dict[str, float]:
-        """Mean next-token cross-entropy over non-overlapping windows (at most eval_tokens tokens)."""
+        """Mean next-token cross-entropy over non-overlapping windows from the start of the split."""
         self.model.eval()
         ids, t = self.tokens[split], self.hp["seq_len"]
-        starts = np.arange(0, min(len(ids) - t - 1, self.hp.get("eval_tokens", 10**9)), t)
+        # validation during training reads eval_tokens; the final test may read more (test_tokens)
+        budget = self.hp.get("test_tokens", self.hp.get("eval_tokens")) if split == "test" else self.hp.get("eval_tokens")
+        starts = np.arange(0, min(len(ids) - t - 1, budget or 10**9), t)
         total, count = 0.0, 0
         for i in range(0, len(starts), self.hp["batch_size"]):
             x, y = self._windows(ids, starts[i : i + self.hp["batch_size"]])

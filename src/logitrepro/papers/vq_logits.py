@@ -3,13 +3,18 @@
 Beside perplexity, every run reports its output-layer parameter count against a full head of the
 same vocabulary and width, and, for the pure-scatter arms, the analytic cross-entropy lower bound
 E_y[log n_M(y)] over the test tokens (PAPERS.md section 2), so the claimed +4% perplexity can be
-set against what the map allows at all.
+set against what the map allows at all; and the time to compute vocabulary logits with its
+codebook against a full V x d matrix at the paper's vocabulary size (`speed_vocab`).
 """
 from __future__ import annotations
 
 import math
 
+import torch
+
+from logitrepro.kernels import vq_scatter_logits
 from logitrepro.papers.lm import LMTask, cross_entropy_bound
+from logitrepro.timing import interleaved_medians
 
 
 class VQLogitsTask(LMTask):
@@ -23,7 +28,30 @@ class VQLogitsTask(LMTask):
         if self.config.head == "vq":
             bound = cross_entropy_bound(self.model.lm_head.code_of_token.cpu(), self.tokens["test"][1:])
             metrics.update({"test_ce_bound": bound, "test_ppl_bound": math.exp(bound)})
+        if self.config.head != "full" and self.hp.get("speed_vocab"):
+            metrics.update(self.logit_speed(int(self.hp["speed_vocab"]), int(self.hp.get("speed_tokens", 4096))))
         return metrics
+
+    @torch.no_grad()
+    def logit_speed(self, vocab: int, tokens: int) -> dict[str, float]:
+        """Time to produce all V vocabulary logits for `tokens` hidden states: h W^T with a full
+        V x d matrix against (h C^T)[:, M] (+ b) with this arm's K x d codebook.
+
+        Sizes are the paper's vocabulary and this model's width; weights and the map are random
+        (a random map, not a sorted one, so the gather reads the codes in no helpful order)."""
+        d, k = self.config.n_embd, self.config.n_codes
+        g = torch.Generator().manual_seed(self.spec["seed"])
+        h = torch.randn(tokens, d, generator=g).to(self.device)  # (N, d)
+        full = torch.randn(vocab, d, generator=g).to(self.device)  # (V, d)
+        codebook = torch.randn(k, d, generator=g).to(self.device)  # (K, d)
+        code_of_token = torch.randint(0, k, (vocab,), generator=g).to(self.device)  # (V,)
+        bias = torch.zeros(vocab, device=self.device) if self.config.head == "vq_bias" else None
+        medians = interleaved_medians({
+            "full": lambda: h @ full.T,  # (N, V)
+            "vq": lambda: vq_scatter_logits(h, codebook, code_of_token, bias),  # (N, V)
+        }, rounds=int(self.hp.get("speed_rounds", 7)), device=self.device)
+        return {"logit_ms_full": medians["full"] * 1e3, "logit_ms_vq": medians["vq"] * 1e3,
+                "logit_speedup": medians["full"] / medians["vq"]}
 
 
 def make_task(spec: dict) -> VQLogitsTask:

@@ -1,5 +1,10 @@
-"""Training curves per experiment: one panel per curve metric, one colour per arm,
-thin lines per seed and a thick line for the seed mean."""
+"""Figures per paper, one PNG: a row of curve panels per experiment (one colour per arm, thin
+lines per seed, a thick line for the seed mean) and, where the paper config asks for one, a
+sweep panel: a test metric against an arm hyper-parameter, with an analytic bound beside it.
+
+A curve is named `y` (plotted against step) or `y@x` (against another history key, e.g.
+`val_ppl@train_s` for validation perplexity against training compute).
+"""
 from __future__ import annotations
 
 import json
@@ -11,6 +16,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from logitrepro.claims import seed_stats  # noqa: E402
+
+AXIS_LABELS = {"step": "step", "train_s": "training compute (s)"}
+
 
 def load_history(run_dir: Path) -> list[dict]:
     path = Path(run_dir) / "history.jsonl"
@@ -19,36 +28,99 @@ def load_history(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def plot_curves(run_dirs: list[str | Path], out_png: str | Path, metrics: list[str], title: str) -> None:
+def parse_curve(name: str) -> tuple[str, str]:
+    y, _, x = name.partition("@")
+    return y, x or "step"
+
+
+def _draw_curves(ax, histories_by_arm: dict, y: str, x: str, colours: list[str]) -> None:
+    for k, (arm, histories) in enumerate(sorted(histories_by_arm.items())):
+        colour = colours[k % len(colours)]
+        curves = []
+        for h in histories:
+            pts = [(r[x], r[y]) for r in h if r.get(x) is not None and r.get(y) is not None]
+            if pts:
+                xs, ys = zip(*pts)
+                ax.plot(xs, ys, color=colour, alpha=0.3, linewidth=0.8)
+                curves.append(pts)
+        if not curves:
+            continue
+        if x == "step":  # seeds share their steps: average them
+            by_step = [dict(c) for c in curves]
+            steps = sorted(set.intersection(*(set(c) for c in by_step)))
+            ax.plot(steps, [sum(c[s] for c in by_step) / len(by_step) for s in steps],
+                    color=colour, linewidth=2, label=f"{arm} (n={len(curves)})")
+        else:  # compute differs per seed: average point by point
+            n = min(len(c) for c in curves)
+            ax.plot([sum(c[i][0] for c in curves) / len(curves) for i in range(n)],
+                    [sum(c[i][1] for c in curves) / len(curves) for i in range(n)],
+                    color=colour, linewidth=2, label=f"{arm} (n={len(curves)})")
+
+
+def _draw_sweep(ax, run_dirs: list[Path], sweep: dict) -> None:
+    """Test metric (mean and 95% CI over seeds) against an arm hyper-parameter; the bound per
+    arm as a dashed line; the reference arm (e.g. the full head) as a horizontal line."""
+    param, metric, bound = sweep["param"], sweep["metric"], sweep.get("bound")
+    by_value: dict = defaultdict(lambda: defaultdict(list))
+    reference = []
+    for d in run_dirs:
+        path = Path(d) / "metrics.json"
+        if not path.exists():
+            continue
+        ev = json.loads(path.read_text())
+        spec, m = ev["spec"], ev["metrics"]
+        if spec["arm"] == sweep.get("reference_arm"):
+            reference.append(m.get(metric))
+        elif spec["arm"] in sweep.get("arms", [spec["arm"]]) and param in spec["hparams"]:
+            for key in (metric, bound):
+                if key and isinstance(m.get(key), (int, float)):
+                    by_value[spec["hparams"][param]][key].append(m[key])
+    xs = sorted(v for v in by_value if by_value[v][metric])
+    if xs:
+        stats = [seed_stats(by_value[v][metric]) for v in xs]
+        err = [0 if s.n < 2 else s.ci_high - s.mean for s in stats]
+        ax.errorbar(xs, [s.mean for s in stats], yerr=err, marker="o", capsize=3, label=f"{metric} (mean, 95% CI)")
+    bx = [v for v in xs if by_value[v].get(bound)]
+    if bound and bx:
+        ax.plot(bx, [sum(by_value[v][bound]) / len(by_value[v][bound]) for v in bx], "k--", marker="x",
+                label=f"{bound} (analytic)")
+    ref = [r for r in reference if isinstance(r, (int, float))]
+    if ref:
+        ax.axhline(sum(ref) / len(ref), color="grey", linestyle=":", label=f"{sweep['reference_arm']} ({metric})")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel(param)
+    ax.set_title(f"{metric} against {param}")
+    ax.grid(alpha=0.3, which="both")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
+
+
+def plot_curves(run_dirs: list[str | Path], out_png: str | Path, metrics: list[str], title: str,
+                sweep: dict | None = None) -> None:
     by_exp: dict[str, dict[str, list[list[dict]]]] = defaultdict(lambda: defaultdict(list))
     for d in run_dirs:
         info = json.loads((Path(d) / "run.json").read_text())
         spec = info["spec"]
         by_exp[spec["experiment"]][spec["arm"]].append([r for r in load_history(d) if "event" not in r])
     exps = sorted(by_exp)
-    fig, axes = plt.subplots(len(exps), len(metrics), figsize=(4.5 * len(metrics), 3.2 * len(exps)), squeeze=False)
+    n_rows, n_cols = len(exps) + (1 if sweep else 0), max(len(metrics), 1)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(4.5 * n_cols, 3.2 * n_rows), squeeze=False)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, exp in enumerate(exps):
-        for j, metric in enumerate(metrics):
+        for j, name in enumerate(metrics):
             ax = axes[i][j]
-            for k, (arm, histories) in enumerate(sorted(by_exp[exp].items())):
-                colour = colours[k % len(colours)]
-                curves = []
-                for h in histories:
-                    pts = [(r["step"], r[metric]) for r in h if metric in r]
-                    if pts:
-                        xs, ys = zip(*pts)
-                        ax.plot(xs, ys, color=colour, alpha=0.3, linewidth=0.8)
-                        curves.append(dict(pts))
-                if curves:
-                    steps = sorted(set.intersection(*(set(c) for c in curves)))
-                    mean = [sum(c[s] for c in curves) / len(curves) for s in steps]
-                    ax.plot(steps, mean, color=colour, linewidth=2, label=f"{arm} (n={len(curves)})")
-            ax.set_title(f"{exp}: {metric}")
-            ax.set_xlabel("step")
+            y, x = parse_curve(name)
+            _draw_curves(ax, by_exp[exp], y, x, colours)
+            ax.set_title(f"{exp}: {y}")
+            ax.set_xlabel(AXIS_LABELS.get(x, x))
             ax.grid(alpha=0.3)
             if ax.get_legend_handles_labels()[0]:
                 ax.legend(fontsize=8)
+    if sweep:
+        _draw_sweep(axes[-1][0], [Path(d) for d in run_dirs], sweep)
+        for ax in axes[-1][1:]:
+            ax.axis("off")
     fig.suptitle(title)
     fig.tight_layout()
     Path(out_png).parent.mkdir(parents=True, exist_ok=True)

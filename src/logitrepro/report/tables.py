@@ -17,8 +17,21 @@ def fmt_stats(st: dict | None, digits: int = 2) -> str:
     return f"{st['mean']:.{digits}f} ± {(st['ci_high'] - st['ci_low']) / 2:.{digits}f}"
 
 
+def fmt_measured(claim: dict) -> str:
+    """Seed mean and CI; per-seed values where a seed is not finite (a target never reached)."""
+    if claim.get("measured"):
+        return fmt_stats(claim["measured"])
+    per_seed = claim.get("per_seed") or {}
+    return "per seed: " + ", ".join(f"{v:.2f}" for v in per_seed.values()) if per_seed else "–"
+
+
 def fmt_num(x, digits: int = 2) -> str:
     return "–" if x is None else f"{x:.{digits}f}"
+
+
+def fmt_region(region) -> str:
+    low, high = region
+    return f"[{'-∞' if low is None else f'{low:g}'}, {'∞' if high is None else f'{high:g}'}]"
 
 
 def arm_rows(claims_file: dict) -> tuple[list[str], list[list[str]]]:
@@ -53,10 +66,13 @@ def claim_rows(claims_file: dict) -> tuple[list[str], list[list[str]]]:
     rows = []
     for c in claims_file["claims"]:
         test = c["kind"]
-        if c.get("tolerance") is not None and c["kind"] in ("absolute", "difference", "ratio"):
+        if c.get("accept") is not None:
+            test += " in " + fmt_region(c["accept"])
+        elif c.get("tolerance") is not None and c["kind"] in ("absolute", "difference", "ratio", "cost_to_target"):
             test += f" ±{c['tolerance']:g}"
-        claimed = fmt_num(c["claimed"]) if c.get("claimed") is not None else ("≥ 0" if c["kind"] == "direction" else "≥ bound")
-        measured = fmt_stats(c.get("measured"))
+        default = {"direction": "≥ 0", "bound": "≥ bound"}.get(c["kind"], "–")
+        claimed = fmt_num(c["claimed"]) if c.get("claimed") is not None else default
+        measured = fmt_measured(c)
         verdict = c["verdict"]
         if verdict == "not checked at this scale" and c.get("check_with"):
             verdict += f" (check with {c['check_with']})"
@@ -77,7 +93,8 @@ def latex_table(header: list[str], rows: list[list[str]], caption: str) -> str:
     def esc(s: str) -> str:
         s = str(s)
         for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"),
-                     ("±", r"$\pm$"), ("≥", r"$\geq$"), ("–", "--")):
+                     ("±", r"$\pm$"), ("≥", r"$\geq$"), ("–", "--"),
+                     ("∞", r"$\infty$")):
             s = s.replace(a, b)
         return s
 
@@ -118,7 +135,7 @@ def terminal_summary(claims_files: list[dict]) -> str:
     rows = []
     for cf in claims_files:
         for c in cf["claims"]:
-            measured = fmt_stats(c.get("measured"))
+            measured = fmt_measured(c)
             claimed = fmt_num(c.get("claimed")) if c.get("claimed") is not None else c["kind"]
             rows.append([cf["paper"], c["id"], claimed, measured, c["verdict"]])
     header = ["paper", "claim", "claimed", "reproduced (mean ± CI)", "verdict"]
