@@ -141,3 +141,24 @@ def test_cost_to_target_is_the_method_compute_to_reach_the_baseline_final_value(
     assert rec["per_seed"]["0"] == math.inf and rec["verdict"] == C.INCONCLUSIVE  # one seed did get there
     rec = C.judge(c, curve_runs([never, never, never], [base, base, base]), "cpu")
     assert rec["verdict"] == C.NOT_REPRODUCED and "non-finite values: 3" in rec["reason"]
+
+
+def test_a_claim_with_budgets_is_judged_once_per_budget_from_that_budget_s_runs():
+    evals = [{"spec": {"experiment": "e", "arm": arm, "seed": s}, "metrics": {"acc": v + bonus}}
+             for arm, bonus in (("m", 0.0), ("b", 1.0), ("m_x5", 2.0), ("b_x5", 1.0)) for s, v in enumerate([1.0, 1.1, 1.2])]
+    paper = {"paper": {"id": "p", "arxiv": "1.1v1"},
+             "claims": [claim(kind="direction", method="m", baseline="b", budgets=[1, 5])]}
+    one, five = C.judge_paper(paper, evals, "cpu")
+    assert (one["id"], one["budget"], one["arms"]) == ("x", 1, {"method": "m", "baseline": "b"})
+    assert (five["id"], five["budget"], five["base_id"]) == ("x@5x", 5, "x")
+    assert five["arms"] == {"method": "m_x5", "baseline": "b_x5"}
+    assert one["verdict"] == C.NOT_REPRODUCED and five["verdict"] == C.REPRODUCED  # m wins only when trained longer
+
+
+def test_baseline_metric_compares_two_metrics_of_one_run():
+    r = {"both": {s: {"kl_fourier": f, "kl_linear": l} for s, (f, l) in enumerate([(0.1, 0.2), (0.12, 0.25), (0.11, 0.2)])}}
+    c = claim(kind="direction", method="both", baseline="both", metric="kl_fourier", baseline_metric="kl_linear",
+              higher_is_better=False)
+    rec = C.judge(c, r, "cpu")
+    assert rec["per_seed"] == pytest.approx({"0": 0.1, "1": 0.13, "2": 0.09}) and rec["verdict"] == C.REPRODUCED
+    assert set(rec["arm_stats"]) == {"both", "both:kl_linear"}

@@ -80,3 +80,23 @@ def test_lm_papers_read_wikitext_at_paper_scale_only():
     spec = paper.job_spec("vq_logits", "shakespeare", "vq256", 0)
     assert spec["dataset"] == "wikitext103" and spec["data_dir"] == "data/wikitext103-bpe50257"
     assert "wikitext103" in paper.datasets() and "shakespeare" not in paper.datasets()
+
+
+def test_budget_variants_are_runs_of_their_own_with_a_longer_budget(tmp_path):
+    from logitrepro.config import budget_arm, parse_budget_arm
+
+    assert parse_budget_arm(budget_arm("headline", 25)) == ("headline", 25.0)
+    assert parse_budget_arm(budget_arm("a_b", 0.5)) == ("a_b", 0.5) and budget_arm("a", 1) == "a"
+    (tmp_path / "configs" / "papers").mkdir(parents=True)
+    paper = yaml.safe_load((PROJECT / "configs" / "papers" / "cnn_svm.yaml").read_text())
+    paper["claims"][4]["budgets"] = [1, 5]  # cnnsvm.mnist.gap: softmax and svm on mnist
+    (tmp_path / "configs" / "papers" / "cnn_svm.yaml").write_text(yaml.safe_dump(paper))
+    cfg = load_config(PROJECT / "configs" / "config.yaml", overrides={"papers": ["cnn_svm"]}, root=tmp_path)
+    assert cfg.arms("cnn_svm", "mnist") == ["softmax", "softmax_x5", "svm", "svm_x5"]
+    assert cfg.arms("cnn_svm", "fashion_mnist") == ["softmax", "svm"]
+    base, longer = cfg.job_spec("cnn_svm", "mnist", "svm", 0), cfg.job_spec("cnn_svm", "mnist", "svm_x5", 0)
+    assert longer["hparams"]["steps"] == 5 * base["hparams"]["steps"] and longer["budget"] == 5.0
+    assert {k: v for k, v in longer["hparams"].items() if k != "steps"} == \
+        {k: v for k, v in base["hparams"].items() if k != "steps"}
+    with pytest.raises(ConfigError, match="no arm 'svm_x25'"):
+        cfg.job_spec("cnn_svm", "mnist", "svm_x25", 0)

@@ -40,3 +40,16 @@ def test_open_regions_and_unreached_targets_read_plainly():
              for arm, c in (("m", never), ("b", base)) for s in (0, 1)]
     md = render(build_claims_file(pc, "cpu", evals))["md"]
     assert "cost_to_target in [-∞, 1]" in md and "per seed: inf, inf" in md and "not reproduced" in md
+
+
+def test_budget_robustness_table_puts_each_budget_s_verdict_side_by_side():
+    pc = {"paper": {"id": "p", "title": "t", "arxiv": "1.1v1"}, "report": {},
+          "claims": [{"id": "p.dir", "statement": "m beats b", "source": "abs", "kind": "direction",
+                      "experiment": "e", "metric": "acc", "method": "m", "baseline": "b", "claimed": None,
+                      "judged_at": ["cpu"], "budgets": [1, 5]}]}
+    evals = [{"spec": {"experiment": "e", "arm": arm, "seed": s}, "metrics": {"acc": v, "status": "completed"}}
+             for arm, v in (("m", 1.0), ("b", 2.0), ("m_x5", 3.0), ("b_x5", 2.0)) for s in (0, 1)]
+    md = render(build_claims_file(pc, "cpu", evals))["md"]
+    section = md.split("## Budget robustness")[1]
+    assert "| claim | 1× budget | 5× budget |" in section
+    assert "| p.dir | -1.00 ± 0.00: not reproduced | 1.00 ± 0.00: reproduced |" in section

@@ -48,11 +48,13 @@ def test_dry_run_every_scale(scale, tmp_path):
     p = snakemake("-n", "--config", f"scale={scale}", f"paths={{results: {tmp_path}/r, data: {tmp_path}/d}}")
     seeds = {"smoke": 1, "cpu": 3, "paper": 3}[scale]
     counts = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", p.stdout, re.M)}
-    # cnn_svm: 2 experiments x 2 arms; vq_logits: 5 arms; ls_attention: 4 arms; each per seed.
-    assert (counts["train"], counts["evaluate"]) == (13 * seeds, 13 * seeds)
+    # cnn_svm: 2 experiments x 2 arms; vq_logits: 5 arms; ls_attention: 4 arms; sso: 2 x 5 arms; each per
+    # seed. fourier_head: 3 datasets x (headline at 1x, 5x and 25x the budget, sweep) x the authors' seeds.
+    fh_seeds = {"smoke": 1, "cpu": 4, "paper": 4}[scale]
+    assert counts["train"] == counts["evaluate"] == 23 * seeds + 12 * fh_seeds
     # LM corpora: one vocabulary for both papers at smoke scale, two at cpu (4096 and 1024) and paper
-    # (32768 and 50257), on WikiText-103 in place of Shakespeare at paper scale.
-    assert (counts["prepare_dataset"], counts["tokenize"], counts["judge"]) == (3, {"smoke": 1}.get(scale, 2), 3)
+    # (32768 and 50257), on WikiText-103 in place of Shakespeare at paper scale; plus breast_cancer.
+    assert (counts["prepare_dataset"], counts["tokenize"], counts["judge"]) == (4, {"smoke": 1}.get(scale, 2), 5)
     assert ("wikitext103" in p.stdout) == (scale == "paper")
 
 
@@ -102,6 +104,21 @@ def smoke_project(tmp_path_factory, idx_sources):
                 claim["judged_at"].append("smoke")
 
     edit_yaml(repo / "configs" / "papers" / "cnn_svm.yaml", judge_at_smoke)
+
+    def lean(keep_experiment=None, seed=0):
+        """One seed (and one experiment) for the other papers: every job type runs, the suite stays short."""
+
+        def edit(p):
+            p["seeds"] = {"smoke": [seed]}
+            if keep_experiment:
+                p["experiments"] = {keep_experiment: p["experiments"][keep_experiment]}
+                p["claims"] = [c for c in p["claims"] if c["experiment"] == keep_experiment]
+
+        return edit
+
+    for paper, keep, seed in (("vq_logits", None, 0), ("ls_attention", None, 0), ("fourier_head", "gaussian", 1),
+                              ("sso", "breast_cancer", 0)):
+        edit_yaml(repo / "configs" / "papers" / f"{paper}.yaml", lean(keep, seed))
     run([sys.executable, "-m", "logitrepro", "dvc-yaml"], repo)  # dvc.yaml follows the configs (scale)
     run(["git", "init", "-q", "-b", "main"], repo)
     run(["git", "add", "-A"], repo)
@@ -155,9 +172,10 @@ def test_smoke_pipeline_tracks_runs_and_claims_in_mlflow(smoke_project):
         artifacts = {a.path for a in t.client.list_artifacts(r.info.run_id)}
         assert {"history.jsonl", "run.json", "checkpoint.pt"} <= artifacts
     claim_runs = t.find_runs("claims")
-    claims = [c for paper in ("cnn_svm", "vq_logits", "ls_attention")
+    claims = [c for paper in ("cnn_svm", "vq_logits", "ls_attention", "fourier_head", "sso")
               for c in json.loads((repo / "results" / "claims" / f"{paper}.json").read_text())["claims"]]
-    assert len(claims) == 8 + 7 + 9
+    # fourier_head (gaussian only here): 4 claims at 3 budgets + 2 frequency claims; sso: breast_cancer only
+    assert len(claims) == 8 + 7 + 9 + (4 * 3 + 2) + 5
     assert sorted((r.data.tags["claim_id"], r.data.tags["verdict"]) for r in claim_runs) == sorted(
         (c["id"], c["verdict"]) for c in claims)
 
@@ -188,9 +206,9 @@ def test_a_config_change_reruns_the_jobs_it_touches_and_everything_after(smoke_p
     p = snakemake("-n", "--config", "kernels={backend: reference}", cwd=smoke_project["repo"])
     counts = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", p.stdout, re.M)}
     # Every job spec names the kernel backend: all runs retrain, and all that is made from them follows.
-    runs = 2 * (4 + 5 + 4)
-    assert counts == {"train": runs, "evaluate": runs, "judge": 3, "tables": 3, "plots": 3, "all": 1,
-                      "total": 2 * runs + 10}, p.stdout[-2000:]
+    runs = 2 * 4 + 5 + 4 + 4 + 5  # cnn_svm 2 seeds; vq_logits, ls_attention, fourier_head (gaussian), sso 1
+    assert counts == {"train": runs, "evaluate": runs, "judge": 5, "tables": 5, "plots": 5, "all": 1,
+                      "total": 2 * runs + 16}, p.stdout[-2000:]
 
 
 def test_dvc_repro_rebuilds_one_dataset_stage(smoke_project):

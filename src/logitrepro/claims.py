@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as sstats
 
+from logitrepro.config import budget_arm
+
 REPRODUCED = "reproduced"
 NOT_REPRODUCED = "not reproduced"
 INCONCLUSIVE = "inconclusive"
@@ -73,8 +75,8 @@ def per_seed_values(claim: dict, runs: dict[str, dict[int, dict]]) -> dict[int, 
     """The claim's statistic per seed. `runs[arm][seed]` is that run's metrics dict."""
     kind, metric = claim["kind"], claim["metric"]
 
-    def metric_of(arm: str) -> dict[int, float]:
-        return {seed: float(m[metric]) for seed, m in runs.get(arm, {}).items() if metric in m}
+    def metric_of(arm: str, key: str = metric) -> dict[int, float]:
+        return {seed: float(m[key]) for seed, m in runs.get(arm, {}).items() if key in m}
 
     if kind == "absolute":
         return metric_of(claim["arm"])
@@ -84,7 +86,8 @@ def per_seed_values(claim: dict, runs: dict[str, dict[int, dict]]) -> dict[int, 
                 if metric in m and claim["bound_metric"] in m}
     if kind == "cost_to_target":
         return cost_ratios(claim, runs)
-    method, baseline = metric_of(claim["method"]), metric_of(claim["baseline"])
+    # the baseline may be another metric of the same arm (e.g. two heads trained in one run)
+    method, baseline = metric_of(claim["method"]), metric_of(claim["baseline"], claim.get("baseline_metric", metric))
     seeds = sorted(set(method) & set(baseline))  # paired by seed
     if kind == "ratio":
         return {s: method[s] / baseline[s] for s in seeds}
@@ -132,17 +135,19 @@ def judge(claim: dict, runs: dict[str, dict[int, dict]], scale: str, paper: dict
     """A claim record with its verdict, computed from the runs of its experiment."""
     record = {
         "id": claim["id"], "statement": claim["statement"], "source": claim["source"], "kind": claim["kind"],
-        "experiment": claim["experiment"], "metric": claim["metric"], "claimed": claim.get("claimed"),
+        "experiment": claim["experiment"], "metric": claim["metric"], "baseline_metric": claim.get("baseline_metric"),
+        "claimed": claim.get("claimed"),
         "tolerance": claim.get("tolerance"), "accept": claim.get("accept"), "units": claim.get("units", ""),
         "scale": scale,
         "arms": {k: claim[k] for k in ("arm", "method", "baseline") if k in claim},
         "paper": (paper or {}).get("id"), "arxiv": (paper or {}).get("arxiv"),
     }
     arm_stats = {}
-    for arm in record["arms"].values():
-        vals = [float(m[claim["metric"]]) for m in runs.get(arm, {}).values() if claim["metric"] in m]
+    for role, arm in record["arms"].items():
+        key = claim.get("baseline_metric", claim["metric"]) if role == "baseline" else claim["metric"]
+        vals = [float(m[key]) for m in runs.get(arm, {}).values() if key in m]
         if vals:
-            arm_stats[arm] = seed_stats(vals).as_dict()
+            arm_stats[arm if key == claim["metric"] else f"{arm}:{key}"] = seed_stats(vals).as_dict()
     record["arm_stats"] = arm_stats
     values = per_seed_values(claim, runs)
     record["per_seed"] = {str(s): v for s, v in sorted(values.items())}
@@ -185,6 +190,26 @@ def index_runs(evaluations: list[dict]) -> dict[str, dict[str, dict[int, dict]]]
     return out
 
 
+def at_budget(claim: dict, budget: float) -> dict:
+    """The claim as judged from the runs trained at `budget` times the scale's budget: the same
+    statistic over the budget variants of its arms, under the id `<id>@<budget>x`."""
+    if budget == 1:
+        return {**claim, "budget": 1}
+    out = {**claim, "id": f"{claim['id']}@{budget:g}x", "budget": budget, "base_id": claim["id"]}
+    for key in ("arm", "method", "baseline"):
+        if key in claim:
+            out[key] = budget_arm(claim[key], budget)
+    return out
+
+
 def judge_paper(paper_cfg: dict, evaluations: list[dict], scale: str) -> list[dict]:
+    """Every claim at every budget it lists (one record each)."""
     runs = index_runs(evaluations)
-    return [judge(c, runs.get(c["experiment"], {}), scale, paper_cfg["paper"]) for c in paper_cfg["claims"]]
+    records = []
+    for c in paper_cfg["claims"]:
+        for budget in c.get("budgets", [1]):
+            variant = at_budget(c, budget)
+            rec = judge(variant, runs.get(c["experiment"], {}), scale, paper_cfg["paper"])
+            rec.update(budget=budget, base_id=c["id"])
+            records.append(rec)
+    return records

@@ -40,7 +40,9 @@ def device_description() -> str:
     return f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
 
 
-def data_checksum(data_dir: str | Path) -> str:
+def data_checksum(data_dir: str | Path | None) -> str:
+    if data_dir is None:
+        return "synthetic (generated from the run's seed)"
     path = Path(data_dir) / "manifest.json"
     if not path.exists():
         return "unknown"

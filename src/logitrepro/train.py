@@ -78,6 +78,7 @@ def _save_checkpoint(path: Path, task, optimizer, step: int, status: str, counte
     torch.save({
         "model": task.model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
         "status": status, "torch_rng": torch.get_rng_state(), "spec": task.spec, "counters": counters.state(),
+        "task_state": task.extra_state() if hasattr(task, "extra_state") else None,
         # dropout on a GPU draws from the CUDA generator: keep it too, so a resumed run is the same run
         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
     }, tmp)
@@ -145,6 +146,8 @@ def train(spec: dict, run_dir: str | Path, threads: int = 1, tracker: Tracker | 
             if ckpt.get("cuda_rng") is not None and device == "cuda":
                 torch.cuda.set_rng_state_all([state.cpu() for state in ckpt["cuda_rng"]])
             start, status, counter_state = ckpt["step"], ckpt["status"], ckpt.get("counters")
+            if ckpt.get("task_state") is not None:
+                task.load_extra_state(ckpt["task_state"])
             print(f"[{label}] resuming from step {start}", flush=True)
     history = _read_history(hist_path, start)
     if info_path.exists() and start > 0:
@@ -178,15 +181,19 @@ def train(spec: dict, run_dir: str | Path, threads: int = 1, tracker: Tracker | 
                 batch = task.batch(step)
                 # detailed logs (e.g. attention-logit maxima) only on the steps that write a history row
                 detailed = (step + 1) % log_every == 0 or (step + 1) % hp["eval_every"] == 0 or step + 1 == total
-                loss, logs = task.loss(batch, detailed=detailed)
+                if hasattr(task, "train_step"):  # a task that updates the parameters its own way (SSO)
+                    loss, logs = task.train_step(batch, optimizer, detailed=detailed)
+                else:
+                    loss, logs = task.loss(batch, detailed=detailed)
                 if not math.isfinite(loss.item()):
                     status = "diverged"
                     row = {"step": step + 1, "event": "diverged", "train_loss": loss.item()}
                     hist.write(json.dumps(row) + "\n")
                     break
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
+                if not hasattr(task, "train_step"):
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimizer.step()
                 counters.train_s += time.perf_counter() - tick
                 step += 1
                 if counters.observe(step, loss.item()):
@@ -247,6 +254,8 @@ def evaluate(run_dir: str | Path, threads: int = 1, tracker: Tracker | None = No
     spec = ckpt["spec"]
     task = make_task({**spec, "device": device})
     task.model.load_state_dict(ckpt["model"])
+    if ckpt.get("task_state") is not None:
+        task.load_extra_state(ckpt["task_state"])
     counters = ckpt.get("counters") or {}
     metrics: dict = {"status": ckpt["status"], "steps": ckpt["step"], "diverged": float(ckpt["status"] == "diverged"),
                      "loss_spikes": counters.get("loss_spikes", 0), "train_s": counters.get("train_s")}

@@ -44,7 +44,8 @@ def manifest_checksum(folder):
 
 
 def data_checksum(wildcards):
-    return manifest_checksum(dataset_dir(wildcards))
+    folder = dataset_dir(wildcards)
+    return manifest_checksum(folder) if folder else "synthetic"
 
 
 def _alternatives(values):
@@ -55,7 +56,7 @@ wildcard_constraints:
     paper=_alternatives(CFG.papers),
     dataset=_alternatives(CFG.datasets()),
     experiment=_alternatives({e for p in CFG.papers.values() for e in p["experiments"]}),
-    arm=_alternatives({a for p in CFG.papers.values() for e in p["experiments"].values() for a in e["arms"]}),
+    arm=_alternatives({a for p in CFG.papers for e in CFG.papers[p]["experiments"] for a in CFG.arms(p, e)}),
     seed=r"\d+",
     vocab=r"\d+",
 
@@ -66,8 +67,8 @@ def runs_of(paper):
     return [
         dict(paper=paper, experiment=e, arm=a, seed=s)
         for e in sorted(exps)
-        for a in sorted(exps[e]["arms"])
-        for s in CFG.seeds
+        for a in CFG.arms(paper, e)
+        for s in CFG.seeds_of(paper)
     ]
 
 
@@ -80,8 +81,10 @@ def run_dirs(paper):
 
 
 def dataset_dir(wildcards):
-    """The data a job reads: the prepared dataset, or for text the corpus tokenized at the job's vocabulary."""
-    return CFG.job_spec(wildcards.paper, wildcards.experiment, wildcards.arm, int(wildcards.seed))["data_dir"]
+    """The data a job reads: the prepared dataset, for text the corpus tokenized at the job's
+    vocabulary, nothing for data the job generates itself."""
+    folder = CFG.job_spec(wildcards.paper, wildcards.experiment, wildcards.arm, int(wildcards.seed))["data_dir"]
+    return [] if folder is None else folder
 
 
 def job_spec(wildcards):

@@ -49,6 +49,19 @@ def _write_image_splits(dataset: Dataset, arrays: dict, out: Path) -> dict:
     }
 
 
+def _write_tabular_splits(dataset: Dataset, arrays: dict, out: Path) -> dict:
+    """A fixed 80/20 train/test split (permutation seed 0); features as given (the task scales them)."""
+    n = len(arrays["y"])
+    order = np.random.default_rng(0).permutation(n)
+    cut = int(0.8 * n)
+    splits = {"train": order[:cut], "test": order[cut:]}
+    for split, idx in splits.items():
+        np.save(out / f"{split}_x.npy", arrays["x"][idx])
+        np.save(out / f"{split}_y.npy", arrays["y"][idx])
+    return {"splits": {s: int(len(i)) for s, i in splits.items()}, "classes": dataset.classes,
+            "features": int(arrays["x"].shape[1])}
+
+
 def load_split(data_dir: str | Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     """(images uint8 (N, 28, 28), labels int64 (N,)) of a prepared split."""
     d = Path(data_dir)
@@ -95,6 +108,8 @@ def prepare(name: str, out_dir: str | Path, override: dict | None = None, timeou
     tmp.mkdir(parents=True)
     if dataset.layout == "text":
         writer = lambda a, d: write_text_splits(a, d, given_splits=dataset.given_splits)  # noqa: E731
+    elif dataset.layout == "tabular":
+        writer = lambda a, d: _write_tabular_splits(dataset, a, d)  # noqa: E731
     else:
         writer = lambda a, d: _write_image_splits(dataset, a, d)  # noqa: E731
     manifest = {"dataset": name, "description": dataset.description, "source": source, "sha256": digest,

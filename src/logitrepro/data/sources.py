@@ -125,3 +125,21 @@ def load_mnist_pickle(path: Path) -> dict[str, np.ndarray]:
         "test_x": to_uint8(test[0]),
         "test_y": np.asarray(test[1]).astype(np.uint8),
     }
+
+
+@dataclass
+class SklearnBundled:
+    """A dataset that ships inside scikit-learn (no download): `sklearn.datasets.<loader>()`."""
+
+    loader: str
+
+    def describe(self) -> str:
+        return f"scikit-learn's bundled copy (sklearn.datasets.{self.loader})"
+
+    def load(self, timeout_s: float) -> dict[str, np.ndarray]:
+        try:
+            import sklearn.datasets
+        except ImportError as e:
+            raise SourceUnavailable("scikit-learn is not installed (make setup installs it)") from e
+        bunch = getattr(sklearn.datasets, self.loader)()
+        return {"x": np.asarray(bunch.data, dtype=np.float64), "y": np.asarray(bunch.target, dtype=np.int64)}

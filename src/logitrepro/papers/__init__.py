@@ -25,7 +25,12 @@ class Task(Protocol):
 
     def evaluate(self, split: str) -> dict[str, float]: ...
 
-    # Optional: `summarise_history(rows) -> dict` turns the run's history rows into metrics.
+    # Optional:
+    #   summarise_history(rows) -> dict     the run's history rows turned into metrics
+    #   train_step(batch, optimizer, detailed) -> (loss, logs)   a task that updates the parameters
+    #                                       itself (several inner steps per batch, line searches)
+    #   extra_state() / load_extra_state(state)   what the task accumulates besides the model,
+    #                                       kept in every checkpoint
 
 
 def make_task(spec: dict) -> Task:

@@ -1,6 +1,8 @@
 """Figures per paper, one PNG: a row of curve panels per experiment (one colour per arm, thin
 lines per seed, a thick line for the seed mean) and, where the paper config asks for one, a
-sweep panel: a test metric against an arm hyper-parameter, with an analytic bound beside it.
+row of sweep panels: a test metric against an arm hyper-parameter (with an analytic bound
+beside it), or against the value in the metric's name where one run holds a whole sweep
+(`metric: test_kl_fourier_n{x}_g0` with `values: [2, 4, ...]`).
 
 A curve is named `y` (plotted against step) or `y@x` (against another history key, e.g.
 `val_ppl@train_s` for validation perplexity against training compute).
@@ -57,7 +59,7 @@ def _draw_curves(ax, histories_by_arm: dict, y: str, x: str, colours: list[str])
                     color=colour, linewidth=2, label=f"{arm} (n={len(curves)})")
 
 
-def _draw_sweep(ax, run_dirs: list[Path], sweep: dict) -> None:
+def _draw_sweep(ax, run_dirs: list[Path], sweep: dict, experiment: str | None = None) -> None:
     """Test metric (mean and 95% CI over seeds) against an arm hyper-parameter; the bound per
     arm as a dashed line; the reference arm (e.g. the full head) as a horizontal line."""
     param, metric, bound = sweep["param"], sweep["metric"], sweep.get("bound")
@@ -69,9 +71,18 @@ def _draw_sweep(ax, run_dirs: list[Path], sweep: dict) -> None:
             continue
         ev = json.loads(path.read_text())
         spec, m = ev["spec"], ev["metrics"]
+        if experiment is not None and spec["experiment"] != experiment:
+            continue
         if spec["arm"] == sweep.get("reference_arm"):
             reference.append(m.get(metric))
-        elif spec["arm"] in sweep.get("arms", [spec["arm"]]) and param in spec["hparams"]:
+        elif spec["arm"] not in sweep.get("arms", [spec["arm"]]):
+            continue
+        elif "values" in sweep:  # one run holds the whole sweep: metric names carry the value
+            for v in sweep["values"]:
+                key = metric.format(x=v)
+                if isinstance(m.get(key), (int, float)):
+                    by_value[v][metric].append(m[key])
+        elif param in spec["hparams"]:
             for key in (metric, bound):
                 if key and isinstance(m.get(key), (int, float)):
                     by_value[spec["hparams"][param]][key].append(m[key])
@@ -79,7 +90,8 @@ def _draw_sweep(ax, run_dirs: list[Path], sweep: dict) -> None:
     if xs:
         stats = [seed_stats(by_value[v][metric]) for v in xs]
         err = [0 if s.n < 2 else s.ci_high - s.mean for s in stats]
-        ax.errorbar(xs, [s.mean for s in stats], yerr=err, marker="o", capsize=3, label=f"{metric} (mean, 95% CI)")
+        ax.errorbar(xs, [s.mean for s in stats], yerr=err, marker="o", capsize=3,
+                    label=f"{sweep.get('title', metric)} (mean, 95% CI)")
     bx = [v for v in xs if by_value[v].get(bound)]
     if bound and bx:
         ax.plot(bx, [sum(by_value[v][bound]) / len(by_value[v][bound]) for v in bx], "k--", marker="x",
@@ -87,10 +99,11 @@ def _draw_sweep(ax, run_dirs: list[Path], sweep: dict) -> None:
     ref = [r for r in reference if isinstance(r, (int, float))]
     if ref:
         ax.axhline(sum(ref) / len(ref), color="grey", linestyle=":", label=f"{sweep['reference_arm']} ({metric})")
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
+    if sweep.get("log", True):
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
     ax.set_xlabel(param)
-    ax.set_title(f"{metric} against {param}")
+    ax.set_title(f"{experiment + ': ' if experiment else ''}{sweep.get('title', metric)} against {param}")
     ax.grid(alpha=0.3, which="both")
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8)
@@ -104,7 +117,10 @@ def plot_curves(run_dirs: list[str | Path], out_png: str | Path, metrics: list[s
         spec = info["spec"]
         by_exp[spec["experiment"]][spec["arm"]].append([r for r in load_history(d) if "event" not in r])
     exps = sorted(by_exp)
-    n_rows, n_cols = len(exps) + (1 if sweep else 0), max(len(metrics), 1)
+    sweeps = [] if not sweep else sweep if isinstance(sweep, list) else [sweep]
+    per_exp = [sw for sw in sweeps if sw.get("per_experiment")]  # drawn in each experiment's row
+    sweeps = [sw for sw in sweeps if not sw.get("per_experiment")]  # drawn once, in a last row
+    n_rows, n_cols = len(exps) + (1 if sweeps else 0), max(len(metrics) + len(per_exp), len(sweeps), 1)
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(4.5 * n_cols, 3.2 * n_rows), squeeze=False)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, exp in enumerate(exps):
@@ -117,10 +133,15 @@ def plot_curves(run_dirs: list[str | Path], out_png: str | Path, metrics: list[s
             ax.grid(alpha=0.3)
             if ax.get_legend_handles_labels()[0]:
                 ax.legend(fontsize=8)
-    if sweep:
-        _draw_sweep(axes[-1][0], [Path(d) for d in run_dirs], sweep)
-        for ax in axes[-1][1:]:
+        for j, sw in enumerate(per_exp, start=len(metrics)):
+            _draw_sweep(axes[i][j], [Path(d) for d in run_dirs], sw, experiment=exp)
+        for ax in axes[i][len(metrics) + len(per_exp):]:
             ax.axis("off")
+    for j in range(n_cols if sweeps else 0):
+        if j < len(sweeps):
+            _draw_sweep(axes[-1][j], [Path(d) for d in run_dirs], sweeps[j])
+        else:
+            axes[-1][j].axis("off")
     fig.suptitle(title)
     fig.tight_layout()
     Path(out_png).parent.mkdir(parents=True, exist_ok=True)

@@ -9,9 +9,18 @@ import html
 import math
 
 
-def fmt_stats(st: dict | None, digits: int = 2) -> str:
+def decimals_for(x: float) -> int:
+    """Two decimals, more for small numbers so that 0.041 and 0.052 stay apart."""
+    x = abs(x)
+    if not math.isfinite(x) or x >= 1 or x == 0:
+        return 2
+    return 3 if x >= 0.1 else 4
+
+
+def fmt_stats(st: dict | None, digits: int | None = None) -> str:
     if not st:
         return "–"
+    digits = decimals_for(st["mean"]) if digits is None else digits
     if st["n"] < 2 or not math.isfinite(st["ci_high"]):
         return f"{st['mean']:.{digits}f} (n=1)"
     return f"{st['mean']:.{digits}f} ± {(st['ci_high'] - st['ci_low']) / 2:.{digits}f}"
@@ -82,6 +91,19 @@ def claim_rows(claims_file: dict) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
+def budget_rows(claims_file: dict) -> tuple[list[str], list[list[str]]]:
+    """Claims judged at several training budgets: one row per claim, one verdict per budget."""
+    by_base: dict[str, dict[float, dict]] = {}
+    for c in claims_file["claims"]:
+        by_base.setdefault(c.get("base_id", c["id"]), {})[c.get("budget", 1)] = c
+    multi = {k: v for k, v in by_base.items() if len(v) > 1}
+    budgets = sorted({b for v in multi.values() for b in v})
+    header = ["claim"] + [f"{b:g}× budget" for b in budgets]
+    rows = [[base] + [f"{fmt_measured(v[b])}: {v[b]['verdict']}" if b in v else "–" for b in budgets]
+            for base, v in multi.items()]
+    return header, rows
+
+
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     esc = lambda s: str(s).replace("|", "\\|")
     lines = ["| " + " | ".join(map(esc, header)) + " |", "|" + "---|" * len(header)]
@@ -94,7 +116,7 @@ def latex_table(header: list[str], rows: list[list[str]], caption: str) -> str:
         s = str(s)
         for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"),
                      ("±", r"$\pm$"), ("≥", r"$\geq$"), ("–", "--"),
-                     ("∞", r"$\infty$")):
+                     ("∞", r"$\infty$"), ("×", r"$\times$")):
             s = s.replace(a, b)
         return s
 
@@ -119,14 +141,20 @@ def render(claims_file: dict) -> dict[str, str]:
     arms_h, arms_r = arm_rows(claims_file)
     cl_h, cl_r = claim_rows(claims_file)
     t = title(claims_file)
+    bud_h, bud_r = budget_rows(claims_file)
     md = (f"# {t}\n\nMean ± 95% CI half-width over seeds.\n\n## Results per arm\n\n{markdown_table(arms_h, arms_r)}\n\n"
           f"## Claims\n\n{markdown_table(cl_h, cl_r)}\n")
     tex = latex_table(arms_h, arms_r, t + ": results per arm") + "\n" + latex_table(cl_h, cl_r, t + ": claims")
+    budget_html = ""
+    if bud_r:  # the same claims judged again at larger training budgets, side by side
+        md += f"\n## Budget robustness\n\nEach claim judged again from runs trained longer (same seeds).\n\n{markdown_table(bud_h, bud_r)}\n"
+        tex += "\n" + latex_table(bud_h, bud_r, t + ": claims at several training budgets")
+        budget_html = f"<h2>Budget robustness</h2>{html_table(bud_h, bud_r)}"
     page = (f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{html.escape(t)}</title>"
             "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:2em}"
             "td,th{border:1px solid #bbb;padding:4px 8px;text-align:left}th{background:#eee}</style></head><body>"
             f"<h1>{html.escape(t)}</h1><p>Mean ± 95% CI half-width over seeds.</p><h2>Results per arm</h2>"
-            f"{html_table(arms_h, arms_r)}<h2>Claims</h2>{html_table(cl_h, cl_r)}</body></html>\n")
+            f"{html_table(arms_h, arms_r)}<h2>Claims</h2>{html_table(cl_h, cl_r)}{budget_html}</body></html>\n")
     return {"md": md, "tex": tex, "html": page}
 
 

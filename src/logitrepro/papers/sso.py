@@ -1,0 +1,188 @@
+"""Target-based surrogates for stochastic optimisation (SSO; Lavington et al., ICML 2023,
+arXiv 2302.02607).
+
+Per minibatch, SSO computes the targets z = f_theta(X) and one expensive target-space gradient
+g = d loss(z, y) / dz, then takes m cheap inner steps on the surrogate
+
+    s(theta) = loss(z) + <g, f_theta(X) - z> + 1 / (2 eta) * mean_i ||f_theta(X)_i - z_i||^2
+
+each with an Armijo backtracking line search (step reset at every outer step). The x-axis of
+every claim is the number of expensive gradients (= outer steps); wall time is recorded too.
+The baselines spend one expensive gradient per step: SGD with the same Armijo line search on
+the minibatch loss (SLS), and Adam.
+
+With eta at most 1 / L, L the per-example smoothness of the loss in z (1/4 for the logistic
+loss, 1/2 for softmax cross-entropy), the surrogate upper-bounds the minibatch loss at every
+theta (sso.theory); each inner step checks it and counts violations.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from logitrepro.data.prepare import load_split
+
+
+def make_model(kind: str, d_in: int, d_out: int, hidden: int = 0) -> nn.Module:
+    if kind == "linear":
+        return nn.Linear(d_in, d_out)
+    if kind == "mlp":
+        return nn.Sequential(nn.Linear(d_in, hidden), nn.ReLU(), nn.Linear(hidden, d_out))
+    raise ValueError(f"sso model must be 'linear' or 'mlp', got {kind!r}")
+
+
+def target_loss(z: torch.Tensor, y: torch.Tensor, kind: str) -> torch.Tensor:
+    """Mean loss over the batch in target space: z (B, K) logits/outputs, y (B,)."""
+    if kind == "logistic":  # binary, y in {0, 1}, one output
+        return F.binary_cross_entropy_with_logits(z[:, 0], y.float())
+    if kind == "cross_entropy":
+        return F.cross_entropy(z, y)
+    if kind == "squared":
+        return 0.5 * (z[:, 0] - y.float()).pow(2).mean()
+    raise ValueError(f"unknown loss {kind!r}")
+
+
+class ArmijoSearch:
+    """Backtracking line search: the largest step alpha = alpha_max * beta^j with
+    f(theta - alpha grad) <= f(theta) - c alpha ||grad||^2 (at most `max_backtracks` halvings)."""
+
+    def __init__(self, alpha_max: float, c: float, beta: float, max_backtracks: int = 30):
+        self.alpha_max, self.c, self.beta, self.max_backtracks = alpha_max, c, beta, max_backtracks
+
+    def step(self, params: list[torch.Tensor], objective, alpha: float) -> tuple[float, float]:
+        """One step on `objective()` from the current params, trying alpha first; returns (alpha, value)."""
+        value = objective()
+        grads = torch.autograd.grad(value, params)
+        norm2 = sum(float(g.pow(2).sum()) for g in grads)
+        start = [p.detach().clone() for p in params]
+        with torch.no_grad():
+            for _ in range(self.max_backtracks):
+                for p, p0, g in zip(params, start, grads):
+                    p.copy_(p0 - alpha * g)
+                if float(objective()) <= float(value) - self.c * alpha * norm2:
+                    break
+                alpha *= self.beta
+        return alpha, float(value.detach())
+
+
+class SSOTask:
+    def __init__(self, spec: dict):
+        hp = spec["hparams"]
+        self.spec, self.hp = spec, hp
+        self.device = torch.device(spec.get("device", "cpu"))
+        self.loss_kind = hp["loss"]
+        self.splits = {s: self._load(s) for s in ("train", "test")}
+        x = self.splits["train"][0]
+        self.n_classes = int(hp.get("classes", 2))
+        d_out = 1 if self.loss_kind in ("logistic", "squared") else self.n_classes
+        torch.manual_seed(spec["seed"])
+        self.model = make_model(hp["model"], x.shape[1], d_out, hp.get("hidden", 0)).to(self.device)
+        self.search = ArmijoSearch(hp.get("alpha_max", 1.0), hp.get("armijo_c", 0.1), hp.get("armijo_beta", 0.9))
+        self.bound_checks = 0
+        self.bound_violations = 0
+        self.bound_worst = -math.inf  # largest loss - surrogate seen (> 0 is a violation)
+
+    def _load(self, split: str):
+        x, y = load_split(self.spec["data_dir"], split)
+        x = torch.from_numpy(np.asarray(x, dtype=np.float32).reshape(len(y), -1))
+        if self.hp.get("scale_inputs") == "pixels":
+            x = x / 255.0
+        else:  # standardise with the training split's statistics
+            tr = torch.from_numpy(np.asarray(load_split(self.spec["data_dir"], "train")[0], dtype=np.float32))
+            tr = tr.reshape(len(tr), -1)
+            x = (x - tr.mean(0)) / tr.std(0).clamp_min(1e-8)
+        return x.to(self.device), torch.from_numpy(np.asarray(y, dtype=np.int64)).to(self.device)
+
+    def optimizer(self):
+        """Adam for the adam arm; the line-search arms update the parameters themselves."""
+        if self.hp["optimizer"] == "adam":
+            return torch.optim.Adam(self.model.parameters(), lr=self.hp["lr"])
+        return torch.optim.SGD(self.model.parameters(), lr=0.0)  # a placeholder: never stepped
+
+    def batch(self, step: int):
+        x, y = self.splits["train"]
+        n, bs = len(y), self.hp["batch_size"]
+        per_epoch = n // bs
+        epoch, i = divmod(step, per_epoch)
+        perm = np.random.default_rng([self.spec["seed"], epoch]).permutation(n)
+        idx = torch.from_numpy(perm[i * bs : (i + 1) * bs]).to(self.device)
+        return x[idx], y[idx]
+
+    def loss(self, batch, detailed: bool = False):
+        x, y = batch
+        loss = target_loss(self.model(x), y, self.loss_kind)
+        return loss, {"train_loss": loss.item()}
+
+    def train_step(self, batch, optimizer, detailed: bool = False):
+        """One expensive target-space gradient and what the arm does with it."""
+        opt = self.hp["optimizer"]
+        if opt == "adam":
+            loss, logs = self.loss(batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            return loss.detach(), logs
+        x, y = batch
+        params = [p for p in self.model.parameters()]
+        if opt == "sls":  # SGD with an Armijo line search on the minibatch loss
+            _, value = self.search.step(params, lambda: target_loss(self.model(x), y, self.loss_kind),
+                                        self.search.alpha_max)
+            return torch.tensor(value), {"train_loss": value}
+        if opt != "sso":
+            raise ValueError(f"unknown optimizer {opt!r}")
+        with torch.no_grad():
+            z = self.model(x)  # (B, K) targets
+        z_var = z.clone().requires_grad_(True)
+        loss_z = target_loss(z_var, y, self.loss_kind)
+        (g,) = torch.autograd.grad(loss_z, z_var)  # the expensive gradient, (B, K)
+        loss_z, eta = loss_z.detach(), self.hp["eta"]
+
+        def surrogate():
+            f = self.model(x)
+            return loss_z + (g * (f - z)).sum() + (f - z).pow(2).sum(1).mean() / (2 * eta)
+
+        alpha = self.search.alpha_max  # reset at every outer step
+        for _ in range(int(self.hp["inner_steps"])):
+            alpha, _ = self.search.step(params, surrogate, alpha)
+            self._check_bound(surrogate, x, y)
+        with torch.no_grad():
+            end = float(surrogate())
+        return loss_z, {"train_loss": float(loss_z), "surrogate_end": end}
+
+    def extra_state(self) -> dict:
+        return {"checks": self.bound_checks, "violations": self.bound_violations, "worst": self.bound_worst}
+
+    def load_extra_state(self, state: dict) -> None:
+        self.bound_checks, self.bound_violations, self.bound_worst = state["checks"], state["violations"], state["worst"]
+
+    @torch.no_grad()
+    def _check_bound(self, surrogate, x, y) -> None:
+        gap = float(target_loss(self.model(x), y, self.loss_kind) - surrogate())
+        self.bound_checks += 1
+        self.bound_worst = max(self.bound_worst, gap)
+        self.bound_violations += int(gap > 1e-6 * max(1.0, abs(float(surrogate()))))
+
+    @torch.no_grad()
+    def evaluate(self, split: str) -> dict[str, float]:
+        """The claims are about the training objective: the full training set's mean loss
+        (`train_objective`), with test accuracy beside it. The sets have no validation part, so
+        the curves during training ('val') carry the same two numbers; nothing is selected on them."""
+        x, y = self.splits["train"]
+        prefix = "val_" if split == "val" else ""
+        out = {f"{prefix}train_objective": float(target_loss(self.model(x), y, self.loss_kind))}
+        xt, yt = self.splits["test"]
+        zt = self.model(xt)
+        pred = (zt[:, 0] > 0).long() if zt.shape[1] == 1 else zt.argmax(1)
+        out[f"{prefix}test_acc"] = float((pred == yt).float().mean()) * 100
+        if split == "test" and self.hp["optimizer"] == "sso":
+            out.update(surrogate_checks=self.bound_checks, surrogate_violations=self.bound_violations,
+                       surrogate_worst_gap=self.bound_worst)
+        return out
+
+
+def make_task(spec: dict) -> SSOTask:
+    return SSOTask(spec)
