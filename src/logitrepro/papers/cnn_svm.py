@@ -1,12 +1,12 @@
 """CNN-SVM (Agarap, arXiv 1712.03541): the same CNN with a softmax head or an L2-SVM head."""
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from logitrepro.data.prepare import load_split
 from logitrepro.kernels import cross_entropy, squared_hinge_loss
 from logitrepro.models.cnn import AgarapCNN, CNNConfig
+from logitrepro.papers.batching import batch_indices
 
 
 def l2_svm_loss(logits: torch.Tensor, target: torch.Tensor, out_weight: torch.Tensor, c: float) -> torch.Tensor:
@@ -55,11 +55,7 @@ class CNNSVMTask:
 
     def batch(self, step: int):
         x, y = self.splits["train"]
-        n, bs = len(y), self.hp["batch_size"]
-        per_epoch = n // bs
-        epoch, i = divmod(step, per_epoch)
-        perm = np.random.default_rng([self.spec["seed"], epoch]).permutation(n)
-        idx = torch.from_numpy(perm[i * bs : (i + 1) * bs]).to(self.device)
+        idx = torch.from_numpy(batch_indices(len(y), self.hp["batch_size"], self.spec["seed"], step)).to(self.device)
         return x[idx], y[idx]
 
     def _objective(self, logits, y):

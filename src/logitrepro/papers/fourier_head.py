@@ -22,6 +22,7 @@ from scipy import stats as sstats
 
 from logitrepro.data.toy_densities import N_BINS, generate
 from logitrepro.models.toy_heads import Member, ToyEnsemble
+from logitrepro.papers.batching import batch_indices
 
 
 def members_of(hp: dict) -> list[Member]:
@@ -66,11 +67,9 @@ class FourierToyTask:
 
     def batch(self, step: int):
         """The authors' loader: shuffled every epoch, batches of batch_size, last partial batch kept."""
-        n, bs = len(self.data["train"]["target"]), self.hp["batch_size"]
-        per_epoch = math.ceil(n / bs)
-        epoch, i = divmod(step, per_epoch)
-        perm = np.random.default_rng([self.spec["seed"], epoch]).permutation(n)
-        idx = torch.from_numpy(perm[i * bs : (i + 1) * bs]).to(self.device)
+        n = len(self.data["train"]["target"])
+        idx = batch_indices(n, self.hp["batch_size"], self.spec["seed"], step, keep_last=True)
+        idx = torch.from_numpy(idx).to(self.device)
         return self.data["train"]["inputs"][idx], self.data["train"]["target"][idx]
 
     def loss(self, batch, detailed: bool = False):

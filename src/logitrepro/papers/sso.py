@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from logitrepro.data.prepare import load_split
+from logitrepro.papers.batching import batch_indices
 
 
 def make_model(kind: str, d_in: int, d_out: int, hidden: int = 0) -> nn.Module:
@@ -105,11 +106,7 @@ class SSOTask:
 
     def batch(self, step: int):
         x, y = self.splits["train"]
-        n, bs = len(y), self.hp["batch_size"]
-        per_epoch = n // bs
-        epoch, i = divmod(step, per_epoch)
-        perm = np.random.default_rng([self.spec["seed"], epoch]).permutation(n)
-        idx = torch.from_numpy(perm[i * bs : (i + 1) * bs]).to(self.device)
+        idx = torch.from_numpy(batch_indices(len(y), self.hp["batch_size"], self.spec["seed"], step)).to(self.device)
         return x[idx], y[idx]
 
     def loss(self, batch, detailed: bool = False):
