@@ -76,7 +76,7 @@ class SSOTask:
         self.spec, self.hp = spec, hp
         self.device = torch.device(spec.get("device", "cpu"))
         self.loss_kind = hp["loss"]
-        self.splits = {s: self._load(s) for s in ("train", "test")}
+        self.splits = self._load_splits()
         x = self.splits["train"][0]
         self.n_classes = int(hp.get("classes", 2))
         d_out = 1 if self.loss_kind in ("logistic", "squared") else self.n_classes
@@ -87,16 +87,21 @@ class SSOTask:
         self.bound_violations = 0
         self.bound_worst = -math.inf  # largest loss - surrogate seen (> 0 is a violation)
 
-    def _load(self, split: str):
-        x, y = load_split(self.spec["data_dir"], split)
-        x = torch.from_numpy(np.asarray(x, dtype=np.float32).reshape(len(y), -1))
+    def _load_splits(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """Train and test as (x (N, d) float32, y (N,) int64): pixels / 255, or features
+        standardised with the training split's statistics."""
+        raw = {}
+        for split in ("train", "test"):
+            x, y = load_split(self.spec["data_dir"], split)
+            raw[split] = (torch.from_numpy(np.asarray(x, dtype=np.float32).reshape(len(y), -1)),
+                          torch.from_numpy(np.asarray(y, dtype=np.int64)))
         if self.hp.get("scale_inputs") == "pixels":
-            x = x / 255.0
-        else:  # standardise with the training split's statistics
-            tr = torch.from_numpy(np.asarray(load_split(self.spec["data_dir"], "train")[0], dtype=np.float32))
-            tr = tr.reshape(len(tr), -1)
-            x = (x - tr.mean(0)) / tr.std(0).clamp_min(1e-8)
-        return x.to(self.device), torch.from_numpy(np.asarray(y, dtype=np.int64)).to(self.device)
+            scale = lambda x: x / 255.0  # noqa: E731
+        else:
+            train_x = raw["train"][0]
+            mean, std = train_x.mean(0), train_x.std(0).clamp_min(1e-8)
+            scale = lambda x: (x - mean) / std  # noqa: E731
+        return {s: (scale(x).to(self.device), y.to(self.device)) for s, (x, y) in raw.items()}
 
     def optimizer(self):
         """Adam for the adam arm; the line-search arms update the parameters themselves."""
