@@ -1,5 +1,3 @@
-from pathlib import Path
-
 import pytest
 import yaml
 
@@ -100,3 +98,33 @@ def test_budget_variants_are_runs_of_their_own_with_a_longer_budget(tmp_path):
         {k: v for k, v in base["hparams"].items() if k != "steps"}
     with pytest.raises(ConfigError, match="no arm 'svm_x25'"):
         cfg.job_spec("cnn_svm", "mnist", "svm_x25", 0)
+
+
+def test_cluster_only_experiments_run_at_their_scales_only(tmp_path):
+    """An experiment with run_at is absent from other scales' runs and datasets, and a claim
+    may not ask to be judged where its experiment does not run."""
+    (tmp_path / "configs" / "papers").mkdir(parents=True)
+    paper = yaml.safe_load((PROJECT / "configs" / "papers" / "cnn_svm.yaml").read_text())
+    paper["experiments"]["fashion_mnist"]["run_at"] = ["smoke", "paper"]
+    for claim in paper["claims"]:
+        if claim["experiment"] == "fashion_mnist":
+            claim["judged_at"] = [s for s in claim["judged_at"] if s != "cpu"]
+    path = tmp_path / "configs" / "papers" / "cnn_svm.yaml"
+    path.write_text(yaml.safe_dump(paper))
+    at = {s: load_config(PROJECT / "configs" / "config.yaml", overrides={"papers": ["cnn_svm"], "scale": s}, root=tmp_path)
+          for s in ("cpu", "paper")}
+    assert list(at["cpu"].experiments("cnn_svm")) == ["mnist"] and "fashion_mnist" not in at["cpu"].datasets()
+    assert sorted(at["paper"].experiments("cnn_svm")) == ["fashion_mnist", "mnist"]
+    claim = next(c for c in paper["claims"] if c["experiment"] == "fashion_mnist")
+    claim["judged_at"] = ["cpu"]
+    path.write_text(yaml.safe_dump(paper))
+    with pytest.raises(ConfigError, match=r"judged_at: experiment 'fashion_mnist' does not run at \['cpu'\]"):
+        load_config(PROJECT / "configs" / "config.yaml", overrides={"papers": ["cnn_svm"]}, root=tmp_path)
+
+
+def test_experiment_seeds_override_the_papers():
+    cfg = load_config(PROJECT / "configs" / "config.yaml", root=PROJECT)
+    assert cfg.seeds_of("fourier_head") == [1, 2, 3, 42]  # the toy's authors' seeds
+    assert cfg.seeds_of("fourier_head", "gaussian") == [1, 2, 3, 42]
+    assert cfg.seeds_of("fourier_head", "chronos") == [1, 2, 3]  # the experiment's own
+    assert cfg.seeds_of("cnn_svm", "mnist") == cfg.seeds  # neither fixes them: the main config's

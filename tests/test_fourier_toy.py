@@ -4,7 +4,6 @@ import math
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
 from logitrepro.data import toy_densities as toy
 from logitrepro.kernels import fourier_head_logpmf_ref

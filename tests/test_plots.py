@@ -41,3 +41,17 @@ def test_sweep_panel_reads_named_values_per_experiment(tmp_path):
     xs, ys = line.get_data()
     assert list(xs) == [2, 4] and list(ys) == [2.5, 1.0]  # experiment a only: mean of 2 and 3 at N=2
     plt.close(fig)
+
+
+def test_each_experiment_row_holds_only_the_curves_and_sweeps_it_has(tmp_path, monkeypatch):
+    """A paper's experiments log different curves (the toy's KL, the forecaster's CE): a row
+    draws its own, left-aligned, and a per-experiment sweep only where its arms ran."""
+    drawn, swept = [], []
+    monkeypatch.setattr(plots, "_draw_curves", lambda ax, runs, y, x, colours: drawn.append((sorted(runs), y, x)))
+    monkeypatch.setattr(plots, "_draw_sweep", lambda ax, dirs, sw, experiment=None: swept.append(experiment))
+    runs = [write_run(tmp_path / "toy", "toy", "sweep", 0, [{"step": 1, "val_kl": 1.0}], {}),
+            write_run(tmp_path / "fc", "forecast", "linear", 0, [{"step": 1, "train_s": 0.1, "val_ce": 2.0}], {})]
+    sweep = [{"param": "N", "metric": "kl_n{x}", "values": [2], "arms": ["sweep"], "per_experiment": True}]
+    plots.plot_curves(runs, tmp_path / "out.png", ["val_kl", "val_ce", "val_ce@train_s"], "t", sweep=sweep)
+    assert drawn == [(["linear"], "val_ce", "step"), (["linear"], "val_ce", "train_s"), (["sweep"], "val_kl", "step")]
+    assert swept == ["toy"]

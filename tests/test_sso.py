@@ -1,5 +1,4 @@
 """SSO: the surrogate, its line search, and what each arm spends per expensive gradient."""
-import numpy as np
 import pytest
 import torch
 

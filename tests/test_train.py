@@ -26,7 +26,7 @@ def history(run_dir):
 def test_same_seed_same_metrics_other_seed_differs(tmp_path, prepared_mnist):
     a = T.train(spec_for(prepared_mnist), tmp_path / "a")
     b = T.train(spec_for(prepared_mnist), tmp_path / "b")
-    c = T.train(spec_for(prepared_mnist, seed=1), tmp_path / "c")
+    T.train(spec_for(prepared_mnist, seed=1), tmp_path / "c")
     assert history(tmp_path / "a") == history(tmp_path / "b")
     same = lambda row: {k: v for k, v in row.items() if k != "train_s"}  # noqa: E731
     assert same(a["final"]) == same(b["final"]) and a["status"] == "completed" and a["steps"] == 20

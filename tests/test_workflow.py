@@ -51,11 +51,21 @@ def test_dry_run_every_scale(scale, tmp_path):
     # cnn_svm: 2 experiments x 2 arms; vq_logits: 5 arms; ls_attention: 4 arms; sso: 2 x 5 arms; each per
     # seed. fourier_head: 3 datasets x (headline at 1x, 5x and 25x the budget, sweep) x the authors' seeds.
     fh_seeds = {"smoke": 1, "cpu": 4, "paper": 4}[scale]
-    assert counts["train"] == counts["evaluate"] == 23 * seeds + 12 * fh_seeds
+    # Experiments with seeds of their own: chronos (2 arms), cartpole (3 arms, the paper's seeds); atari
+    # (2 arms) at smoke and paper scale only; at paper scale only the LIBSVM sets (3 x 6 arms, 3 seeds)
+    # and hopper (3 arms).
+    chronos, cartpole = 2 * {"smoke": 1}.get(scale, 3), 3 * seeds
+    atari, paper_only = 2 * {"smoke": 1, "cpu": 0, "paper": 4}[scale], (54 + 9 if scale == "paper" else 0)
+    assert counts["train"] == counts["evaluate"] == 23 * seeds + 12 * fh_seeds + chronos + cartpole + atari + paper_only
     # LM corpora: one vocabulary for both papers at smoke scale, two at cpu (4096 and 1024) and paper
-    # (32768 and 50257), on WikiText-103 in place of Shakespeare at paper scale; plus breast_cancer.
-    assert (counts["prepare_dataset"], counts["tokenize"], counts["judge"]) == (4, {"smoke": 1}.get(scale, 2), 5)
-    assert ("wikitext103" in p.stdout) == (scale == "paper")
+    # (32768 and 50257), on WikiText-103 in place of Shakespeare at paper scale; plus breast_cancer and the
+    # forecasting series; the Seaquest trajectories at smoke and paper scale; the LIBSVM sets and the
+    # Hopper expert at paper scale.
+    datasets = {"smoke": 6, "cpu": 5, "paper": 10}[scale]
+    assert (counts["prepare_dataset"], counts["tokenize"], counts["judge"]) == (datasets, {"smoke": 1}.get(scale, 2), 5)
+    for name, at in (("wikitext103", "paper"), ("chronos_zero_shot", "paper"), ("dqn_replay_seaquest", "paper"),
+                     ("rcv1", "paper"), ("sb3_sac_hopper", "paper"), ("seaquest_recorded", "smoke")):
+        assert (f"/d/{name}" in p.stdout) == (scale == at), name
 
 
 def test_bad_config_fails_before_any_job(tmp_path):
@@ -105,19 +115,21 @@ def smoke_project(tmp_path_factory, idx_sources):
 
     edit_yaml(repo / "configs" / "papers" / "cnn_svm.yaml", judge_at_smoke)
 
-    def lean(keep_experiment=None, seed=0):
-        """One seed (and one experiment) for the other papers: every job type runs, the suite stays short."""
+    def lean(keep_experiments=(), seed=0):
+        """One seed (and some experiments) for the other papers: every job type and every kind of
+        task runs, the suite stays short."""
 
         def edit(p):
             p["seeds"] = {"smoke": [seed]}
-            if keep_experiment:
-                p["experiments"] = {keep_experiment: p["experiments"][keep_experiment]}
-                p["claims"] = [c for c in p["claims"] if c["experiment"] == keep_experiment]
+            if keep_experiments:
+                p["experiments"] = {e: p["experiments"][e] for e in keep_experiments}
+                p["claims"] = [c for c in p["claims"] if c["experiment"] in keep_experiments]
 
         return edit
 
-    for paper, keep, seed in (("vq_logits", None, 0), ("ls_attention", None, 0), ("fourier_head", "gaussian", 1),
-                              ("sso", "breast_cancer", 0)):
+    for paper, keep, seed in (("vq_logits", (), 0), ("ls_attention", (), 0),
+                              ("fourier_head", ("gaussian", "chronos", "atari"), 1),
+                              ("sso", ("breast_cancer", "cartpole"), 0)):
         edit_yaml(repo / "configs" / "papers" / f"{paper}.yaml", lean(keep, seed))
     run([sys.executable, "-m", "logitrepro", "dvc-yaml"], repo)  # dvc.yaml follows the configs (scale)
     run(["git", "init", "-q", "-b", "main"], repo)
@@ -174,8 +186,9 @@ def test_smoke_pipeline_tracks_runs_and_claims_in_mlflow(smoke_project):
     claim_runs = t.find_runs("claims")
     claims = [c for paper in ("cnn_svm", "vq_logits", "ls_attention", "fourier_head", "sso")
               for c in json.loads((repo / "results" / "claims" / f"{paper}.json").read_text())["claims"]]
-    # fourier_head (gaussian only here): 4 claims at 3 budgets + 2 frequency claims; sso: breast_cancer only
-    assert len(claims) == 8 + 7 + 9 + (4 * 3 + 2) + 5
+    # fourier_head: gaussian (4 claims at 3 budgets + 2 frequency claims), chronos (3), atari (2);
+    # sso: breast_cancer (5) and cartpole (4)
+    assert len(claims) == 8 + 7 + 9 + (4 * 3 + 2 + 3 + 2) + (5 + 4)
     assert sorted((r.data.tags["claim_id"], r.data.tags["verdict"]) for r in claim_runs) == sorted(
         (c["id"], c["verdict"]) for c in claims)
 
@@ -206,7 +219,9 @@ def test_a_config_change_reruns_the_jobs_it_touches_and_everything_after(smoke_p
     p = snakemake("-n", "--config", "kernels={backend: reference}", cwd=smoke_project["repo"])
     counts = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", p.stdout, re.M)}
     # Every job spec names the kernel backend: all runs retrain, and all that is made from them follows.
-    runs = 2 * 4 + 5 + 4 + 4 + 5  # cnn_svm 2 seeds; vq_logits, ls_attention, fourier_head (gaussian), sso 1
+    # cnn_svm 2 seeds; one each: vq_logits, ls_attention, fourier_head (gaussian 4, chronos 2, atari 2),
+    # sso (breast_cancer 5, cartpole 3)
+    runs = 2 * 4 + 5 + 4 + (4 + 2 + 2) + (5 + 3)
     assert counts == {"train": runs, "evaluate": runs, "judge": 5, "tables": 5, "plots": 5, "all": 1,
                       "total": 2 * runs + 16}, p.stdout[-2000:]
 

@@ -61,20 +61,30 @@ def cmd_train(args) -> int:
         spec = _config(args).job_spec(args.paper, args.experiment, args.arm, args.seed)
     _set_kernel_backend(spec)
     run_dir = Path(args.run_dir)
-    summary = train.train(spec, run_dir, threads=args.threads, tracker=train.make_tracker(spec))
+    tracker = train.make_tracker(spec)
+    summary = train.train(spec, run_dir, threads=args.threads, tracker=tracker)
+    from logitrepro import evalcache
     from logitrepro.runinfo import write_json
 
+    # Evaluate now, while torch and MLflow are loaded; the evaluate stage reuses it (evalcache).
+    evalcache.store(run_dir, train.evaluate(run_dir, threads=args.threads, tracker=tracker))
     write_json(run_dir / "train.json", summary)
     return 0
 
 
 def cmd_evaluate(args) -> int:
-    from logitrepro import train
+    from logitrepro import evalcache
     from logitrepro.runinfo import read_json, write_json
 
     spec = read_json(Path(args.run_dir) / "run.json")["spec"]
-    _set_kernel_backend(spec)
-    result = train.evaluate(args.run_dir, threads=args.threads, tracker=train.make_tracker(spec))
+    result = None if args.fresh else evalcache.load(args.run_dir)
+    if result is None:
+        from logitrepro import train
+
+        _set_kernel_backend(spec)
+        result = train.evaluate(args.run_dir, threads=args.threads, tracker=train.make_tracker(spec))
+    else:
+        print("evaluation done by the training job on this checkpoint and code (--fresh recomputes it)")
     write_json(args.out, result)
     shown = {k: round(v, 4) if isinstance(v, float) else v for k, v in result["metrics"].items()}
     print(f"[{spec['paper']}/{spec['experiment']}/{spec['arm']}/seed{spec['seed']}] {shown}")
@@ -201,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--run-dir", required=True)
     sp.add_argument("--out", required=True)
     sp.add_argument("--threads", type=int, default=1)
+    sp.add_argument("--fresh", action="store_true", help="recompute even when the training job's evaluation is current")
     sp.set_defaults(func=cmd_evaluate)
 
     sp = with_config(sub.add_parser("judge", help="judge a paper's claims from its runs' metrics"))

@@ -11,7 +11,6 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import jsonschema
 import yaml
@@ -129,13 +128,22 @@ class Config:
             raise ConfigError(f"paper {paper!r} has no experiment {experiment!r}; it has {sorted(exps)}")
         return exps[experiment]
 
-    def seeds_of(self, paper: str) -> list[int]:
-        """The paper's own seeds where its config fixes them (the authors' seeds; a list for every
-        scale, or per scale), else the main config's seeds for the scale."""
-        own = self.paper(paper).get("seeds")
-        if isinstance(own, dict):
-            own = own.get(self.scale)
-        return own or self.seeds
+    def experiments(self, paper: str) -> dict[str, dict]:
+        """The paper's experiments that run at the running scale (an experiment's `run_at`)."""
+        return {name: exp for name, exp in self.paper(paper)["experiments"].items()
+                if self.scale in exp.get("run_at", SCALES)}
+
+    def seeds_of(self, paper: str, experiment: str | None = None) -> list[int]:
+        """The seeds a run uses: the experiment's own where its config fixes them, else the
+        paper's (the authors' seeds; a list for every scale, or per scale), else the main
+        config's seeds for the scale."""
+        for owner in ([self.experiment(paper, experiment)] if experiment else []) + [self.paper(paper)]:
+            own = owner.get("seeds")
+            if isinstance(own, dict):
+                own = own.get(self.scale)
+            if own:
+                return own
+        return self.seeds
 
     def dataset_of(self, exp: dict) -> str:
         """The experiment's dataset at the running scale (e.g. WikiText-103 at paper scale only)."""
@@ -143,7 +151,7 @@ class Config:
 
     def datasets(self) -> list[str]:
         """The datasets the running scale reads."""
-        names = {self.dataset_of(e) for p in self.papers.values() for e in p["experiments"].values()}
+        names = {self.dataset_of(e) for p in self.papers for e in self.experiments(p).values()}
         return sorted(names - {SYNTHETIC})
 
     def arms(self, paper: str, experiment: str) -> list[str]:
@@ -261,6 +269,9 @@ def _check_paper(paper: dict, name: str, where: str) -> None:
         low, high = (claim.get("accept") or [None, None])
         if low is not None and high is not None and low > high:
             problems.append(f"  {at}.accept: low ({low}) is above high ({high})")
+        not_run = sorted(set(claim["judged_at"]) - set(exp.get("run_at", SCALES)))
+        if not_run:
+            problems.append(f"  {at}.judged_at: experiment {claim['experiment']!r} does not run at {not_run} (its run_at)")
     for name, exp in paper["experiments"].items():
         for arm in exp["arms"]:
             if parse_budget_arm(arm)[1] != 1:

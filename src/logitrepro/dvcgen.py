@@ -25,8 +25,7 @@ def paper_outputs(cfg: Config, paper: str) -> tuple[list[str], str]:
 
 def tokenized_dirs(cfg: Config, paper: str) -> list[str]:
     """The tokenized corpora a paper reads at the running scale (one per vocabulary size)."""
-    pc = cfg.paper(paper)
-    return sorted({str(Path(cfg.job_spec(paper, e, a, 0)["data_dir"])) for e, exp in pc["experiments"].items()
+    return sorted({str(Path(cfg.job_spec(paper, e, a, 0)["data_dir"])) for e, exp in cfg.experiments(paper).items()
                    if exp.get("tokenizer") for a in exp["arms"]})
 
 
@@ -50,7 +49,7 @@ def render_dvc_yaml(cfg: Config) -> str:
         }
     for paper, pc in cfg.papers.items():
         outs, claims = paper_outputs(cfg, paper)
-        datasets = sorted({cfg.dataset_of(e) for e in pc["experiments"].values() if not e.get("tokenizer")} - {SYNTHETIC})
+        datasets = sorted({cfg.dataset_of(e) for e in cfg.experiments(paper).values() if not e.get("tokenizer")} - {SYNTHETIC})
         targets = " ".join([claims] + outs[1:])
         # Each file made from results carries its inputs' recorded content (logitrepro.provenance).
         outs += [f"{f}.prov.json" for f in [claims] + outs[1:] if f.startswith(cfg.main["paths"]["results"])]

@@ -55,20 +55,20 @@ def _alternatives(values):
 wildcard_constraints:
     paper=_alternatives(CFG.papers),
     dataset=_alternatives(CFG.datasets()),
-    experiment=_alternatives({e for p in CFG.papers.values() for e in p["experiments"]}),
-    arm=_alternatives({a for p in CFG.papers for e in CFG.papers[p]["experiments"] for a in CFG.arms(p, e)}),
+    experiment=_alternatives({e for p in CFG.papers for e in CFG.experiments(p)}),
+    arm=_alternatives({a for p in CFG.papers for e in CFG.experiments(p) for a in CFG.arms(p, e)}),
     seed=r"\d+",
     vocab=r"\d+",
 
 
 def runs_of(paper):
     """Every (experiment, arm, seed) of a paper at the running scale."""
-    exps = CFG.paper(paper)["experiments"]
+    exps = CFG.experiments(paper)
     return [
         dict(paper=paper, experiment=e, arm=a, seed=s)
         for e in sorted(exps)
         for a in CFG.arms(paper, e)
-        for s in CFG.seeds_of(paper)
+        for s in CFG.seeds_of(paper, e)
     ]
 
 

@@ -89,8 +89,9 @@ def fetch(dataset: Dataset, override: dict | None, timeout_s: float, log=print) 
         return arrays, source.describe(), digest
     raise DataUnavailable(
         f"dataset {dataset.name!r}: no source gave verified data. Tried:\n" + "\n".join(tried)
-        + f"\nTo fix: {dataset.how_to_get}; or `dvc pull data/{dataset.name}` from a remote that has it;"
-        " or set data.sources." + dataset.name + ".dir to a folder with the four IDX files."
+        + f"\nTo fix: {dataset.how_to_get}; or `dvc pull data/{dataset.name}` from a remote that has it"
+        + ("" if dataset.folder_source or dataset.layout != "images"
+           else f"; or set data.sources.{dataset.name}.dir to a folder with the four IDX files") + "."
     )
 
 
@@ -106,7 +107,9 @@ def prepare(name: str, out_dir: str | Path, override: dict | None = None, timeou
     tmp = out_dir.with_name(out_dir.name + ".tmp-prepare")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    if dataset.layout == "text":
+    if dataset.writer is not None:
+        writer = lambda a, d: dataset.writer(dataset, a, d)  # noqa: E731
+    elif dataset.layout == "text":
         writer = lambda a, d: write_text_splits(a, d, given_splits=dataset.given_splits)  # noqa: E731
     elif dataset.layout == "tabular":
         writer = lambda a, d: _write_tabular_splits(dataset, a, d)  # noqa: E731

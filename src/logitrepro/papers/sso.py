@@ -14,25 +14,33 @@ the minibatch loss (SLS), and Adam.
 With eta at most 1 / L, L the per-example smoothness of the loss in z (1/4 for the logistic
 loss, 1/2 for softmax cross-entropy), the surrogate upper-bounds the minibatch loss at every
 theta (sso.theory); each inner step checks it and counts violations.
+
+Data: any prepared folder `load_tabular` reads. A sparse (CSR) x, as rcv1's 47,236 columns are
+stored, stays sparse end to end: batches are rows gathered from a torch CSR tensor and the
+linear layer multiplies it sparse x dense. Such inputs are not standardised: centring would
+densify them, and LIBSVM's sets come preprocessed (rcv1's rows are normalised to unit length,
+mushrooms' features are 0/1 indicators); the SSO authors train on them as they are.
+`scale_inputs: none` gives the same on dense inputs.
 """
 from __future__ import annotations
 
 import math
 
-import numpy as np
+import scipy.sparse
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from logitrepro.data.prepare import load_split
+from logitrepro.data.libsvm import load_tabular
+from logitrepro.models.sparse_linear import Linear, csr_rows, to_csr_tensor
 from logitrepro.papers.batching import batch_indices
 
 
 def make_model(kind: str, d_in: int, d_out: int, hidden: int = 0) -> nn.Module:
     if kind == "linear":
-        return nn.Linear(d_in, d_out)
+        return Linear(d_in, d_out)
     if kind == "mlp":
-        return nn.Sequential(nn.Linear(d_in, hidden), nn.ReLU(), nn.Linear(hidden, d_out))
+        return nn.Sequential(Linear(d_in, hidden), nn.ReLU(), nn.Linear(hidden, d_out))
     raise ValueError(f"sso model must be 'linear' or 'mlp', got {kind!r}")
 
 
@@ -42,8 +50,9 @@ def target_loss(z: torch.Tensor, y: torch.Tensor, kind: str) -> torch.Tensor:
         return F.binary_cross_entropy_with_logits(z[:, 0], y.float())
     if kind == "cross_entropy":
         return F.cross_entropy(z, y)
-    if kind == "squared":
-        return 0.5 * (z[:, 0] - y.float()).pow(2).mean()
+    if kind == "squared":  # y (B,) against one output, or (B, D) against D outputs
+        target = y.float()[:, None] if y.dim() == 1 else y.float()
+        return 0.5 * (z[:, : target.shape[1]] - target).pow(2).sum(1).mean()
     raise ValueError(f"unknown loss {kind!r}")
 
 
@@ -88,15 +97,21 @@ class SSOTask:
         self.bound_worst = -math.inf  # largest loss - surrogate seen (> 0 is a violation)
 
     def _load_splits(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-        """Train and test as (x (N, d) float32, y (N,) int64): pixels / 255, or features
-        standardised with the training split's statistics."""
-        raw = {}
-        for split in ("train", "test"):
-            x, y = load_split(self.spec["data_dir"], split)
-            raw[split] = (torch.from_numpy(np.asarray(x, dtype=np.float32).reshape(len(y), -1)),
-                          torch.from_numpy(np.asarray(y, dtype=np.int64)))
-        if self.hp.get("scale_inputs") == "pixels":
+        """Train and test as (x (N, d) float32, y (N,) int64): pixels / 255, features
+        standardised with the training split's statistics, or as stored (`scale_inputs: none`,
+        and always for sparse x: see the module docstring)."""
+        loaded = {split: load_tabular(self.spec["data_dir"], split) for split in ("train", "test")}
+        mode = self.hp.get("scale_inputs")
+        if scipy.sparse.issparse(loaded["train"][0]):
+            if mode not in (None, "none"):
+                raise ValueError(f"scale_inputs={mode!r} needs dense inputs; sparse inputs are used as stored")
+            return {s: (to_csr_tensor(x, self.device), torch.from_numpy(y).to(self.device))
+                    for s, (x, y) in loaded.items()}
+        raw = {s: (torch.from_numpy(x), torch.from_numpy(y)) for s, (x, y) in loaded.items()}
+        if mode == "pixels":
             scale = lambda x: x / 255.0  # noqa: E731
+        elif mode == "none":
+            scale = lambda x: x  # noqa: E731
         else:
             train_x = raw["train"][0]
             mean, std = train_x.mean(0), train_x.std(0).clamp_min(1e-8)
@@ -112,7 +127,7 @@ class SSOTask:
     def batch(self, step: int):
         x, y = self.splits["train"]
         idx = torch.from_numpy(batch_indices(len(y), self.hp["batch_size"], self.spec["seed"], step)).to(self.device)
-        return x[idx], y[idx]
+        return (csr_rows(x, idx) if x.layout == torch.sparse_csr else x[idx]), y[idx]
 
     def loss(self, batch, detailed: bool = False):
         x, y = batch
@@ -187,4 +202,11 @@ class SSOTask:
 
 
 def make_task(spec: dict) -> SSOTask:
-    return SSOTask(spec)
+    task = spec["hparams"].get("task", "supervised")
+    if task == "supervised":
+        return SSOTask(spec)
+    if task == "imitation":
+        from logitrepro.papers.sso_imitation import ImitationTask  # imports gymnasium
+
+        return ImitationTask(spec)
+    raise ValueError(f"sso: unknown task {task!r} (known: supervised, imitation)")

@@ -124,7 +124,10 @@ def plot_curves(run_dirs: list[str | Path], out_png: str | Path, metrics: list[s
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(4.5 * n_cols, 3.2 * n_rows), squeeze=False)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, exp in enumerate(exps):
-        for j, name in enumerate(metrics):
+        # an experiment's row holds the curves its runs logged (the papers' experiments differ)
+        logged = {k for runs in by_exp[exp].values() for history in runs for row in history for k in row}
+        own = [m for m in metrics if parse_curve(m)[0] in logged]
+        for j, name in enumerate(own):
             ax = axes[i][j]
             y, x = parse_curve(name)
             _draw_curves(ax, by_exp[exp], y, x, colours)
@@ -133,9 +136,11 @@ def plot_curves(run_dirs: list[str | Path], out_png: str | Path, metrics: list[s
             ax.grid(alpha=0.3)
             if ax.get_legend_handles_labels()[0]:
                 ax.legend(fontsize=8)
-        for j, sw in enumerate(per_exp, start=len(metrics)):
+        # and the sweeps over arms it has
+        own_sweeps = [sw for sw in per_exp if "arms" not in sw or set(sw["arms"]) & set(by_exp[exp])]
+        for j, sw in enumerate(own_sweeps, start=len(own)):
             _draw_sweep(axes[i][j], [Path(d) for d in run_dirs], sw, experiment=exp)
-        for ax in axes[i][len(metrics) + len(per_exp):]:
+        for ax in axes[i][len(own) + len(own_sweeps):]:
             ax.axis("off")
     for j in range(n_cols if sweeps else 0):
         if j < len(sweeps):
