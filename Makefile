@@ -41,6 +41,11 @@ data-sources: $(VENV)/.installed
 	else \
 		echo "note: not root or no apt-get; Fashion-MNIST will come from its canonical URL (needs internet)"; \
 	fi
+	@# Spambase's offline copy: the .deb only (apt-get download installs nothing and needs no R).
+	@ls $(VENV)/share/logitrepro/sources/r-cran-kernlab_*.deb >/dev/null 2>&1 || \
+		(cd $(VENV)/share/logitrepro/sources && (apt-get download -qq r-cran-kernlab 2>/dev/null || \
+		 ([ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get download -qq r-cran-kernlab 2>/dev/null))) || \
+		echo "note: apt-get download r-cran-kernlab failed; Spambase will come from its canonical URL (needs internet)"
 
 run: setup
 	snakemake --cores $(CORES)

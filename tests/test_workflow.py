@@ -48,7 +48,7 @@ def test_dry_run_every_scale(scale, tmp_path):
     p = snakemake("-n", "--config", f"scale={scale}", f"paths={{results: {tmp_path}/r, data: {tmp_path}/d}}")
     seeds = {"smoke": 1, "cpu": 3, "paper": 3}[scale]
     counts = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", p.stdout, re.M)}
-    # cnn_svm: 2 experiments x 2 arms; vq_logits: 5 arms; ls_attention: 4 arms; sso: 2 x 5 arms; each per
+    # cnn_svm: 2 experiments x 2 arms; vq_logits: 5 arms; ls_attention: 4 arms; sso: 3 x 5 arms; each per
     # seed. fourier_head: 3 datasets x (headline at 1x, 5x and 25x the budget, sweep) x the authors' seeds.
     fh_seeds = {"smoke": 1, "cpu": 4, "paper": 4}[scale]
     # Experiments with seeds of their own: chronos (2 arms), cartpole (3 arms, the paper's seeds); atari
@@ -56,12 +56,12 @@ def test_dry_run_every_scale(scale, tmp_path):
     # and hopper (3 arms).
     chronos, cartpole = 2 * {"smoke": 1}.get(scale, 3), 3 * seeds
     atari, paper_only = 2 * {"smoke": 1, "cpu": 0, "paper": 4}[scale], (54 + 9 if scale == "paper" else 0)
-    assert counts["train"] == counts["evaluate"] == 23 * seeds + 12 * fh_seeds + chronos + cartpole + atari + paper_only
+    assert counts["train"] == counts["evaluate"] == 28 * seeds + 12 * fh_seeds + chronos + cartpole + atari + paper_only
     # LM corpora: one vocabulary for both papers at smoke scale, two at cpu (4096 and 1024) and paper
-    # (32768 and 50257), on WikiText-103 in place of Shakespeare at paper scale; plus breast_cancer and the
-    # forecasting series; the Seaquest trajectories at smoke and paper scale; the LIBSVM sets and the
+    # (32768 and 50257), on WikiText-103 in place of Shakespeare at paper scale; plus breast_cancer, Spambase
+    # and the forecasting series; the Seaquest trajectories at smoke and paper scale; the LIBSVM sets and the
     # Hopper expert at paper scale.
-    datasets = {"smoke": 6, "cpu": 5, "paper": 10}[scale]
+    datasets = {"smoke": 7, "cpu": 6, "paper": 11}[scale]
     assert (counts["prepare_dataset"], counts["tokenize"], counts["judge"]) == (datasets, {"smoke": 1}.get(scale, 2), 5)
     for name, at in (("wikitext103", "paper"), ("chronos_zero_shot", "paper"), ("dqn_replay_seaquest", "paper"),
                      ("rcv1", "paper"), ("sb3_sac_hopper", "paper"), ("seaquest_recorded", "smoke")):

@@ -15,6 +15,7 @@ from .atari import DQNReplayFolder, DQNReplayURL, SeaquestRecorder, write_trajec
 from .experts import SB3ZipURL, write_actor
 from .forecasting import ChronosZeroShot, FcompdataPackage, write_series
 from .libsvm import LIBSVM_BINARY_URL, libsvm_folder, libsvm_url, write_libsvm_splits
+from .spambase import KernlabDeb, SpambaseZipURL
 from .sources import IdxFolder, IdxURL, MnistHubPickle, SklearnBundled
 from .text import PipDownload, SdistFolder, ZipURL
 
@@ -108,6 +109,16 @@ DATASETS: dict[str, Dataset] = {
         sources=[SklearnBundled("load_breast_cancer")],
         sha256="e1546c9163df276769ec52b1268e883e76a400d5b2b106268808ec53aacddd85",  # 569 x 30 float64 + labels
         how_to_get="pip install scikit-learn (a project dependency)",
+    ),
+    "spambase": Dataset(
+        name="spambase",
+        description="UCI Spambase, 4,601 e-mails x 57 features, spam or not (kernlab's `spam` is the same data)",
+        layout="tabular",
+        classes=2,
+        sources=[SpambaseZipURL(), KernlabDeb(str(SOURCE_CACHE))],
+        folder_source=lambda folder: KernlabDeb(folder, label="configured folder"),
+        sha256="6a84215c72c19761759aaed95fb11d1d01f35a494d70ad30bb88256b5caf3e55",  # 4601 x 57 float64 + labels
+        how_to_get="internet access to archive.ics.uci.edu, or make setup (apt-get download r-cran-kernlab)",
     ),
     "m_competitions": Dataset(
         name="m_competitions",
