@@ -10,16 +10,14 @@ so SB3 itself is not needed to use it.
 from __future__ import annotations
 
 import io
-import shutil
 import tempfile
-import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .sources import SourceUnavailable
+from .sources import SourceUnavailable, download
 
 # The actor's layers in SB3's SAC policy state dict, in the order they are applied.
 SB3_ACTOR_LAYERS = ("actor.latent_pi.0", "actor.latent_pi.2", "actor.mu")
@@ -57,11 +55,7 @@ class SB3ZipURL:
 
     def load(self, timeout_s: float) -> dict[str, np.ndarray]:
         with tempfile.TemporaryFile() as tmp:
-            try:
-                with urllib.request.urlopen(self.url, timeout=timeout_s) as r:
-                    shutil.copyfileobj(r, tmp)
-            except OSError as e:  # URLError, timeouts and HTTP errors are all OSErrors
-                raise SourceUnavailable(f"{self.url}: {e}") from e
+            download(self.url, tmp, timeout_s)
             tmp.seek(0)
             return actor_from_sb3_zip(tmp.read())
 

@@ -9,15 +9,13 @@ On disk (data/<name>/), per collection c in COLLECTIONS:
 """
 from __future__ import annotations
 
-import shutil
 import tempfile
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .sources import SourceUnavailable
+from .sources import SourceUnavailable, download
 
 COLLECTIONS = ("m1", "m3", "tourism")
 FIELDS = ("x", "x_len", "xx", "h", "period")
@@ -96,11 +94,8 @@ class ChronosZeroShot:
                 for i in range(min(total, self.shards or total)):
                     url = f"{self.base.rstrip('/')}/{name}/train-{i:05d}-of-{total:05d}.parquet"
                     local = Path(tmp) / "shard.parquet"
-                    try:
-                        with urllib.request.urlopen(url, timeout=timeout_s) as r, open(local, "wb") as f:
-                            shutil.copyfileobj(r, f)
-                    except OSError as e:  # URLError, timeouts and HTTP errors are all OSErrors
-                        raise SourceUnavailable(f"{url}: {e}") from e
+                    with open(local, "wb") as f:
+                        download(url, f, timeout_s)
                     series += read_parquet_targets(local)
                 arrays.update(_as_collection(name, series))
         return arrays

@@ -19,9 +19,7 @@ not a guess.
 from __future__ import annotations
 
 import bz2
-import shutil
 import tempfile
-import urllib.request
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,7 +28,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .sources import SourceUnavailable
+from .sources import SourceUnavailable, download
 
 if TYPE_CHECKING:
     from .registry import Dataset
@@ -270,13 +268,9 @@ class LibsvmURL:
         with tempfile.TemporaryDirectory(prefix="logitrepro-libsvm-") as tmp:
             paths = {}
             for split, name in self.files.items():
-                url = self.base_url.rstrip("/") + "/" + name
                 paths[split] = Path(tmp) / name
-                try:
-                    with urllib.request.urlopen(url, timeout=timeout_s) as r, open(paths[split], "wb") as f:
-                        shutil.copyfileobj(r, f, length=1 << 20)
-                except OSError as e:  # URLError, HTTP errors and timeouts are all OSErrors
-                    raise SourceUnavailable(f"{url}: {e}") from e
+                with open(paths[split], "wb") as f:
+                    download(self.base_url.rstrip("/") + "/" + name, f, timeout_s)
             return _decode_or_unavailable(paths, self.label_values, self.n_features)
 
 

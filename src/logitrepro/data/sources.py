@@ -28,6 +28,15 @@ class SourceUnavailable(RuntimeError):
     pass
 
 
+def download(url: str, dest, timeout_s: float) -> None:
+    """Stream `url` (https or file://) into the open binary file `dest`; SourceUnavailable on failure."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+            shutil.copyfileobj(response, dest)
+    except OSError as e:  # URLError, timeouts and HTTP errors are all OSErrors
+        raise SourceUnavailable(f"{url}: {e}") from e
+
+
 def _find_idx(folder: Path, filename: str) -> Path:
     """The file as named, or without .gz (some mirrors ship raw IDX)."""
     for candidate in (folder / filename, folder / filename.removesuffix(".gz")):
@@ -72,12 +81,8 @@ class IdxURL:
     def load(self, timeout_s: float) -> dict[str, np.ndarray]:
         with tempfile.TemporaryDirectory(prefix="logitrepro-dl-") as tmp:
             for name in IDX_FILES.values():
-                url = self.base_url.rstrip("/") + "/" + name
-                try:
-                    with urllib.request.urlopen(url, timeout=timeout_s) as r, open(Path(tmp) / name, "wb") as f:
-                        shutil.copyfileobj(r, f)
-                except OSError as e:  # URLError, timeouts and HTTP errors are all OSErrors
-                    raise SourceUnavailable(f"{url}: {e}") from e
+                with open(Path(tmp) / name, "wb") as f:
+                    download(self.base_url.rstrip("/") + "/" + name, f, timeout_s)
             return load_idx_folder(Path(tmp))
 
 

@@ -10,18 +10,16 @@ Sources, same decoded arrays (x float64 (4601, 57), y int64 with 1 = spam):
 from __future__ import annotations
 
 import io
-import shutil
 import subprocess
 import tarfile
 import tempfile
-import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .sources import SourceUnavailable
+from .sources import SourceUnavailable, download
 
 UCI_SPAMBASE_URL = "https://archive.ics.uci.edu/static/public/94/spambase.zip"
 KERNLAB_DEB_GLOB = "r-cran-kernlab_*.deb"
@@ -42,11 +40,7 @@ class SpambaseZipURL:
 
     def load(self, timeout_s: float) -> dict[str, np.ndarray]:
         with tempfile.TemporaryFile() as tmp:
-            try:
-                with urllib.request.urlopen(self.url, timeout=timeout_s) as r:
-                    shutil.copyfileobj(r, tmp)
-            except OSError as e:  # URLError, timeouts and HTTP errors are all OSErrors
-                raise SourceUnavailable(f"{self.url}: {e}") from e
+            download(self.url, tmp, timeout_s)
             tmp.seek(0)
             try:
                 with zipfile.ZipFile(tmp) as z:
