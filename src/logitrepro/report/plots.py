@@ -148,7 +148,7 @@ def plot_curves(run_dirs: list[str | Path], out_png: str | Path, metrics: list[s
         else:
             axes[-1][j].axis("off")
     fig.suptitle(title)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()))  # keep the title clear of the top row's titles
     Path(out_png).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out_png, dpi=110)
     plt.close(fig)
