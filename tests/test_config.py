@@ -28,11 +28,22 @@ def test_bad_value_names_key_path_and_reason():
 def test_bad_paper_config_names_file_and_claim(tmp_path):
     (tmp_path / "configs" / "papers").mkdir(parents=True)
     paper = yaml.safe_load((PROJECT / "configs" / "papers" / "cnn_svm.yaml").read_text())
-    paper["claims"][4]["method"] = "svmm"
+    gap = next(c for c in paper["claims"] if c["id"].endswith(".gap"))  # a template: one claim per dataset
+    gap["method"] = "svmm"
     (tmp_path / "configs" / "papers" / "cnn_svm.yaml").write_text(yaml.safe_dump(paper))
     with pytest.raises(ConfigError) as e:
         load_config(PROJECT / "configs" / "config.yaml", root=tmp_path)
-    assert "cnn_svm.yaml" in str(e.value) and "claims.4 (cnnsvm.mnist.gap).method: no arm 'svmm'" in str(e.value)
+    assert "cnn_svm.yaml" in str(e.value) and "claim cnnsvm.mnist.gap.method: no arm 'svmm'" in str(e.value)
+    assert "claim cnnsvm.fmnist.gap.method: no arm 'svmm'" in str(e.value)
+
+
+def test_a_template_with_an_unknown_name_fails_with_the_claim(tmp_path):
+    (tmp_path / "configs" / "papers").mkdir(parents=True)
+    paper = yaml.safe_load((PROJECT / "configs" / "papers" / "cnn_svm.yaml").read_text())
+    next(c for c in paper["claims"] if c["id"].endswith(".gap"))["metric"] = "${r.metrc}"
+    (tmp_path / "configs" / "papers" / "cnn_svm.yaml").write_text(yaml.safe_dump(paper))
+    with pytest.raises(ConfigError, match=r"cnnsvm\.\$\{r\.tag\}\.gap.*has no key 'metrc'"):
+        load_config(PROJECT / "configs" / "config.yaml", root=tmp_path)
 
 
 def test_unknown_key_is_rejected():
@@ -66,7 +77,7 @@ def test_cost_claim_needs_its_cost_key_and_accept_regions_are_ordered(tmp_path):
     (tmp_path / "configs" / "papers" / "ls_attention.yaml").write_text(yaml.safe_dump(paper))
     with pytest.raises(ConfigError) as e:
         load_config(PROJECT / "configs" / "config.yaml", overrides={"papers": ["ls_attention"]}, root=tmp_path)
-    assert f"({cost['id']}): a cost_to_target claim needs 'cost'" in str(e.value)
+    assert f"claim {cost['id']}: a cost_to_target claim needs 'cost'" in str(e.value)
     assert "accept: low (2.0) is above high (1.0)" in str(e.value)
 
 
@@ -87,7 +98,9 @@ def test_budget_variants_are_runs_of_their_own_with_a_longer_budget(tmp_path):
     assert parse_budget_arm(budget_arm("a_b", 0.5)) == ("a_b", 0.5) and budget_arm("a", 1) == "a"
     (tmp_path / "configs" / "papers").mkdir(parents=True)
     paper = yaml.safe_load((PROJECT / "configs" / "papers" / "cnn_svm.yaml").read_text())
-    paper["claims"][4]["budgets"] = [1, 5]  # cnnsvm.mnist.gap: softmax and svm on mnist
+    gap = next(c for c in paper["claims"] if c["id"].endswith(".gap"))
+    gap["matrix"]["r"] = gap["matrix"]["r"][:1]  # cnnsvm.mnist.gap only: softmax and svm on mnist
+    gap["budgets"] = [1, 5]
     (tmp_path / "configs" / "papers" / "cnn_svm.yaml").write_text(yaml.safe_dump(paper))
     cfg = load_config(PROJECT / "configs" / "config.yaml", overrides={"papers": ["cnn_svm"]}, root=tmp_path)
     assert cfg.arms("cnn_svm", "mnist") == ["softmax", "softmax_x5", "svm", "svm_x5"]
@@ -106,17 +119,17 @@ def test_cluster_only_experiments_run_at_their_scales_only(tmp_path):
     (tmp_path / "configs" / "papers").mkdir(parents=True)
     paper = yaml.safe_load((PROJECT / "configs" / "papers" / "cnn_svm.yaml").read_text())
     paper["experiments"]["fashion_mnist"]["run_at"] = ["smoke", "paper"]
-    for claim in paper["claims"]:
-        if claim["experiment"] == "fashion_mnist":
-            claim["judged_at"] = [s for s in claim["judged_at"] if s != "cpu"]
+    for claim in paper["claims"]:  # the templates' Fashion-MNIST claims go
+        claim["matrix"]["r"] = [r for r in claim["matrix"]["r"] if r["exp"] == "mnist"]
     path = tmp_path / "configs" / "papers" / "cnn_svm.yaml"
     path.write_text(yaml.safe_dump(paper))
     at = {s: load_config(PROJECT / "configs" / "config.yaml", overrides={"papers": ["cnn_svm"], "scale": s}, root=tmp_path)
           for s in ("cpu", "paper")}
     assert list(at["cpu"].experiments("cnn_svm")) == ["mnist"] and "fashion_mnist" not in at["cpu"].datasets()
     assert sorted(at["paper"].experiments("cnn_svm")) == ["fashion_mnist", "mnist"]
-    claim = next(c for c in paper["claims"] if c["experiment"] == "fashion_mnist")
-    claim["judged_at"] = ["cpu"]
+    paper["claims"].append({"id": "fm.direction", "statement": "s", "source": "t", "kind": "direction",
+                            "experiment": "fashion_mnist", "metric": "test_acc", "method": "softmax",
+                            "baseline": "svm", "better": "higher", "judged_at": ["cpu"]})
     path.write_text(yaml.safe_dump(paper))
     with pytest.raises(ConfigError, match=r"judged_at: experiment 'fashion_mnist' does not run at \['cpu'\]"):
         load_config(PROJECT / "configs" / "config.yaml", overrides={"papers": ["cnn_svm"]}, root=tmp_path)

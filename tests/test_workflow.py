@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from logitrepro.claims.spec import expand_claims
 from tests.support import PROJECT, write_fake_sdist
 
 BIN = Path(sys.executable).parent
@@ -108,10 +109,18 @@ def smoke_project(tmp_path_factory, idx_sources):
 
     edit_yaml(repo / "configs" / "config.yaml", smoke_config)
 
-    def judge_at_smoke(p):  # exercise real verdicts at this scale too
+    def judge_at_smoke(p):  # exercise real verdicts at this scale too, and plant an effect of known sign
         for claim in p["claims"]:
             if claim["kind"] != "absolute":
                 claim["judged_at"].append("smoke")
+        # on the generated digits 120 steps at 3e-3 reach about 100% test accuracy, 1 step about 10%
+        p["experiments"]["mnist"]["arms"]["trained"] = {"head": "softmax", "steps": 120, "lr": 3.0e-3,
+                                                        "eval_every": 40, "checkpoint_every": 40}
+        p["experiments"]["mnist"]["arms"]["untrained"] = {"head": "softmax", "steps": 1}
+        for sign, (method, baseline) in (("trained", ("trained", "untrained")), ("untrained", ("untrained", "trained"))):
+            p["claims"].append({"id": f"planted.{sign}-wins", "class": "extension", "statement": f"{sign} wins",
+                                "source": "test", "kind": "direction", "experiment": "mnist", "metric": "test_acc",
+                                "method": method, "baseline": baseline, "better": "higher", "judged_at": ["smoke"]})
 
     edit_yaml(repo / "configs" / "papers" / "cnn_svm.yaml", judge_at_smoke)
 
@@ -123,7 +132,7 @@ def smoke_project(tmp_path_factory, idx_sources):
             p["seeds"] = {"smoke": [seed]}
             if keep_experiments:
                 p["experiments"] = {e: p["experiments"][e] for e in keep_experiments}
-                p["claims"] = [c for c in p["claims"] if c["experiment"] in keep_experiments]
+                p["claims"] = [c for c in expand_claims(p["claims"]) if c["experiment"] in keep_experiments]
 
         return edit
 
@@ -143,13 +152,19 @@ def smoke_project(tmp_path_factory, idx_sources):
 def test_smoke_pipeline_judges_claims_and_writes_tables(smoke_project):
     repo = smoke_project["repo"]
     claims = json.loads((repo / "results" / "claims" / "cnn_svm.json").read_text())
-    assert claims["scale"] == "smoke" and len(claims["claims"]) == 8
+    assert claims["scale"] == "smoke" and len(claims["claims"]) == 10
     by_id = {c["id"]: c for c in claims["claims"]}
     gap = by_id["cnnsvm.mnist.gap"]
-    assert gap["verdict"] in ("reproduced", "not reproduced", "inconclusive")
     assert gap["measured"]["n"] == 2 and set(gap["per_seed"]) == {"0", "1"}
+    assert gap["seeds"] == {"expected": [0, 1], "used": [0, 1], "left_out": {}}
+    # the planted effect: 120 steps against 1 step, on learnable digits
+    assert by_id["planted.trained-wins"]["verdict"] == "reproduced", by_id["planted.trained-wins"]["reason"]
+    assert by_id["planted.untrained-wins"]["verdict"] == "not reproduced", by_id["planted.untrained-wins"]["reason"]
+    assert by_id["planted.trained-wins"]["class"] == "extension"
     assert by_id["cnnsvm.mnist.softmax"]["verdict"] == "not checked at this scale"
     assert claims["arms"]["mnist"]["svm"]["n_runs"] == 2
+    table = (repo / "results" / "tables" / "cnn_svm.md").read_text()
+    assert "## Paper claims" in table and "## Extensions" in table and "P(pass | perfect)" in table
     for ext in ("md", "tex", "html"):
         assert "cnnsvm.fmnist.gap" in (repo / "results" / "tables" / f"cnn_svm.{ext}").read_text()
     assert (repo / "results" / "plots" / "cnn_svm_curves.png").stat().st_size > 10_000
@@ -174,21 +189,23 @@ def test_smoke_pipeline_tracks_runs_and_claims_in_mlflow(smoke_project):
     repo = smoke_project["repo"]
     t = Tracker(f"sqlite:///{repo / 'mlflow.db'}", repo / "mlruns")
     runs = t.find_runs("cnn_svm")
-    assert len(runs) == 8
+    assert len(runs) == 12  # 2 experiments x 2 arms x 2 seeds, and the two planted arms
     for r in runs:
         assert r.info.status == "FINISHED"
         for tag in ("paper", "experiment", "arm", "seed", "scale", "git_commit", "data_checksum"):
             assert r.data.tags[tag]
         assert r.data.params["hparams.head"] in ("svm", "softmax")
+        if r.data.tags["arm"] in ("trained", "untrained"):
+            continue
         assert "test_acc_authors" in r.data.metrics and len(t.client.get_metric_history(r.info.run_id, "val_acc")) >= 3
         artifacts = {a.path for a in t.client.list_artifacts(r.info.run_id)}
         assert {"history.jsonl", "run.json", "checkpoint.pt"} <= artifacts
     claim_runs = t.find_runs("claims")
     claims = [c for paper in ("cnn_svm", "vq_logits", "ls_attention", "fourier_head", "sso")
               for c in json.loads((repo / "results" / "claims" / f"{paper}.json").read_text())["claims"]]
-    # fourier_head: gaussian (4 claims at 3 budgets + 2 frequency claims), chronos (3), atari (2);
-    # sso: breast_cancer (5) and cartpole (4)
-    assert len(claims) == 8 + 7 + 9 + (4 * 3 + 2 + 3 + 2) + (5 + 4)
+    # one record per claim (budgets are its robustness row): cnn_svm 8 and 2 planted; fourier_head:
+    # gaussian (6), chronos (3), atari (2); sso: breast_cancer (5) and cartpole (4)
+    assert len(claims) == 10 + 7 + 9 + (6 + 3 + 2) + (5 + 4)
     assert sorted((r.data.tags["claim_id"], r.data.tags["verdict"]) for r in claim_runs) == sorted(
         (c["id"], c["verdict"]) for c in claims)
 
@@ -219,9 +236,9 @@ def test_a_config_change_reruns_the_jobs_it_touches_and_everything_after(smoke_p
     p = snakemake("-n", "--config", "kernels={backend: reference}", cwd=smoke_project["repo"])
     counts = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", p.stdout, re.M)}
     # Every job spec names the kernel backend: all runs retrain, and all that is made from them follows.
-    # cnn_svm 2 seeds; one each: vq_logits, ls_attention, fourier_head (gaussian 4, chronos 2, atari 2),
-    # sso (breast_cancer 5, cartpole 3)
-    runs = 2 * 4 + 5 + 4 + (4 + 2 + 2) + (5 + 3)
+    # cnn_svm 2 seeds (with the planted arms); one each: vq_logits, ls_attention, fourier_head (gaussian 4,
+    # chronos 2, atari 2), sso (breast_cancer 5, cartpole 3)
+    runs = 2 * 6 + 5 + 4 + (4 + 2 + 2) + (5 + 3)
     assert counts == {"train": runs, "evaluate": runs, "judge": 5, "tables": 5, "plots": 5, "all": 1,
                       "total": 2 * runs + 16}, p.stdout[-2000:]
 

@@ -100,14 +100,18 @@ def cmd_judge(args) -> int:
         settings = json.loads(args.resolved)
     else:
         cfg = _config(args)
-        settings = {"paper_config": cfg.paper(args.paper), "scale": cfg.scale, "tracking": cfg.main["tracking"]}
+        settings = {"paper_config": cfg.paper(args.paper), "scale": cfg.scale, "tracking": cfg.main["tracking"],
+                    "context": cfg.judge_context(args.paper)}
     evaluations = [read_json(p) for p in args.metrics]
-    out = build_claims_file(settings["paper_config"], settings["scale"], evaluations)
+    out = build_claims_file(settings["paper_config"], settings["scale"], evaluations, settings.get("context"))
     write_json(args.out, out)
     if os.environ.get("LOGITREPRO_NO_TRACKING") != "1":
         log_claims(settings["tracking"], out)
-    counts = {v: sum(c["verdict"] == v for c in out["claims"]) for v in claims_mod.VERDICTS}
-    print(f"[{args.paper}] " + ", ".join(f"{n} {v}" for v, n in counts.items() if n))
+    paper_claims = [c for c in out["claims"] if c.get("class", "paper") == "paper"]
+    counts = {v: sum(c["verdict"] == v for c in paper_claims) for v in claims_mod.VERDICTS}
+    others = len(out["claims"]) - len(paper_claims)
+    print(f"[{args.paper}] paper claims: " + ", ".join(f"{n} {v}" for v, n in counts.items() if n)
+          + (f" (and {others} sanity checks and extensions)" if others else ""))
     return 0
 
 

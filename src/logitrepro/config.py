@@ -15,6 +15,9 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from logitrepro.budgets import budget_arm, parse_budget_arm
+from logitrepro.claims.spec import check_claims, expand_claims, normalise
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_DIR = PROJECT_ROOT / "workflow" / "schemas"
 DEFAULT_CONFIG = PROJECT_ROOT / "configs" / "config.yaml"
@@ -67,7 +70,10 @@ def validate(instance: dict, schema_name: str, where: str) -> dict:
     if errors:
         lines = []
         for e in errors:
-            path = ".".join(str(p) for p in e.absolute_path) or "(top level)"
+            parts = list(e.absolute_path)
+            path = ".".join(str(p) for p in parts) or "(top level)"
+            if len(parts) > 1 and parts[0] == "claims" and isinstance(parts[1], int):  # name the claim too
+                path += f" (claim {instance['claims'][parts[1]].get('id', '?')})"
             lines.append(f"  {path}: {e.message}")
         raise ConfigError(f"{where} is not a valid config:\n" + "\n".join(lines))
     return instance
@@ -198,25 +204,25 @@ class Config:
             "kernels": self.main["kernels"],
         }
 
+    def judge_context(self, paper: str) -> dict[str, dict]:
+        """Per experiment running at this scale, what the claims engine needs besides the runs:
+        the seeds every claim expects, the scale's training budget and the authors'."""
+        out = {}
+        for name, exp in self.experiments(paper).items():
+            key = exp.get("budget_key", "steps")
+            hparams = deep_merge(exp["hparams"], exp.get("scales", {}).get(self.scale, {}))
+            authors = exp.get("authors_budget") or {}
+            out[name] = {"seeds": self.seeds_of(paper, name), "budget_key": key, "budget_steps": hparams.get(key),
+                         "authors_budget": authors.get("value"), "authors_budget_what": authors.get("what", "")}
+        return out
+
     def to_json(self) -> str:
         return json.dumps({"main": self.main, "papers": self.papers}, sort_keys=True)
 
 
-def budget_arm(arm: str, budget: float) -> str:
-    """The run name of `arm` trained at `budget` times the scale's budget (the arm itself at 1)."""
-    return arm if budget == 1 else f"{arm}_x{budget:g}".replace(".", "p")
-
-
-def parse_budget_arm(name: str) -> tuple[str, float]:
-    """Inverse of budget_arm: ('headline_x5') -> ('headline', 5.0)."""
-    base, sep, tail = name.rpartition("_x")
-    if sep and base and tail.replace("p", "", 1).isdigit():
-        return base, float(tail.replace("p", "."))
-    return name, 1.0
-
-
 def claim_arms(claim: dict) -> list[str]:
-    return [claim[k] for k in ("arm", "method", "baseline") if k in claim]
+    """The arms a claim reads: its roles' and its premises'."""
+    return [claim[k] for k in ("arm", "method", "baseline") if k in claim] + [p["arm"] for p in claim.get("premises", [])]
 
 
 def load_config(
@@ -237,8 +243,14 @@ def load_config(
     papers = {}
     for name in data["papers"]:
         path = root / data["paths"]["paper_configs"] / f"{name}.yaml"
-        paper = validate(read_yaml(path), "paper.schema.yaml", str(path))
+        paper = read_yaml(path)
+        try:  # claim templates first: the schema checks each claim they stand for
+            paper["claims"] = expand_claims(paper.get("claims") or [])
+        except (ValueError, TypeError, AttributeError) as e:
+            raise ConfigError(f"{path}: a claim template does not expand: {e}") from None
+        paper = validate(paper, "paper.schema.yaml", str(path))
         _check_paper(paper, name, str(path))
+        paper["claims"] = [normalise(c) for c in paper["claims"]]
         papers[name] = paper
     return Config(main=data, papers=papers)
 
@@ -247,37 +259,10 @@ def _check_paper(paper: dict, name: str, where: str) -> None:
     """Cross-references JSON-Schema cannot express: claims name real experiments, arms and scales."""
     if paper["paper"]["id"] != name:
         raise ConfigError(f"{where}: paper.id is {paper['paper']['id']!r} but the file is named {name!r}")
-    problems = []
-    for i, claim in enumerate(paper["claims"]):
-        at = f"claims.{i} ({claim['id']})"
-        exp = paper["experiments"].get(claim["experiment"])
-        if exp is None:
-            problems.append(f"  {at}.experiment: no experiment {claim['experiment']!r}")
-            continue
-        needed = {"absolute": ["arm"], "bound": ["arm", "bound_metric"],
-                  "cost_to_target": ["method", "baseline", "cost"]}.get(claim["kind"], ["method", "baseline"])
-        for key in needed:
-            if key not in claim:
-                problems.append(f"  {at}: a {claim['kind']} claim needs '{key}'")
-            elif key not in ("bound_metric", "cost") and claim[key] not in exp["arms"]:
-                problems.append(f"  {at}.{key}: no arm {claim[key]!r} in experiment {claim['experiment']!r}")
-        banded = claim["kind"] in ("absolute", "difference", "ratio", "cost_to_target") and "accept" not in claim
-        if banded and claim.get("claimed") is None:
-            problems.append(f"  {at}.claimed: a {claim['kind']} claim needs a claimed value (or an accept region)")
-        if banded and "tolerance" not in claim:
-            problems.append(f"  {at}.tolerance: a {claim['kind']} claim needs a tolerance (or an accept region)")
-        low, high = (claim.get("accept") or [None, None])
-        if low is not None and high is not None and low > high:
-            problems.append(f"  {at}.accept: low ({low}) is above high ({high})")
-        not_run = sorted(set(claim["judged_at"]) - set(exp.get("run_at", SCALES)))
-        if not_run:
-            problems.append(f"  {at}.judged_at: experiment {claim['experiment']!r} does not run at {not_run} (its run_at)")
+    problems = check_claims(paper)
     for name, exp in paper["experiments"].items():
         for arm in exp["arms"]:
             if parse_budget_arm(arm)[1] != 1:
                 problems.append(f"  experiments.{name}.arms.{arm}: names ending in _x<number> are kept for budget variants")
-    ids = [c["id"] for c in paper["claims"]]
-    for dup in sorted({i for i in ids if ids.count(i) > 1}):
-        problems.append(f"  claims: id {dup!r} appears more than once")
     if problems:
         raise ConfigError(f"{where} is not a valid paper config:\n" + "\n".join(problems))

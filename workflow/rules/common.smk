@@ -100,7 +100,12 @@ def data_settings(wildcards):
 
 
 def judge_settings(wildcards):
-    settings = {"paper_config": CFG.paper(wildcards.paper), "scale": SCALE, "tracking": CFG.main["tracking"]}
+    settings = {
+        "paper_config": CFG.paper(wildcards.paper),
+        "scale": SCALE,
+        "tracking": CFG.main["tracking"],
+        "context": CFG.judge_context(wildcards.paper),
+    }
     return json.dumps(settings, sort_keys=True)
 
 

@@ -18,7 +18,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from logitrepro.claims import seed_stats  # noqa: E402
+from logitrepro.claims.stats import seed_stats  # noqa: E402
 
 AXIS_LABELS = {"step": "step", "train_s": "training compute (s)"}
 

@@ -1,12 +1,19 @@
 """Paper-style tables from a claims file: claimed beside reproduced, as Markdown, LaTeX, HTML.
 
-Two tables per paper: per-arm results (every reported metric, mean +- 95% CI half-width over
-seeds, with the paper's number where an absolute claim gives one) and the claims with verdicts.
+Per paper: the results per arm (every reported metric, mean +- 95% CI half-width over seeds, with
+the paper's number where an absolute claim gives one); the claims in three sections kept apart
+(paper claims, which alone are counted; sanity checks, which hold by construction; extensions,
+our own variants), each with its verdict, how sure that verdict is (how often a perfect
+replication and a replication with no effect would pass) and the reason; and, for claims judged
+at several training budgets, the robustness row.
 """
 from __future__ import annotations
 
 import html
 import math
+
+from logitrepro.claims.engine import NOT_CHECKED, VERDICTS
+from logitrepro.claims.kinds import CLASS_TITLES, CLASSES
 
 
 def decimals_for(x: float) -> int:
@@ -17,25 +24,46 @@ def decimals_for(x: float) -> int:
     return 3 if x >= 0.1 else 4
 
 
+def fmt_claimed(x) -> str:
+    """A claimed value at the precision the paper reports it (as written in the config)."""
+    if x is None:
+        return "–"
+    text = repr(float(x))
+    return text[:-2] if text.endswith(".0") else text
+
+
+def fmt_num(x, digits: int | None = None) -> str:
+    if x is None:
+        return "–"
+    if isinstance(x, float) and math.isinf(x):
+        return "∞" if x > 0 else "-∞"
+    return f"{x:.{decimals_for(x) if digits is None else digits}f}"
+
+
 def fmt_stats(st: dict | None, digits: int | None = None) -> str:
     if not st:
         return "–"
     digits = decimals_for(st["mean"]) if digits is None else digits
     if st["n"] < 2 or not math.isfinite(st["ci_high"]):
-        return f"{st['mean']:.{digits}f} (n=1)"
+        return f"{st['mean']:.{digits}f} (n={st['n']})"
+    if st.get("log"):  # a geometric mean: its interval is not symmetric
+        return f"{st['mean']:.{digits}f} [{st['ci_low']:.{digits}f}, {st['ci_high']:.{digits}f}]"
     return f"{st['mean']:.{digits}f} ± {(st['ci_high'] - st['ci_low']) / 2:.{digits}f}"
 
 
 def fmt_measured(claim: dict) -> str:
-    """Seed mean and CI; per-seed values where a seed is not finite (a target never reached)."""
-    if claim.get("measured"):
-        return fmt_stats(claim["measured"])
+    """What the claim measured: mean and CI, event counts, violations, or per-seed values."""
+    m = claim.get("measured")
+    if claim["kind"] == "fewer_events" and m and "method_events" in m:
+        arms = claim["arms"]
+        return f"{arms['method']} {m['method_events']} vs {arms['baseline']} {m['baseline_events']} events (n={m['n']})"
+    if claim["kind"] == "never" and claim.get("per_seed"):
+        total = sum(claim["per_seed"].values())
+        return f"{fmt_num(total, 0)} violations (n={len(claim['per_seed'])})"
+    if m:
+        return fmt_stats(m)
     per_seed = claim.get("per_seed") or {}
-    return "per seed: " + ", ".join(f"{v:.2f}" for v in per_seed.values()) if per_seed else "–"
-
-
-def fmt_num(x, digits: int = 2) -> str:
-    return "–" if x is None else f"{x:.{digits}f}"
+    return "per seed: " + ", ".join(fmt_num(v) for v in per_seed.values()) if per_seed else "–"
 
 
 def fmt_region(region) -> str:
@@ -43,12 +71,55 @@ def fmt_region(region) -> str:
     return f"[{'-∞' if low is None else f'{low:g}'}, {'∞' if high is None else f'{high:g}'}]"
 
 
+def describe_test(c: dict) -> str:
+    """The test in words: the statistic, the region, the rule the region comes from, the premises."""
+    kind, better = c["kind"], c.get("better")
+    if kind == "direction":
+        factor = "" if (c.get("baseline_factor") or 1) == 1 else f" × {c['baseline_factor']:g}"
+        text = f"{c['arms']['method']} beats {c['arms']['baseline']}{factor} ({better} is better)"
+    elif kind == "never":
+        text = "never: no violation in any seed"
+    elif kind == "fewer_events":
+        text = "fewer events than the baseline (exact binomial test, p < 0.05)"
+    elif kind == "bound":
+        text = "≥ bound"
+    else:
+        text = f"{kind} in {fmt_region(c['region'])}"
+        if c.get("tolerance_rule"):
+            text += f" ({c['tolerance_rule']})"
+    for p in c.get("premises") or []:
+        text += f"; if: {p.get('why') or p['arm'] + ' ' + p['metric']}"
+    return text
+
+
+def fmt_power(c: dict, key: str) -> str:
+    p = c.get("power") or {}
+    v = p.get(key)
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    text = f"{v:.0%}"
+    if key == "perfect":
+        if p.get("basis") == "observed effect":
+            text += " (obs.)"
+        if p.get("underpowered"):
+            text += f"; underpowered: {p['seeds_needed']} seeds" if p.get("seeds_needed") else "; underpowered"
+    return text
+
+
+def fmt_budget(c: dict) -> str:
+    b = c.get("budget")
+    if not b:
+        return "–"
+    label = f"{b['authors']:g}× authors'" if b.get("authors") is not None else f"{b['multiple']:g}× scale"
+    return label + (f": {c['robustness_summary']}" if c.get("robustness_summary") else "")
+
+
 def arm_rows(claims_file: dict) -> tuple[list[str], list[list[str]]]:
     metrics = claims_file.get("report_metrics") or []
     labels = claims_file.get("report_labels") or {}
     claimed = {}
     for c in claims_file["claims"]:
-        if c["kind"] == "absolute":
+        if c["kind"] == "absolute" and c.get("claimed") is not None:
             claimed[(c["experiment"], c["arms"]["arm"], c["metric"])] = c
     header = ["experiment", "arm"]
     for m in metrics:
@@ -63,49 +134,71 @@ def arm_rows(claims_file: dict) -> tuple[list[str], list[list[str]]]:
             for m in metrics:
                 if any(k[2] == m for k in claimed):
                     c = claimed.get((exp, arm, m))
-                    row.append(fmt_num(c["claimed"]) if c else "–")
+                    row.append(fmt_claimed(c["claimed"]) if c else "–")
                 row.append(fmt_stats(summary["metrics"].get(m)))
             row.append(f"{summary['n_runs']} ({summary['n_diverged']} diverged)" if summary["n_diverged"] else str(summary["n_runs"]))
             rows.append(row)
     return header, rows
 
 
-def claim_rows(claims_file: dict) -> tuple[list[str], list[list[str]]]:
-    header = ["claim", "statement", "test", "claimed", "reproduced (mean ± 95% CI)", "verdict"]
+CLAIM_HEADER = ["claim", "statement", "test", "claimed", "reproduced (mean ± 95% CI)", "verdict",
+                "P(pass | perfect)", "P(pass | no effect)", "budget", "why"]
+
+
+def claim_rows(claims_file: dict, cls: str | None = None) -> tuple[list[str], list[list[str]]]:
     rows = []
     for c in claims_file["claims"]:
-        test = c["kind"]
-        if c.get("accept") is not None:
-            test += " in " + fmt_region(c["accept"])
-        elif c.get("tolerance") is not None and c["kind"] in ("absolute", "difference", "ratio", "cost_to_target"):
-            test += f" ±{c['tolerance']:g}"
-        default = {"direction": "≥ 0", "bound": "≥ bound"}.get(c["kind"], "–")
-        claimed = fmt_num(c["claimed"]) if c.get("claimed") is not None else default
-        measured = fmt_measured(c)
-        verdict = c["verdict"]
-        if verdict == "not checked at this scale" and c.get("check_with"):
-            verdict += f" (check with {c['check_with']})"
+        if cls is not None and c.get("class", "paper") != cls:
+            continue
         units = f" {c['units']}" if c.get("units") else ""
-        rows.append([c["id"], c["statement"], test, claimed + units if c.get("claimed") is not None else claimed,
-                     measured + (units if c.get("measured") else ""), verdict])
-    return header, rows
+        claimed = fmt_claimed(c.get("claimed")) + units if c.get("claimed") is not None else "–"
+        verdict = c["verdict"]
+        if verdict == NOT_CHECKED and c.get("check_with"):
+            verdict += f" (check with {c['check_with']})"
+        measured = fmt_measured(c)
+        rows.append([c["id"], c["statement"], describe_test(c), claimed,
+                     measured + (units if c.get("measured") and c["kind"] not in ("fewer_events", "never") else ""),
+                     verdict, fmt_power(c, "perfect"), fmt_power(c, "null"), fmt_budget(c), c.get("reason", "")])
+    return CLAIM_HEADER, rows
 
 
 def budget_rows(claims_file: dict) -> tuple[list[str], list[list[str]]]:
     """Claims judged at several training budgets: one row per claim, one verdict per budget."""
-    by_base: dict[str, dict[float, dict]] = {}
-    for c in claims_file["claims"]:
-        by_base.setdefault(c.get("base_id", c["id"]), {})[c.get("budget", 1)] = c
-    multi = {k: v for k, v in by_base.items() if len(v) > 1}
-    budgets = sorted({b for v in multi.values() for b in v})
-    header = ["claim"] + [f"{b:g}× budget" for b in budgets]
-    rows = [[base] + [f"{fmt_measured(v[b])}: {v[b]['verdict']}" if b in v else "–" for b in budgets]
-            for base, v in multi.items()]
+    multi = [c for c in claims_file["claims"] if c.get("robustness")]
+    labels = []
+    for c in multi:
+        for r in c["robustness"]:
+            b = r["budget"]
+            label = f"{b['authors']:g}× authors'" if b.get("authors") is not None else f"{b['multiple']:g}× scale"
+            if label not in labels:
+                labels.append(label)
+    header = ["claim"] + labels + ["robustness"]
+    rows = []
+    for c in multi:
+        cells = {}
+        for r in c["robustness"]:
+            b = r["budget"]
+            label = f"{b['authors']:g}× authors'" if b.get("authors") is not None else f"{b['multiple']:g}× scale"
+            cells[label] = f"{fmt_stats(r['measured'])}: {r['verdict']}"
+        rows.append([c["id"]] + [cells.get(label, "–") for label in labels] + [c.get("robustness_summary", "")])
     return header, rows
 
 
+def tally(claims: list[dict]) -> str:
+    """Paper claims only, each once, by verdict; with how many inconclusive ones are underpowered."""
+    paper = [c for c in claims if c.get("class", "paper") == "paper"]
+    parts = [f"{sum(c['verdict'] == v for c in paper)} {v}" for v in VERDICTS if any(c["verdict"] == v for c in paper)]
+    weak = sum(1 for c in paper if (c.get("power") or {}).get("underpowered") and c["verdict"] != NOT_CHECKED)
+    text = f"{len(paper)} paper claims: " + ", ".join(parts)
+    if weak:
+        text += f"; {weak} judged claims are underpowered at this seed count"
+    return text
+
+
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    esc = lambda s: str(s).replace("|", "\\|")
+    def esc(s):
+        return str(s).replace("|", "\\|")
+
     lines = ["| " + " | ".join(map(esc, header)) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(map(esc, r)) + " |" for r in rows]
     return "\n".join(lines)
@@ -115,8 +208,9 @@ def latex_table(header: list[str], rows: list[list[str]], caption: str) -> str:
     def esc(s: str) -> str:
         s = str(s)
         for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"),
-                     ("±", r"$\pm$"), ("≥", r"$\geq$"), ("–", "--"),
-                     ("∞", r"$\infty$"), ("×", r"$\times$")):
+                     ("$", r"\$"), ("{", r"\{"), ("}", r"\}"),
+                     ("±", r"$\pm$"), ("≥", r"$\geq$"), ("–", "--"), ("→", r"$\to$"),
+                     ("∞", r"$\infty$"), ("×", r"$\times$"), ("|", r"$|$")):
             s = s.replace(a, b)
         return s
 
@@ -136,39 +230,63 @@ def title(claims_file: dict) -> str:
     return f"{claims_file['title']} (arXiv {claims_file['arxiv']}), scale {claims_file['scale']}"
 
 
+POWER_NOTE = ("P(pass | perfect): how often a replication whose true effect is the paper's (or, marked obs., the "
+              "observed one) would be judged reproduced with this many seeds and this seed spread; P(pass | no "
+              "effect): the same for a replication with no effect (an absolute number: at the edge of its region).")
+
+
 def render(claims_file: dict) -> dict[str, str]:
     """{'md': ..., 'tex': ..., 'html': ...} for one paper."""
-    arms_h, arms_r = arm_rows(claims_file)
-    cl_h, cl_r = claim_rows(claims_file)
     t = title(claims_file)
+    arms_h, arms_r = arm_rows(claims_file)
+    sections = [(CLASS_TITLES[cls], *claim_rows(claims_file, cls)) for cls in CLASSES]
+    sections = [s for s in sections if s[2]]
     bud_h, bud_r = budget_rows(claims_file)
-    md = (f"# {t}\n\nMean ± 95% CI half-width over seeds.\n\n## Results per arm\n\n{markdown_table(arms_h, arms_r)}\n\n"
-          f"## Claims\n\n{markdown_table(cl_h, cl_r)}\n")
-    tex = latex_table(arms_h, arms_r, t + ": results per arm") + "\n" + latex_table(cl_h, cl_r, t + ": claims")
-    budget_html = ""
-    if bud_r:  # the same claims judged again at larger training budgets, side by side
-        md += f"\n## Budget robustness\n\nEach claim judged again from runs trained longer (same seeds).\n\n{markdown_table(bud_h, bud_r)}\n"
+    summary = tally(claims_file["claims"])
+    md = (f"# {t}\n\n{summary}.\n\nMean ± 95% CI half-width over seeds ([low, high] for ratios). {POWER_NOTE}\n\n"
+          f"## Results per arm\n\n{markdown_table(arms_h, arms_r)}\n")
+    tex = latex_table(arms_h, arms_r, t + ": results per arm")
+    body_html = f"<h2>Results per arm</h2>{html_table(arms_h, arms_r)}"
+    for name, header, rows in sections:
+        md += f"\n## {name}\n\n{markdown_table(header, rows)}\n"
+        tex += "\n" + latex_table(header, rows, f"{t}: {name}")
+        body_html += f"<h2>{html.escape(name)}</h2>{html_table(header, rows)}"
+    if bud_r:  # the same claims judged again at other training budgets, side by side
+        md += (f"\n## Budget robustness\n\nEach claim judged again from runs trained for other budgets (same seeds); "
+               f"the primary verdict is at the authors' budget where this scale reaches it.\n\n{markdown_table(bud_h, bud_r)}\n")
         tex += "\n" + latex_table(bud_h, bud_r, t + ": claims at several training budgets")
-        budget_html = f"<h2>Budget robustness</h2>{html_table(bud_h, bud_r)}"
+        body_html += f"<h2>Budget robustness</h2>{html_table(bud_h, bud_r)}"
     page = (f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{html.escape(t)}</title>"
             "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:2em}"
-            "td,th{border:1px solid #bbb;padding:4px 8px;text-align:left}th{background:#eee}</style></head><body>"
-            f"<h1>{html.escape(t)}</h1><p>Mean ± 95% CI half-width over seeds.</p><h2>Results per arm</h2>"
-            f"{html_table(arms_h, arms_r)}<h2>Claims</h2>{html_table(cl_h, cl_r)}{budget_html}</body></html>\n")
+            "td,th{border:1px solid #bbb;padding:4px 8px;text-align:left;vertical-align:top}th{background:#eee}</style>"
+            f"</head><body><h1>{html.escape(t)}</h1><p>{html.escape(summary)}.</p><p>Mean ± 95% CI half-width over "
+            f"seeds. {html.escape(POWER_NOTE)}</p>{body_html}</body></html>\n")
     return {"md": md, "tex": tex, "html": page}
 
 
 def terminal_summary(claims_files: list[dict]) -> str:
-    """The claims of every paper as one plain table for the terminal."""
-    rows = []
-    for cf in claims_files:
-        for c in cf["claims"]:
-            measured = fmt_measured(c)
-            claimed = fmt_num(c.get("claimed")) if c.get("claimed") is not None else c["kind"]
-            rows.append([cf["paper"], c["id"], claimed, measured, c["verdict"]])
-    header = ["paper", "claim", "claimed", "reproduced (mean ± CI)", "verdict"]
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)] if rows else [len(h) for h in header]
-    line = lambda r: "  ".join(str(x).ljust(w) for x, w in zip(r, widths))
+    """The claims of every paper as plain tables for the terminal, one per class of claim."""
+    out = []
     scales = sorted({cf["scale"] for cf in claims_files})
-    return "\n".join([f"Claims (scale: {', '.join(scales)})", line(header), line(["-" * w for w in widths])]
-                     + [line(r) for r in rows])
+    all_claims = [c for cf in claims_files for c in cf["claims"]]
+    out.append(f"Claims (scale: {', '.join(scales)}): {tally(all_claims)}")
+    header = ["paper", "claim", "claimed", "reproduced (mean ± CI)", "verdict", "P(pass|perfect)"]
+    for cls in CLASSES:
+        rows = []
+        for cf in claims_files:
+            for c in cf["claims"]:
+                if c.get("class", "paper") != cls:
+                    continue
+                claimed = fmt_claimed(c.get("claimed")) if c.get("claimed") is not None else c["kind"]
+                budget = f" @ {fmt_budget(c).split(':')[0]}" if c.get("robustness") else ""
+                rows.append([cf["paper"], c["id"] + budget, claimed, fmt_measured(c), c["verdict"],
+                             fmt_power(c, "perfect")])
+        if not rows:
+            continue
+        widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+
+        def line(r, widths=widths):
+            return "  ".join(str(x).ljust(w) for x, w in zip(r, widths))
+
+        out += ["", CLASS_TITLES[cls], line(header), line(["-" * w for w in widths])] + [line(r) for r in rows]
+    return "\n".join(out)

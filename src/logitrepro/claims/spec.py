@@ -1,0 +1,189 @@
+"""Claims as the paper configs write them: templates, tolerance rules, accepted regions, checks.
+
+The config loader calls `expand_claims` and `check_claims`; the engine calls `region_of`. After
+loading, every claim carries its numeric `tolerance` (from its rule), a readable `tolerance_rule`,
+and its accepted `region` [low, high] (None for unbounded).
+
+Templates. A claim with `matrix: {name: [values...]}` stands for one claim per combination of
+the values (as DVC's `matrix:` stages): `${name}` in any string is replaced by the value, and
+`${name.key}` by a key of a mapping value; a field that is exactly `${name}` takes the value
+itself (a list or a number). Lists inside a value list are joined ([*anchor_a, *anchor_b]).
+
+Tolerance rules. A band around a claimed value always comes from one of these rules, so that
+every band in every paper is set the same way and can be read beside the claim:
+  seed_sd             k (default 2) x the run-to-run standard deviation that the paper's number
+                      carries: the authors' own seed spread where they report one, else a
+                      published spread for the setup (`sd`, with `sd_source`)
+  reported_precision  half a unit in the last digit the paper reports (`digits` after the point):
+                      for arithmetic and for "up to" headlines
+  stated              the paper's own hedge ("about 4%"), as a number with the words it reads (`why`)
+A one-sided claim ("up to 6x faster") sets `sided: at_least` or `at_most`: the band applies on the
+side that could disprove it only. Regions that are not a band (`accept: [low, high]`) carry
+`accept_why`.
+"""
+from __future__ import annotations
+
+import copy
+import itertools
+import math
+import re
+
+from logitrepro.claims.kinds import KINDS, PROGRESS_COSTS, kind
+
+_PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:\.([A-Za-z_][A-Za-z0-9_]*))?\}")
+
+
+def _substitute(value, bindings: dict, where: str):
+    if isinstance(value, dict):
+        return {k: _substitute(v, bindings, where) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, bindings, where) for v in value]
+    if not isinstance(value, str):
+        return value
+
+    def lookup(m: re.Match):
+        name, key = m.group(1), m.group(2)
+        if name not in bindings:
+            raise ValueError(f"{where}: ${{{name}}} is not a matrix name (matrix: {sorted(bindings)})")
+        bound = bindings[name]
+        if key is None:
+            return bound
+        if not isinstance(bound, dict) or key not in bound:
+            raise ValueError(f"{where}: ${{{name}.{key}}}: the matrix value {bound!r} has no key {key!r}")
+        return bound[key]
+
+    whole = _PLACEHOLDER.fullmatch(value)
+    if whole:  # the field is the placeholder: keep the value's type (a list, a number)
+        return lookup(whole)
+    return _PLACEHOLDER.sub(lambda m: str(lookup(m)), value)
+
+
+def expand_claims(claims: list[dict]) -> list[dict]:
+    """Every template expanded into its claims, in order; plain claims pass through."""
+    out = []
+    for i, claim in enumerate(claims):
+        matrix = claim.get("matrix")
+        if not matrix:
+            out.append(claim)
+            continue
+        where = f"claims.{i} ({claim.get('id', '?')})"
+        body = {k: v for k, v in claim.items() if k != "matrix"}
+        names = list(matrix)
+        # a list of lists (YAML anchors side by side: [*a, *b]) is one list
+        values = [[v for item in matrix[n] for v in (item if isinstance(item, list) else [item])] for n in names]
+        for combo in itertools.product(*values):
+            out.append(_substitute(copy.deepcopy(body), dict(zip(names, combo)), where))
+    return out
+
+
+def tolerance_from_rule(rule: dict) -> tuple[float, str]:
+    """(half-width, the rule in words)."""
+    name = rule["rule"]
+    if name == "seed_sd":
+        k = float(rule.get("k", 2))
+        return k * float(rule["sd"]), f"{k:g} x sd {rule['sd']:g} ({rule['sd_source']})"
+    if name == "reported_precision":
+        digits = int(rule["digits"])
+        return 0.5 * 10.0**-digits, f"half the last reported digit ({digits} decimals)"
+    if name == "stated":
+        return float(rule["value"]), f"stated: {rule['why']}"
+    raise ValueError(f"unknown tolerance rule {name!r}")
+
+
+def _bound(x):
+    return None if x is None or (isinstance(x, float) and math.isinf(x)) else round(x, 12)
+
+
+def region_of(claim: dict) -> tuple[float, float]:
+    """The accepted region [low, high] of the claim's statistic (display units)."""
+    k = kind(claim["kind"])
+    if claim.get("accept") is not None:
+        low, high = claim["accept"]
+        return (-math.inf if low is None else float(low)), (math.inf if high is None else float(high))
+    if k.banded and claim.get("claimed") is not None:
+        tol = claim["tolerance"]
+        tol = tol if isinstance(tol, (int, float)) else tolerance_from_rule(tol)[0]
+        c = float(claim["claimed"])
+        sided = claim.get("sided", "two_sided")
+        low = -math.inf if sided == "at_most" else c - tol
+        high = math.inf if sided == "at_least" else c + tol
+        if k.space == "log":
+            low = max(low, 0.0)
+        return low, high
+    if k.default_region is not None:
+        return k.default_region
+    return -math.inf, math.inf
+
+
+def normalise(claim: dict) -> dict:
+    """The loaded claim with its numeric tolerance, the rule in words, and its region."""
+    out = dict(claim)
+    out.setdefault("class", "paper")
+    tol = claim.get("tolerance")
+    if isinstance(tol, dict):
+        out["tolerance"], out["tolerance_rule"] = tolerance_from_rule(tol)
+        out["tolerance"] = round(out["tolerance"], 12)
+    if claim.get("accept") is not None:
+        out["tolerance_rule"] = claim.get("accept_why", "")
+    out["region"] = [_bound(v) for v in region_of(out)]
+    return out
+
+
+def _arm_exists(exp: dict, arm: str) -> bool:
+    return arm in exp["arms"]
+
+
+def check_claims(paper: dict) -> list[str]:
+    """Cross-references and rules JSON-Schema cannot express, one line per problem, each naming
+    the claim by its id."""
+    from logitrepro.config import SCALES
+
+    problems = []
+    for claim in paper["claims"]:
+        at = f"  claim {claim['id']}"
+        k = KINDS[claim["kind"]]
+        exp = paper["experiments"].get(claim["experiment"])
+        if exp is None:
+            problems.append(f"{at}.experiment: no experiment {claim['experiment']!r}")
+            continue
+        for key in k.roles + k.extra:
+            if key not in claim:
+                problems.append(f"{at}: a {k.name} claim needs '{key}'")
+            elif key in k.roles and not _arm_exists(exp, claim[key]):
+                problems.append(f"{at}.{key}: no arm {claim[key]!r} in experiment {claim['experiment']!r}")
+        stray = [r for r in ("arm", "method", "baseline") if r in claim and r not in k.roles]
+        if stray:
+            problems.append(f"{at}: a {k.name} claim names {stray}, which it does not use (it reads {list(k.roles)})")
+        if k.needs_better and claim.get("better") not in ("higher", "lower"):
+            problems.append(f"{at}.better: a {k.name} claim compares two states and must say which way is better "
+                            f"(better: higher or better: lower); there is no default")
+        has_band = claim.get("claimed") is not None and "tolerance" in claim
+        if k.banded and claim.get("accept") is None and not has_band:
+            problems.append(f"{at}: a {k.name} claim needs claimed with a tolerance rule, or an accept region")
+        if "tolerance" in claim and not k.banded:
+            problems.append(f"{at}.tolerance: a {k.name} claim has no band (use accept for a margin)")
+        if "tolerance" in claim and claim.get("claimed") is None:
+            problems.append(f"{at}.tolerance: a band needs the claimed value it is around")
+        if claim.get("accept") is not None:
+            low, high = claim["accept"]
+            if low is not None and high is not None and low > high:
+                problems.append(f"{at}.accept: low ({low}) is above high ({high})")
+            if not claim.get("accept_why"):
+                problems.append(f"{at}.accept_why: say which rule or words of the paper give the region")
+        if claim["kind"] == "cost_to_target" and claim.get("cost") not in PROGRESS_COSTS and not claim.get("cost_why"):
+            problems.append(f"{at}.cost: cost-to-target claims measure progress ({', '.join(PROGRESS_COSTS)}); "
+                            f"a time needs cost_why saying why the arms' implementations are comparable")
+        if "baseline_factor" in claim and claim["kind"] != "direction":
+            problems.append(f"{at}.baseline_factor: only a direction claim scales its baseline")
+        for j, premise in enumerate(claim.get("premises", [])):
+            if not _arm_exists(exp, premise["arm"]):
+                problems.append(f"{at}.premises.{j}.arm: no arm {premise['arm']!r} in experiment {claim['experiment']!r}")
+        not_run = sorted(set(claim["judged_at"]) - set(exp.get("run_at", SCALES)))
+        if not_run:
+            problems.append(f"{at}.judged_at: experiment {claim['experiment']!r} does not run at {not_run} (its run_at)")
+        if claim.get("budgets", [1]) != [1] and 1 not in claim["budgets"]:
+            problems.append(f"{at}.budgets: must include 1 (the scale's own budget)")
+    ids = [c["id"] for c in paper["claims"]]
+    for dup in sorted({i for i in ids if ids.count(i) > 1}):
+        problems.append(f"  claims: id {dup!r} appears more than once")
+    return problems

@@ -1,0 +1,238 @@
+"""The verdict engine on the claims of the real configs, loaded through the config loader. Each
+test names the defect of the old engine it guards against."""
+from __future__ import annotations
+
+import functools
+import shutil
+
+import pytest
+import yaml
+
+from logitrepro.claims import INCONCLUSIVE, NOT_CHECKED, NOT_REPRODUCED, REPRODUCED, judge_claim
+from logitrepro.config import ConfigError, load_config
+from logitrepro.judging import build_claims_file
+from logitrepro.report.tables import render, tally, terminal_summary
+from tests.claims.planting import PASS, plant
+from tests.support import PROJECT
+
+
+@functools.lru_cache(maxsize=None)
+def config_at(scale: str):
+    return load_config(PROJECT / "configs" / "config.yaml", overrides={"scale": scale}, root=PROJECT)
+
+
+def real(paper: str, claim_id: str, scale: str = "cpu"):
+    cfg = config_at(scale)
+    claim = next(c for c in cfg.paper(paper)["claims"] if c["id"] == claim_id)
+    return claim, cfg.judge_context(paper)[claim["experiment"]], cfg.paper(paper)["paper"]
+
+
+def judge(paper, claim_id, runs, scale="cpu"):
+    claim, ctx, meta = real(paper, claim_id, scale)
+    return judge_claim(claim, runs, scale, meta, ctx)
+
+
+def curve(steps, values, key="val_ppl"):
+    return {"curve": {"step": list(steps), key: list(values), "train_s": [s * 0.1 for s in steps]},
+            "status": "completed"}
+
+
+# 1. val_ppl was read as higher-is-better: LS "reached" softcap's perplexity at its first evaluation.
+def test_cost_to_target_on_a_lower_is_better_metric_is_not_a_false_reproduction():
+    softcap = curve([20, 40, 60], [300.0, 200.0, 150.0])
+    ls_never = curve([20, 40, 60], [400.0, 350.0, 320.0])  # never gets near softcap's 150
+    runs = {"softcap": {s: softcap for s in (0, 1, 2)}, "ls": {s: ls_never for s in (0, 1, 2)}}
+    rec = judge("ls_attention", "ls.cost-vs-B-direction", runs)
+    assert rec["verdict"] == NOT_REPRODUCED and "never reached" in rec["reason"]
+    ls_sooner = curve([20, 40, 60], [250.0, 150.0, 120.0])  # reaches 150 at step 40 of 60
+    runs["ls"] = {s: ls_sooner for s in (0, 1, 2)}
+    rec = judge("ls_attention", "ls.cost-vs-B-direction", runs)
+    assert rec["verdict"] == REPRODUCED and rec["measured"]["mean"] == pytest.approx(40 / 60)
+
+
+def write_configs(tmp_path, edit):
+    """A copy of the real configs with one paper config edited."""
+    shutil.copytree(PROJECT / "configs", tmp_path / "configs")
+    path = tmp_path / "configs" / "papers" / "ls_attention.yaml"
+    data = yaml.safe_load(path.read_text())
+    edit(data)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return tmp_path / "configs" / "config.yaml"
+
+
+def test_a_comparison_without_a_direction_is_a_config_error_naming_the_claim(tmp_path):
+    def drop_better(data):
+        for c in data["claims"]:
+            if c["id"] == "ls.cost-vs-B-direction":
+                del c["better"]
+
+    main = write_configs(tmp_path, drop_better)
+    with pytest.raises(ConfigError, match=r"ls\.cost-vs-B-direction\.better: .*no default"):
+        load_config(main, overrides={"papers": ["ls_attention"]}, root=tmp_path)
+
+
+def test_higher_is_better_is_no_longer_a_key(tmp_path):
+    def old_style(data):
+        data["claims"][0]["higher_is_better"] = False
+
+    with pytest.raises(ConfigError, match="higher_is_better"):
+        load_config(write_configs(tmp_path, old_style), overrides={"papers": ["ls_attention"]}, root=tmp_path)
+
+
+# 2. Claims that hold by construction were counted beside real reproductions.
+def test_sanity_checks_and_extensions_are_kept_out_of_the_tally():
+    cfg = config_at("cpu")
+    classes = {c["id"]: c["class"] for pc in cfg.papers.values() for c in pc["claims"]}
+    assert {classes["vq.bound"], classes["vq.params"], classes["sso.theory.mnist"]} == {"sanity"}
+    assert classes["vq.bias-variant"] == "extension" and classes["vq.ppl"] == "paper"
+    pc = cfg.paper("vq_logits")
+    evals = []
+    for c in pc["claims"]:  # every claim planted to pass
+        for arm, seeds in plant(c, PASS, [0, 1, 2]).items():
+            for s, m in seeds.items():
+                evals.append({"spec": {"experiment": c["experiment"], "arm": arm, "seed": s}, "metrics": m})
+    merged = {}
+    for e in evals:  # one run per (arm, seed), metrics of every claim merged
+        key = (e["spec"]["arm"], e["spec"]["seed"])
+        merged.setdefault(key, {"spec": e["spec"], "metrics": {}})["metrics"].update(e["metrics"])
+    cf = build_claims_file(pc, "cpu", list(merged.values()), cfg.judge_context("vq_logits"))
+    n_paper = sum(c["class"] == "paper" for c in cf["claims"])
+    assert tally(cf["claims"]).startswith(f"{n_paper} paper claims") and n_paper == 4
+    md = render(cf)["md"]
+    assert md.index("## Paper claims") < md.index("## Sanity checks") < md.index("## Extensions")
+    sanity = md.split("## Sanity checks")[1].split("## Extensions")[0]
+    assert "vq.bound" in sanity and "vq.params" in sanity and "vq.ppl" not in sanity
+    assert "Sanity checks" in terminal_summary([cf])
+
+
+# 3. "Never" and count claims were judged with a t-interval.
+def test_one_violation_in_one_seed_disproves_never():
+    runs = {"sso_m20": {0: {"surrogate_violations": 0, "surrogate_checks": 500},
+                        1: {"surrogate_violations": 0, "surrogate_checks": 500},
+                        2: {"surrogate_violations": 5, "surrogate_checks": 500}}}
+    rec = judge("sso", "sso.theory.breast_cancer", runs)
+    assert rec["verdict"] == NOT_REPRODUCED and "seed 2: 5" in rec["reason"]
+    runs["sso_m20"][2]["surrogate_violations"] = 0
+    rec = judge("sso", "sso.theory.breast_cancer", runs)
+    assert rec["verdict"] == REPRODUCED and "1500 checks" in rec["reason"]
+
+
+def events(ls, mha):
+    return {"ls": {s: {"instability_events": v} for s, v in enumerate(ls)},
+            "mha": {s: {"instability_events": v} for s, v in enumerate(mha)}}
+
+
+def test_instability_counts_use_an_exact_test():
+    rec = judge("ls_attention", "ls.instability", events([0, 0, 0], [1, 0, 0]))
+    assert rec["verdict"] == INCONCLUSIVE and "p = 0.5" in rec["reason"]  # one event decides nothing
+    assert judge("ls_attention", "ls.instability", events([0, 0, 0], [2, 2, 1]))["verdict"] == REPRODUCED
+    assert judge("ls_attention", "ls.instability", events([3, 2, 2], [0, 0, 1]))["verdict"] == NOT_REPRODUCED
+
+
+def test_a_failed_premise_is_inconclusive_and_says_so():
+    rec = judge("ls_attention", "ls.instability", events([0, 0, 0], [0, 0, 0]))
+    assert rec["verdict"] == INCONCLUSIVE and rec["reason"].startswith("premise not met at this scale: MHA has")
+
+
+# 4. Budgets: one primary verdict at the authors' budget; absolute numbers only where measured.
+def toy_runs(linear, fourier, seeds=(1, 2, 3, 42)):
+    runs = {}
+    for arm, lin, four in (("headline", *linear[0]), ("headline_x5", *linear[1]), ("headline_x25", *linear[2])):
+        runs[arm] = {s: {"test_kl_linear": lin + 0.001 * i, "test_kl_fourier_n12_g0": four - 0.001 * i}
+                     for i, s in enumerate(seeds)}
+    return runs
+
+
+def test_the_primary_verdict_is_at_the_authors_budget_and_the_others_are_a_robustness_row():
+    # Fourier ahead at 4 epochs (1x of cpu), behind at 20 and 100 (the authors' 20 is 5x here)
+    runs = toy_runs([(0.5, 0.3), (0.17, 0.25), (0.09, 0.17)], None)
+    rec = judge("fourier_head", "fh.toy.gaussian", runs)
+    assert rec["budget"]["authors"] == 1 and rec["budget"]["multiple"] == 5
+    assert rec["verdict"] == NOT_REPRODUCED
+    assert [r["budget"]["authors"] for r in rec["robustness"]] == [0.2, 1, 5]
+    assert rec["robustness_summary"] == "flips between 0.2× authors' and 1× authors' (reproduced → not reproduced)"
+    at_paper = judge("fourier_head", "fh.toy.gaussian", {"headline": runs["headline_x5"],
+                                                         "headline_x5": runs["headline_x25"],
+                                                         "headline_x25": runs["headline_x25"]}, scale="paper")
+    assert at_paper["budget"]["multiple"] == 1 and at_paper["verdict"] == NOT_REPRODUCED
+
+
+def test_an_absolute_number_is_judged_only_at_the_budget_it_was_measured_at():
+    runs = toy_runs([(0.9, 0.5), (0.17, 0.12), (0.09, 0.08)], None)
+    rec = judge("fourier_head", "fh.toy.gaussian.kl-linear", runs)
+    assert rec["budget"]["authors"] == 1 and rec["robustness"] == [] and rec["verdict"] == REPRODUCED
+    rec = judge("fourier_head", "fh.toy.gaussian.kl-linear", runs, scale="smoke")  # 40 steps: 0.4x at most
+    assert rec["verdict"] == NOT_CHECKED and "authors' 2500 steps" in rec["reason"]
+
+
+# 5. One tolerance rule, and the power of each verdict.
+def test_every_band_comes_from_a_rule_and_up_to_claims_are_one_sided():
+    cfg = config_at("cpu")
+    for pc in cfg.papers.values():
+        for c in pc["claims"]:
+            if c.get("claimed") is not None and c["kind"] in ("absolute", "difference", "ratio"):
+                assert c.get("tolerance_rule"), c["id"]
+    speed, _, _ = real("vq_logits", "vq.speed")
+    latency, _, _ = real("ls_attention", "ls.latency", "paper")
+    assert speed["region"] == [5.5, None] and latency["region"] == [None, 0.645]
+
+
+def test_power_flags_a_band_that_a_perfect_replication_passes_half_the_time():
+    """The authors' KL spread with a 4-seed 95% CI inside +-2 sd: about half the time."""
+    runs = {"headline_x5": {s: {"test_kl_linear": v} for s, v in zip((1, 2, 3, 42), (0.12, 0.22, 0.15, 0.19))}}
+    rec = judge("fourier_head", "fh.toy.gaussian.kl-linear", runs)
+    pw = rec["power"]
+    assert pw["basis"] == "the claimed value" and pw["perfect_at"] == pytest.approx(0.17)
+    assert 0.3 < pw["perfect"] < 0.8 and pw["underpowered"] and pw["seeds_needed"] > 4
+    assert pw["null"] < 0.1  # at the band's edge
+
+
+def test_a_band_that_admits_no_effect_shows_it_in_the_null_column():
+    """CNN-SVM's MNIST gap: -0.19 +- 0.28 contains 0, so a replication with no gap passes too."""
+    runs = {"softmax": {s: {"test_acc_authors": 99.0} for s in range(3)},
+            "svm": {s: {"test_acc_authors": 99.0 - 0.19 + d} for s, d in zip(range(3), (-0.05, 0.05, 0.0))}}
+    pw = judge("cnn_svm", "cnnsvm.mnist.gap", runs)["power"]
+    assert pw["null_at"] == 0 and pw["null"] > 0.25  # a well-set band keeps this near 5%
+
+
+# 6. A ratio of slopes said "reproduced" when LS grew while MHA shrank.
+def growth(ls, mha):
+    return {"ls": {s: {"max_logit_growth": v, "status": "completed"} for s, v in enumerate(ls)},
+            "mha": {s: {"max_logit_growth": v, "status": "completed"} for s, v in enumerate(mha)}}
+
+
+def test_logit_growth_compares_rates_not_their_ratio():
+    rec = judge("ls_attention", "ls.logits", growth([0.5, 0.6, 0.55], [-1.0, -1.2, -0.9]))
+    assert rec["verdict"] == INCONCLUSIVE and "premise not met" in rec["reason"]  # MHA does not grow
+    assert judge("ls_attention", "ls.logits", growth([0.3, 0.4, 0.35], [2.0, 2.2, 1.9]))["verdict"] == REPRODUCED
+    # LS grows more than half as fast as MHA: not "much more slowly"
+    assert judge("ls_attention", "ls.logits", growth([1.5, 1.6, 1.55], [2.0, 2.2, 1.9]))["verdict"] == NOT_REPRODUCED
+
+
+# 7. Claimed values at the paper's precision.
+def test_tables_show_claimed_values_as_the_paper_reports_them():
+    claim, ctx, meta = real("fourier_head", "fh.toy.gaussian.kl-fourier")
+    runs = {"headline_x5": {s: {"test_kl_fourier_n12_g0": 0.1 + 0.01 * i} for i, s in enumerate((1, 2, 3, 42))}}
+    rec = judge_claim(claim, runs, "cpu", meta, ctx)
+    cf = {"paper": "fourier_head", "title": "t", "arxiv": "1v1", "scale": "cpu", "claims": [rec], "arms": {}}
+    row = next(line for line in render(cf)["md"].splitlines() if line.startswith("| fh.toy.gaussian.kl-fourier"))
+    assert "| 0.116 |" in row
+
+
+# Seeds: every claim expects its experiment's seeds; what is missing or diverged is named.
+def test_missing_and_diverged_seeds_are_named_and_left_out():
+    runs = {"softmax": {s: {"test_acc_authors": 99.0, "status": "completed"} for s in (0, 1, 2)},
+            "svm": {0: {"test_acc_authors": 98.8, "status": "completed"},
+                    1: {"test_acc_authors": float("nan"), "status": "diverged"}}}
+    rec = judge("cnn_svm", "cnnsvm.mnist.direction", runs)
+    assert rec["seeds"]["expected"] == [0, 1, 2] and rec["seeds"]["used"] == [0]
+    assert rec["seeds"]["left_out"] == {"1": "svm: diverged (excluded)", "2": "svm: no run"}
+    assert rec["verdict"] == INCONCLUSIVE and "seed 1 (svm: diverged (excluded))" in rec["reason"]
+
+
+def test_divergence_counts_where_it_is_the_claims_subject():
+    runs = events([0, 0, 0], [2, 2, 2])
+    for s in range(3):
+        runs["mha"][s]["status"] = "diverged"
+    rec = judge("ls_attention", "ls.instability", runs)
+    assert rec["verdict"] == REPRODUCED and "diverged seeds counted as the outcome" in rec["reason"]
