@@ -35,7 +35,6 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, machine_columns, print_table, quantiles, wall_time, write_csv  # noqa: E402
-
 from logitrepro.kernels import (  # noqa: E402
     cross_entropy,
     cross_entropy_ref,
@@ -221,8 +220,15 @@ def main(argv=None):
         samples = time_op(op, s, args.reps, slow_s=2.0)
         for method, xs in samples.items():
             med, p20, p80 = quantiles(xs)
-            row = {"op": op, "method": method, "size": json.dumps(s), "fwd_bwd_median_s": med,
-                   "p20_s": p20, "p80_s": p80, "reps": len(xs)}
+            row = {
+                "op": op,
+                "method": method,
+                "size": json.dumps(s),
+                "fwd_bwd_median_s": med,
+                "p20_s": p20,
+                "p80_s": p80,
+                "reps": len(xs),
+            }
             if with_mem:
                 row["peak_extra_mb"] = measure_memory(op, method, size, args.threads)
             rows.append(row)
@@ -240,8 +246,20 @@ def main(argv=None):
     path = write_csv(args.out, rows)
 
     print()
-    print_table(rows, ["op", "method", "fwd_bwd_median_s", "p20_s", "p80_s", "reps", "peak_extra_mb",
-                       "time_ratio_vs_ours", "mem_ratio_vs_ours"])
+    print_table(
+        rows,
+        [
+            "op",
+            "method",
+            "fwd_bwd_median_s",
+            "p20_s",
+            "p80_s",
+            "reps",
+            "peak_extra_mb",
+            "time_ratio_vs_ours",
+            "mem_ratio_vs_ours",
+        ],
+    )
     print("\nGoals (baseline / ours):")
     goal_rows = []
     for op, base, metric, goal in GOALS:
@@ -250,8 +268,16 @@ def main(argv=None):
             continue
         ratio = r.get("time_ratio_vs_ours" if metric == "time" else "mem_ratio_vs_ours")
         met = "n/a" if ratio is None else ("yes" if ratio >= goal else "NO")
-        goal_rows.append({"op": op, "vs": base, "metric": metric, "goal": f">= {goal:g}x",
-                          "measured": None if ratio is None else f"{ratio:.2f}x", "met": met})
+        goal_rows.append(
+            {
+                "op": op,
+                "vs": base,
+                "metric": metric,
+                "goal": f">= {goal:g}x",
+                "measured": None if ratio is None else f"{ratio:.2f}x",
+                "met": met,
+            }
+        )
     print_table(goal_rows, ["op", "vs", "metric", "goal", "measured", "met"])
     print(f"\nwrote {path}  ({machine['cpu_model']}, torch {machine['torch']}, {args.threads} threads)")
 

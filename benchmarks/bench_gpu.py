@@ -35,7 +35,6 @@ import torch.nn.functional as F  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, machine_columns, print_table, quantiles, write_csv  # noqa: E402
-
 from logitrepro.kernels import (  # noqa: E402
     cross_entropy,
     cross_entropy_ref,
@@ -123,11 +122,19 @@ def build(op, s, device, dtype):
         x = rnd(s["N"], s["V"], scale=2.0)
         t = torch.randint(0, s["V"], (s["N"],), generator=g).to(device)
         ref = lambda x: cross_entropy_ref(x, t, 1e-4)[0]
-        return [x], {
-            "ours_triton": lambda x: cross_entropy(x, t, 1e-4)[0],
-            "F.cross_entropy+zloss_eager": lambda x: F.cross_entropy(x, t) + 1e-4 * (torch.logsumexp(x.float(), 1) ** 2).mean(),
-            "compiled_ref": compile_fn(ref),
-        }, None, 2 * x.numel() * elt, ref
+        return (
+            [x],
+            {
+                "ours_triton": lambda x: cross_entropy(x, t, 1e-4)[0],
+                "F.cross_entropy+zloss_eager": lambda x: (
+                    F.cross_entropy(x, t) + 1e-4 * (torch.logsumexp(x.float(), 1) ** 2).mean()
+                ),
+                "compiled_ref": compile_fn(ref),
+            },
+            None,
+            2 * x.numel() * elt,
+            ref,
+        )
     if op == "vq":
         N, K, V, d = s["N"], s["K"], s["V"], s["d"]
         h, cb, bias = rnd(N, d), rnd(K, d, scale=0.1), rnd(V, scale=0.1)
@@ -135,28 +142,57 @@ def build(op, s, device, dtype):
         code = torch.randint(0, K, (V,), generator=g).to(device)
         y = torch.randint(0, V, (N,), generator=g).to(device)
         ref = lambda h, c, b, W: vq_logits_loss_ref(h, c, code, y, b)
-        return [h, cb, bias, W], {
-            "ours_triton": lambda h, c, b, W: vq_logits_loss(h, c, code, y, b),
-            "compiled_ref": compile_fn(ref),
-            "dense_linear_ce": lambda h, c, b, W: F.cross_entropy(F.linear(h, W, b), y),
-        }, 6 * N * K * d, None, ref
+        return (
+            [h, cb, bias, W],
+            {
+                "ours_triton": lambda h, c, b, W: vq_logits_loss(h, c, code, y, b),
+                "compiled_ref": compile_fn(ref),
+                "dense_linear_ce": lambda h, c, b, W: F.cross_entropy(F.linear(h, W, b), y),
+            },
+            6 * N * K * d,
+            None,
+            ref,
+        )
     if op == "sq_hinge":
         x = rnd(s["N"], s["C"])
         t = torch.randint(0, s["C"], (s["N"],), generator=g).to(device)
         ref = lambda x: squared_hinge_loss_ref(x, t)
-        return [x], {"ours_triton": lambda x: squared_hinge_loss(x, t), "eager_ref": ref,
-                     "compiled_ref": compile_fn(ref)}, None, 2 * x.numel() * elt, ref
+        return (
+            [x],
+            {"ours_triton": lambda x: squared_hinge_loss(x, t), "eager_ref": ref, "compiled_ref": compile_fn(ref)},
+            None,
+            2 * x.numel() * elt,
+            ref,
+        )
     if op == "softmax":
         x = rnd(s["N"], s["V"], scale=3.0)
-        return [x], {"ours_triton": softmax, "torch.softmax": lambda x: torch.softmax(x, -1),
-                     "compiled_ref": compile_fn(softmax_ref)}, None, 2 * x.numel() * elt, softmax_ref
+        return (
+            [x],
+            {
+                "ours_triton": softmax,
+                "torch.softmax": lambda x: torch.softmax(x, -1),
+                "compiled_ref": compile_fn(softmax_ref),
+            },
+            None,
+            2 * x.numel() * elt,
+            softmax_ref,
+        )
     if op == "fourier":
         a = rnd(s["B"], 2 * s["NF"])
         m = s["m"]
         ref = lambda a: fourier_head_logpmf_ref(a, m)[0]
         torch_fast = lambda a: _logpmf_fast(a, m)[0]  # the vectorised PyTorch path (FFT + matmuls)
-        return [a], {"ours_triton": lambda a: fourier_head_logpmf(a, m)[0], "torch_fft_path": torch_fast,
-                     "compiled_torch_fft_path": compile_fn(torch_fast)}, None, (a.numel() + s["B"] * m) * elt, ref
+        return (
+            [a],
+            {
+                "ours_triton": lambda a: fourier_head_logpmf(a, m)[0],
+                "torch_fft_path": torch_fast,
+                "compiled_torch_fft_path": compile_fn(torch_fast),
+            },
+            None,
+            (a.numel() + s["B"] * m) * elt,
+            ref,
+        )
     raise KeyError(op)
 
 
@@ -204,7 +240,7 @@ def check(op, s, device, dtypes):
         else:  # PyTorch itself in the same dtype
             ref_lp = ref
             if op == "fourier":  # no complex bf16 in PyTorch: fp32 maths on the rounded inputs, rounded output
-                ref_lp = lambda a: ref(a.float()).to(dtype)
+                ref_lp = lambda a, ref=ref, dtype=dtype: ref(a.float()).to(dtype)
             out_t = ref_lp(*ins)
             g_t = fwd_bwd(ref_lp, ins, up.to(out_t.dtype))
             errs_t = [max_err(out_t, out_ref)] + [max_err(a, b) for a, b in zip(g_t, g_ref) if b is not None]
@@ -213,8 +249,9 @@ def check(op, s, device, dtypes):
             bounds = [2 * et + torch.finfo(dtype).eps * (1 + r.abs().max().item()) for et, r in zip(errs_t, refs)]
             ok = all(e <= bd for e, bd in zip(errs, bounds))
             bound = max(bounds)
-        rows.append({"op": op, "dtype": str(dtype).replace("torch.", ""), "max_err": max(errs),
-                     "bound": bound, "ok": ok})
+        rows.append(
+            {"op": op, "dtype": str(dtype).replace("torch.", ""), "max_err": max(errs), "bound": bound, "ok": ok}
+        )
     return rows
 
 
@@ -226,19 +263,28 @@ def bench(op, s, device, dtype):
         for mode in ("fwd", "fwd_bwd"):
             try:
                 if mode == "fwd":  # inference: no autograd graph, for every method alike
-                    def run():
+
+                    def run(fn=fn):
                         with torch.no_grad():
                             return fn(*[x.detach() for x in leaves])
                 else:
                     with torch.no_grad():
                         up = torch.randn_like(fn(*leaves))
-                    run = lambda: fwd_bwd(fn, leaves, up)
+                    run = lambda fn=fn, up=up: fwd_bwd(fn, leaves, up)
                 med, p20, p80 = timer(run, device)
             except Exception as e:  # a baseline that cannot run here is reported, not fatal
                 rows.append({"op": op, "method": name, "mode": mode, "error": f"{type(e).__name__}: {e}"[:200]})
                 continue
-            row = {"op": op, "method": name, "mode": mode, "dtype": str(dtype).replace("torch.", ""),
-                   "size": str(s), "ms_median": med, "ms_p20": p20, "ms_p80": p80}
+            row = {
+                "op": op,
+                "method": name,
+                "mode": mode,
+                "dtype": str(dtype).replace("torch.", ""),
+                "size": str(s),
+                "ms_median": med,
+                "ms_p20": p20,
+                "ms_p80": p80,
+            }
             mult = 1.0 if mode == "fwd" else 3.5  # backward ~2.5x forward (flash-attention convention)
             if flops:
                 row["tflops"] = mult * flops / (med * 1e-3) / 1e12
@@ -279,8 +325,25 @@ def main():
     out_dir = Path(os.environ["OUT"]) if os.environ.get("OUT") else RESULTS
     name = "gpu_cpu_smoke.csv" if args.cpu_smoke else "gpu.csv"
     path = write_csv(out_dir / name, [dict(r, **machine) for r in rows])
-    write_csv(out_dir / name.replace(".csv", "_check.csv"), [dict(r, **machine) for r in check_rows]) if check_rows else None
-    print_table(rows, ["op", "method", "mode", "ms_median", "ms_p20", "ms_p80", "tflops", "pct_peak_flops", "gbps", "pct_peak_bw", "error"])
+    write_csv(
+        out_dir / name.replace(".csv", "_check.csv"), [dict(r, **machine) for r in check_rows]
+    ) if check_rows else None
+    print_table(
+        rows,
+        [
+            "op",
+            "method",
+            "mode",
+            "ms_median",
+            "ms_p20",
+            "ms_p80",
+            "tflops",
+            "pct_peak_flops",
+            "gbps",
+            "pct_peak_bw",
+            "error",
+        ],
+    )
     if check_rows:
         print_table(check_rows, ["op", "dtype", "max_err", "bound", "ok"])
     print(f"wrote {path}")

@@ -1,4 +1,5 @@
 """Shared fixtures. Helpers live in tests/support.py."""
+
 from __future__ import annotations
 
 import os
@@ -6,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import make_arrays, write_idx_folder
+
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
-
-from tests.support import make_arrays, write_idx_folder  # noqa: E402
 
 
 @pytest.fixture(scope="session")

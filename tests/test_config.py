@@ -3,7 +3,6 @@ import yaml
 
 from logitrepro.config import ConfigError, load_config
 from logitrepro.dvcgen import render_dvc_yaml
-
 from tests.support import PROJECT
 
 
@@ -15,12 +14,20 @@ def test_default_config_is_valid_and_resolves_scales():
     assert spec["hparams"]["lr"] == 1e-3  # the method is not touched by the scale
     paper = load_config(PROJECT / "configs" / "config.yaml", overrides={"scale": "paper"}, root=PROJECT)
     hp = paper.job_spec("cnn_svm", "fashion_mnist", "softmax", 0)["hparams"]
-    assert (hp["conv1_channels"], hp["conv2_channels"], hp["hidden"], hp["steps"], hp["batch_size"]) == (32, 64, 1024, 10000, 128)
+    assert (hp["conv1_channels"], hp["conv2_channels"], hp["hidden"], hp["steps"], hp["batch_size"]) == (
+        32,
+        64,
+        1024,
+        10000,
+        128,
+    )
 
 
 def test_bad_value_names_key_path_and_reason():
     with pytest.raises(ConfigError) as e:
-        load_config(PROJECT / "configs" / "config.yaml", overrides={"scale": "huge", "seeds": {"cpu": [-1]}}, root=PROJECT)
+        load_config(
+            PROJECT / "configs" / "config.yaml", overrides={"scale": "huge", "seeds": {"cpu": [-1]}}, root=PROJECT
+        )
     msg = str(e.value)
     assert "scale: 'huge' is not one of" in msg and "seeds.cpu.0" in msg
 
@@ -57,10 +64,12 @@ def test_unknown_arm_in_job_spec():
         cfg.job_spec("cnn_svm", "mnist", "hinge", 0)
 
 
-def test_every_paper_config_has_a_module_and_pins_arxiv_version():
+def test_every_experiment_names_a_task_module_and_papers_pin_their_arxiv_version():
     for path in (PROJECT / "configs" / "papers").glob("*.yaml"):
-        assert (PROJECT / "src" / "logitrepro" / "papers" / f"{path.stem}.py").exists()
-        assert "v" in yaml.safe_load(path.read_text())["paper"]["arxiv"]
+        paper = yaml.safe_load(path.read_text())
+        assert "v" in paper["paper"]["arxiv"]
+        for exp in paper["experiments"].values():
+            assert (PROJECT / "src" / "logitrepro" / "tasks" / f"{exp['task']}.py").exists()
 
 
 def test_dvc_yaml_is_up_to_date_with_configs():
@@ -107,8 +116,9 @@ def test_budget_variants_are_runs_of_their_own_with_a_longer_budget(tmp_path):
     assert cfg.arms("cnn_svm", "fashion_mnist") == ["softmax", "svm"]
     base, longer = cfg.job_spec("cnn_svm", "mnist", "svm", 0), cfg.job_spec("cnn_svm", "mnist", "svm_x5", 0)
     assert longer["hparams"]["steps"] == 5 * base["hparams"]["steps"] and longer["budget"] == 5.0
-    assert {k: v for k, v in longer["hparams"].items() if k != "steps"} == \
-        {k: v for k, v in base["hparams"].items() if k != "steps"}
+    assert {k: v for k, v in longer["hparams"].items() if k != "steps"} == {
+        k: v for k, v in base["hparams"].items() if k != "steps"
+    }
     with pytest.raises(ConfigError, match="no arm 'svm_x25'"):
         cfg.job_spec("cnn_svm", "mnist", "svm_x25", 0)
 
@@ -123,13 +133,28 @@ def test_cluster_only_experiments_run_at_their_scales_only(tmp_path):
         claim["matrix"]["r"] = [r for r in claim["matrix"]["r"] if r["exp"] == "mnist"]
     path = tmp_path / "configs" / "papers" / "cnn_svm.yaml"
     path.write_text(yaml.safe_dump(paper))
-    at = {s: load_config(PROJECT / "configs" / "config.yaml", overrides={"papers": ["cnn_svm"], "scale": s}, root=tmp_path)
-          for s in ("cpu", "paper")}
+    at = {
+        s: load_config(
+            PROJECT / "configs" / "config.yaml", overrides={"papers": ["cnn_svm"], "scale": s}, root=tmp_path
+        )
+        for s in ("cpu", "paper")
+    }
     assert list(at["cpu"].experiments("cnn_svm")) == ["mnist"] and "fashion_mnist" not in at["cpu"].datasets()
     assert sorted(at["paper"].experiments("cnn_svm")) == ["fashion_mnist", "mnist"]
-    paper["claims"].append({"id": "fm.direction", "statement": "s", "source": "t", "kind": "direction",
-                            "experiment": "fashion_mnist", "metric": "test_acc", "method": "softmax",
-                            "baseline": "svm", "better": "higher", "judged_at": ["cpu"]})
+    paper["claims"].append(
+        {
+            "id": "fm.direction",
+            "statement": "s",
+            "source": "t",
+            "kind": "direction",
+            "experiment": "fashion_mnist",
+            "metric": "test_acc",
+            "method": "softmax",
+            "baseline": "svm",
+            "better": "higher",
+            "judged_at": ["cpu"],
+        }
+    )
     path.write_text(yaml.safe_dump(paper))
     with pytest.raises(ConfigError, match=r"judged_at: experiment 'fashion_mnist' does not run at \['cpu'\]"):
         load_config(PROJECT / "configs" / "config.yaml", overrides={"papers": ["cnn_svm"]}, root=tmp_path)

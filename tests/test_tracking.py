@@ -19,8 +19,14 @@ WRITER = textwrap.dedent("""
 
 def test_parallel_jobs_lose_no_run_on_a_new_sqlite_store(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    procs = [subprocess.Popen([sys.executable, "-c", WRITER, uri, f"job{i}", str(tmp_path / "mlruns")],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for i in range(3)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, uri, f"job{i}", str(tmp_path / "mlruns")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for i in range(3)
+    ]
     outs = [p.communicate(timeout=300) for p in procs]
     assert all(p.returncode == 0 for p in procs), [o[1].decode()[-2000:] for o in outs]
     runs = Tracker(uri, tmp_path / "mlruns").find_runs("paper")

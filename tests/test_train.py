@@ -4,22 +4,46 @@ import pytest
 import torch
 
 from logitrepro import train as T
-from logitrepro.papers import cnn_svm
+from logitrepro.runs import RunDir
+from logitrepro.tasks import make_task
+from logitrepro.tasks.hparams import HParamsError
 
 
 def spec_for(data_dir, arm="svm", seed=0, **hp):
-    hparams = {"conv1_channels": 4, "conv2_channels": 8, "hidden": 32, "dropout": 0.5, "init_std": 0.1,
-               "init_bias": 0.1, "lr": 1e-3, "batch_size": 32, "steps": 20, "val_size": 5000, "svm_c": 1.0,
-               "eval_every": 5, "checkpoint_every": 5, "head": arm}
+    hparams = {
+        "conv1_channels": 4,
+        "conv2_channels": 8,
+        "hidden": 32,
+        "dropout": 0.5,
+        "init_std": 0.1,
+        "init_bias": 0.1,
+        "lr": 1e-3,
+        "batch_size": 32,
+        "steps": 20,
+        "svm_c": 1.0,
+        "eval_every": 5,
+        "checkpoint_every": 5,
+        "head": arm,
+    }
     hparams.update(hp)
-    return {"paper": "cnn_svm", "experiment": "mnist", "arm": arm, "seed": seed, "scale": "smoke",
-            "dataset": "mnist", "data_dir": str(data_dir), "hparams": hparams,
-            "tracking": {"uri": None, "artifacts": "mlruns"}, "kernels": {"backend": "auto"}}
+    return {
+        "paper": "cnn_svm",
+        "experiment": "mnist",
+        "task": "cnn_svm",
+        "arm": arm,
+        "seed": seed,
+        "scale": "smoke",
+        "dataset": "mnist",
+        "data_dir": str(data_dir),
+        "hparams": hparams,
+        "device": "cpu",
+        "kernels": {"backend": "auto"},
+    }
 
 
 def history(run_dir):
     """History rows without the measured compute (train_s: wall time, never equal across runs)."""
-    rows = [json.loads(line) for line in (run_dir / T.HISTORY).read_text().splitlines()]
+    rows = [json.loads(line) for line in RunDir(run_dir).history.read_text().splitlines()]
     return [{k: v for k, v in r.items() if k != "train_s"} for r in rows]
 
 
@@ -28,7 +52,7 @@ def test_same_seed_same_metrics_other_seed_differs(tmp_path, prepared_mnist):
     b = T.train(spec_for(prepared_mnist), tmp_path / "b")
     T.train(spec_for(prepared_mnist, seed=1), tmp_path / "c")
     assert history(tmp_path / "a") == history(tmp_path / "b")
-    same = lambda row: {k: v for k, v in row.items() if k != "train_s"}  # noqa: E731
+    same = lambda row: {k: v for k, v in row.items() if k != "train_s"}
     assert same(a["final"]) == same(b["final"]) and a["status"] == "completed" and a["steps"] == 20
     assert history(tmp_path / "a") != history(tmp_path / "c")
 
@@ -38,8 +62,8 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path, prepared_mnist, mo
 
     real_make_task = T.make_task
 
-    def make_dying_task(spec):
-        task = real_make_task(spec)
+    def make_dying_task(spec, device):
+        task = real_make_task(spec, device)
         real_batch = task.batch
 
         def batch(step):
@@ -53,21 +77,21 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path, prepared_mnist, mo
     monkeypatch.setattr(T, "make_task", make_dying_task)
     with pytest.raises(KeyboardInterrupt):
         T.train(spec_for(prepared_mnist), tmp_path / "resumed")
-    assert torch.load(tmp_path / "resumed" / T.CHECKPOINT, weights_only=False)["step"] == 10
+    assert torch.load(RunDir(tmp_path / "resumed").checkpoint, weights_only=True)["step"] == 10
     monkeypatch.setattr(T, "make_task", real_make_task)
     summary = T.train(spec_for(prepared_mnist), tmp_path / "resumed")
     assert summary["steps"] == 20
     assert history(tmp_path / "resumed") == history(tmp_path / "full")
-    full = torch.load(tmp_path / "full" / T.CHECKPOINT, weights_only=False)["model"]
-    resumed = torch.load(tmp_path / "resumed" / T.CHECKPOINT, weights_only=False)["model"]
+    full = torch.load(RunDir(tmp_path / "full").checkpoint, weights_only=True)["model"]
+    resumed = torch.load(RunDir(tmp_path / "resumed").checkpoint, weights_only=True)["model"]
     assert all(torch.equal(full[k], resumed[k]) for k in full)
 
 
 def test_divergence_is_recorded_not_raised(tmp_path, prepared_mnist, monkeypatch):
     real_make_task = T.make_task
 
-    def make_exploding_task(spec):
-        task = real_make_task(spec)
+    def make_exploding_task(spec, device):
+        task = real_make_task(spec, device)
         real_loss = task.loss
         calls = {"n": 0}
 
@@ -104,8 +128,8 @@ def test_softmax_arm_authors_metric_is_plain_argmax(tmp_path, prepared_mnist):
 
 
 def test_unknown_head_is_rejected(prepared_mnist):
-    with pytest.raises(ValueError, match="head"):
-        cnn_svm.make_task(spec_for(prepared_mnist, head="hinge"))
+    with pytest.raises(HParamsError, match="head: 'hinge' is not one of"):
+        make_task(spec_for(prepared_mnist, head="hinge"))
 
 
 def test_counters_flag_a_jump_above_the_running_average_after_burn_in():

@@ -1,6 +1,7 @@
 """Training budgets as arm names: an arm trained for `b` times the scale's budget runs as
 `<arm>_x<b>` beside the arm itself (b = 1). Shared by the config (which expands the jobs) and the
 claims engine (which finds the runs of a budget)."""
+
 from __future__ import annotations
 
 

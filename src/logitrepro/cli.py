@@ -1,10 +1,14 @@
 """`logitrepro`: the one entry point. Snakemake rules and DVC stages call these sub-commands;
-each is a thin adapter over a module of the package."""
+each is a thin adapter over a module of the package.
+
+Every command that needs settings reads them one way: `--config FILE` (default
+configs/config.yaml; the workflow passes the config it validated) and `--set key=value`
+overrides, resolved by logitrepro.config.
+"""
+
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 from pathlib import Path
 
@@ -26,21 +30,17 @@ def _config(args):
     return load_config(args.config, overrides=overrides)
 
 
-def _set_kernel_backend(spec_or_cfg: dict) -> None:
-    backend = spec_or_cfg.get("kernels", {}).get("backend", "auto")
-    os.environ.setdefault("LOGITREPRO_KERNEL_BACKEND", backend)
-
-
 def cmd_prepare(args) -> int:
     from logitrepro.data.prepare import prepare
 
-    if args.resolved:  # what the workflow passes: its own validated settings
-        settings = json.loads(args.resolved)
-        override, timeout = settings.get("source"), settings["timeout_s"]
-    else:
-        data = _config(args).main["data"]
-        override, timeout = data["sources"].get(args.dataset), data["download_timeout_s"]
-    prepare(args.dataset, args.out, override=override, timeout_s=timeout)
+    data = _config(args).main["data"]
+    prepare(
+        args.dataset,
+        args.out,
+        override=data["sources"].get(args.dataset),
+        timeout_s=data["download_timeout_s"],
+        force=args.force,
+    )
     return 0
 
 
@@ -53,71 +53,61 @@ def cmd_tokenize(args) -> int:
 
 
 def cmd_train(args) -> int:
+    """Train one run and evaluate its final checkpoint in the same process (torch and MLflow are
+    loaded by then): the run's metrics.json is what the claims read."""
     from logitrepro import train
+    from logitrepro.runs import RunDir
+    from logitrepro.tracking import make_tracker
 
-    if args.spec:
-        spec = json.loads(args.spec)
-    else:
-        spec = _config(args).job_spec(args.paper, args.experiment, args.arm, args.seed)
-    _set_kernel_backend(spec)
-    run_dir = Path(args.run_dir)
-    tracker = train.make_tracker(spec)
-    summary = train.train(spec, run_dir, threads=args.threads, tracker=tracker)
-    from logitrepro import evalcache
-    from logitrepro.runinfo import write_json
-
-    # Evaluate now, while torch and MLflow are loaded; the evaluate stage reuses it (evalcache).
-    evalcache.store(run_dir, train.evaluate(run_dir, threads=args.threads, tracker=tracker))
-    write_json(run_dir / "train.json", summary)
+    cfg = _config(args)
+    spec = cfg.job_spec(args.paper, args.experiment, args.arm, args.seed)
+    tracker = make_tracker(cfg.main["tracking"])
+    train.train(spec, args.run_dir, threads=args.threads, tracker=tracker)
+    RunDir(args.run_dir).write_metrics(train.evaluate(args.run_dir, threads=args.threads, tracker=tracker))
     return 0
 
 
 def cmd_evaluate(args) -> int:
-    from logitrepro import evalcache
-    from logitrepro.runinfo import read_json, write_json
+    """Evaluate a finished run's checkpoint afresh (e.g. after a change to a metric's code)."""
+    from logitrepro import train
+    from logitrepro.files import write_json
+    from logitrepro.runs import RunDir
 
-    spec = read_json(Path(args.run_dir) / "run.json")["spec"]
-    result = None if args.fresh else evalcache.load(args.run_dir)
-    if result is None:
-        from logitrepro import train
-
-        _set_kernel_backend(spec)
-        result = train.evaluate(args.run_dir, threads=args.threads, tracker=train.make_tracker(spec))
-    else:
-        print("evaluation done by the training job on this checkpoint and code (--fresh recomputes it)")
-    write_json(args.out, result)
-    shown = {k: round(v, 4) if isinstance(v, float) else v for k, v in result["metrics"].items()}
+    result = train.evaluate(args.run_dir, threads=args.threads)
+    write_json(args.out or RunDir(args.run_dir).metrics, result)
+    spec = result["spec"]
+    shown = {k: round(v, 4) if isinstance(v, float) else v for k, v in result["metrics"].items() if k != "curve"}
     print(f"[{spec['paper']}/{spec['experiment']}/{spec['arm']}/seed{spec['seed']}] {shown}")
     return 0
 
 
 def cmd_judge(args) -> int:
-    from logitrepro import claims as claims_mod
-    from logitrepro.judging import build_claims_file, log_claims
-    from logitrepro.runinfo import read_json, write_json
+    from logitrepro.claims import VERDICTS
+    from logitrepro.files import read_json, write_json
+    from logitrepro.judging import build_claims_file
+    from logitrepro.tracking import make_tracker
 
-    if args.resolved:
-        settings = json.loads(args.resolved)
-    else:
-        cfg = _config(args)
-        settings = {"paper_config": cfg.paper(args.paper), "scale": cfg.scale, "tracking": cfg.main["tracking"],
-                    "context": cfg.judge_context(args.paper)}
+    cfg = _config(args)
     evaluations = [read_json(p) for p in args.metrics]
-    out = build_claims_file(settings["paper_config"], settings["scale"], evaluations, settings.get("context"))
+    out = build_claims_file(cfg.paper(args.paper), cfg.scale, evaluations, cfg.judge_context(args.paper))
     write_json(args.out, out)
-    if os.environ.get("LOGITREPRO_NO_TRACKING") != "1":
-        log_claims(settings["tracking"], out)
+    tracker = make_tracker(cfg.main["tracking"])
+    if tracker is not None:
+        tracker.log_claims(out)
     paper_claims = [c for c in out["claims"] if c.get("class", "paper") == "paper"]
-    counts = {v: sum(c["verdict"] == v for c in paper_claims) for v in claims_mod.VERDICTS}
+    counts = {v: sum(c["verdict"] == v for c in paper_claims) for v in VERDICTS}
     others = len(out["claims"]) - len(paper_claims)
-    print(f"[{args.paper}] paper claims: " + ", ".join(f"{n} {v}" for v, n in counts.items() if n)
-          + (f" (and {others} sanity checks and extensions)" if others else ""))
+    print(
+        f"[{args.paper}] paper claims: "
+        + ", ".join(f"{n} {v}" for v, n in counts.items() if n)
+        + (f" (and {others} sanity checks and extensions)" if others else "")
+    )
     return 0
 
 
 def cmd_tables(args) -> int:
+    from logitrepro.files import read_json
     from logitrepro.report.tables import render
-    from logitrepro.runinfo import read_json
 
     rendered = render(read_json(args.claims))
     for fmt, path in (("md", args.md), ("tex", args.tex), ("html", args.html)):
@@ -128,6 +118,8 @@ def cmd_tables(args) -> int:
 
 
 def cmd_plots(args) -> int:
+    import json
+
     from logitrepro.report.plots import plot_curves
 
     plot_curves(args.runs, args.out, args.curves, args.title, sweep=json.loads(args.sweep) if args.sweep else None)
@@ -135,12 +127,11 @@ def cmd_plots(args) -> int:
 
 
 def cmd_show(args) -> int:
+    from logitrepro.files import read_json
+    from logitrepro.provenance import SUFFIX
     from logitrepro.report.tables import terminal_summary
-    from logitrepro.runinfo import read_json
 
     folder = Path(args.claims_dir)
-    from logitrepro.provenance import SUFFIX
-
     files = sorted(f for f in folder.glob("*.json") if not f.name.endswith(SUFFIX)) if folder.is_dir() else []
     if not files:
         print(f"no claims in {folder}; run the pipeline first (make run, or snakemake --cores all)")
@@ -176,12 +167,19 @@ def cmd_provenance(args) -> int:
 
 def cmd_validate(args) -> int:
     cfg = _config(args)
-    print(f"config OK: scale {cfg.scale}, papers {', '.join(cfg.papers)}, seeds {cfg.seeds}")
+    cfg.validate_tasks()
+    n_runs = sum(len(cfg.arms(p, e)) * len(cfg.seeds_of(p, e)) for p in cfg.papers for e in cfg.experiments(p))
+    print(
+        f"config OK: scale {cfg.scale}, papers {', '.join(cfg.papers)}, {n_runs} runs at this scale; "
+        f"every arm's hyper-parameters checked at every scale"
+    )
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="logitrepro", description=__doc__)
+    p = argparse.ArgumentParser(
+        prog="logitrepro", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     def with_config(sp):
@@ -192,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = with_config(sub.add_parser("prepare", help="prepare one dataset (sources chain, checksum, splits)"))
     sp.add_argument("--dataset", required=True)
     sp.add_argument("--out", required=True)
-    sp.add_argument("--resolved", help="JSON {source, timeout_s} from the workflow (instead of --config)")
+    sp.add_argument("--force", action="store_true", help="fetch and write again even when the folder verifies")
     sp.set_defaults(func=cmd_prepare)
 
     sp = sub.add_parser("tokenize", help="train a byte-level BPE on a text dataset's training split, encode all splits")
@@ -201,28 +199,27 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--out", required=True)
     sp.set_defaults(func=cmd_tokenize)
 
-    sp = with_config(sub.add_parser("train", help="train one paper/experiment/arm/seed (resumes if interrupted)"))
-    sp.add_argument("--spec", help="resolved job spec as JSON (what the workflow passes)")
-    sp.add_argument("--paper")
-    sp.add_argument("--experiment")
-    sp.add_argument("--arm")
-    sp.add_argument("--seed", type=int, default=0)
+    sp = with_config(
+        sub.add_parser("train", help="train and evaluate one paper/experiment/arm/seed (resumes if interrupted)")
+    )
+    sp.add_argument("--paper", required=True)
+    sp.add_argument("--experiment", required=True)
+    sp.add_argument("--arm", required=True)
+    sp.add_argument("--seed", type=int, required=True)
     sp.add_argument("--run-dir", required=True)
     sp.add_argument("--threads", type=int, default=1)
     sp.set_defaults(func=cmd_train)
 
-    sp = sub.add_parser("evaluate", help="test metrics of a finished run")
+    sp = sub.add_parser("evaluate", help="evaluate a finished run's checkpoint afresh")
     sp.add_argument("--run-dir", required=True)
-    sp.add_argument("--out", required=True)
+    sp.add_argument("--out", help="where to write the result (default: the run's metrics.json)")
     sp.add_argument("--threads", type=int, default=1)
-    sp.add_argument("--fresh", action="store_true", help="recompute even when the training job's evaluation is current")
     sp.set_defaults(func=cmd_evaluate)
 
     sp = with_config(sub.add_parser("judge", help="judge a paper's claims from its runs' metrics"))
     sp.add_argument("--paper", required=True)
     sp.add_argument("--metrics", nargs="+", required=True)
     sp.add_argument("--out", required=True)
-    sp.add_argument("--resolved", help="JSON {paper_config, scale, tracking} from the workflow (instead of --config)")
     sp.set_defaults(func=cmd_judge)
 
     sp = sub.add_parser("tables", help="paper tables (Markdown, LaTeX, HTML) from a claims file")
@@ -235,8 +232,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("plots", help="training curves of a paper's runs")
     sp.add_argument("--runs", nargs="+", required=True)
     sp.add_argument("--out", required=True)
-    sp.add_argument("--curves", nargs="+", default=["train_loss"],
-                    help="history keys to plot against step, or y@x to plot against another key")
+    sp.add_argument(
+        "--curves",
+        nargs="+",
+        default=["train_loss"],
+        help="history keys to plot against step, or y@x to plot against another key",
+    )
     sp.add_argument("--sweep", help="JSON {param, metric, bound, reference_arm}: a test metric against an arm setting")
     sp.add_argument("--title", default="")
     sp.set_defaults(func=cmd_plots)
@@ -255,25 +256,23 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--outputs", nargs="+", required=True)
     sp.set_defaults(func=cmd_provenance)
 
-    sp = with_config(sub.add_parser("validate", help="validate the configs"))
+    sp = with_config(sub.add_parser("validate", help="validate the configs and every job's hyper-parameters"))
     sp.set_defaults(func=cmd_validate)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from logitrepro.data.store import DataUnavailable
+
     try:
         return args.func(args)
     except ConfigError as e:
         print(f"logitrepro: {e}", file=sys.stderr)
         return 2
-    except Exception as e:  # noqa: BLE001 - a readable last line, the traceback above it for debugging
-        from logitrepro.data.prepare import DataUnavailable
-
-        if isinstance(e, DataUnavailable):
-            print(f"logitrepro: {e}", file=sys.stderr)
-            return 3
-        raise
+    except DataUnavailable as e:
+        print(f"logitrepro: {e}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

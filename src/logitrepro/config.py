@@ -3,9 +3,11 @@
 Both the Snakefile and the CLI go through `load_config`, so a bad key fails the
 same way everywhere, before any job starts, naming the file, the key path and the reason.
 """
+
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import os
 import sys
@@ -106,6 +108,7 @@ class Config:
 
     main: dict
     papers: dict[str, dict]
+    paper_files: dict[str, str] = dataclasses.field(default_factory=dict)  # paper -> the file it came from
 
     @property
     def scale(self) -> str:
@@ -136,8 +139,11 @@ class Config:
 
     def experiments(self, paper: str) -> dict[str, dict]:
         """The paper's experiments that run at the running scale (an experiment's `run_at`)."""
-        return {name: exp for name, exp in self.paper(paper)["experiments"].items()
-                if self.scale in exp.get("run_at", SCALES)}
+        return {
+            name: exp
+            for name, exp in self.paper(paper)["experiments"].items()
+            if self.scale in exp.get("run_at", SCALES)
+        }
 
     def seeds_of(self, paper: str, experiment: str | None = None) -> list[int]:
         """The seeds a run uses: the experiment's own where its config fixes them, else the
@@ -172,17 +178,36 @@ class Config:
                 names |= {budget_arm(a, b) for a in claim_arms(claim)}
         return sorted(names)
 
-    def job_spec(self, paper: str, experiment: str, arm: str, seed: int) -> dict:
-        """Everything one training job needs, resolved for the running scale."""
+    def hparams_of(self, paper: str, experiment: str, arm: str, scale: str | None = None) -> tuple[dict, dict]:
+        """(the merged hyper-parameters of an arm at a scale, where each key's value comes from):
+        the experiment's hparams, then the scale's overrides, then the arm's, then its budget."""
+        scale = scale or self.scale
         exp = self.experiment(paper, experiment)
         base, budget = parse_budget_arm(arm)
-        if base not in exp["arms"] or arm not in self.arms(paper, experiment):
-            raise ConfigError(f"experiment {paper}/{experiment} has no arm {arm!r}; it has {self.arms(paper, experiment)}")
-        hparams = deep_merge(exp["hparams"], exp.get("scales", {}).get(self.scale, {}))
-        hparams = deep_merge(hparams, exp["arms"][base])
+        layers = [
+            ("hparams", exp["hparams"]),
+            (f"scales.{scale}", exp.get("scales", {}).get(scale) or {}),
+            (f"arms.{base}", exp["arms"][base]),
+        ]
+        hparams, origin = {}, {}
+        for where, layer in layers:
+            hparams = deep_merge(hparams, layer)
+            origin.update({k: f"experiments.{experiment}.{where}.{k}" for k in layer})
         if budget != 1:  # the same method trained for `budget` times as long
             key = exp.get("budget_key", "steps")
             hparams[key] = int(round(hparams[key] * budget))
+        return hparams, origin
+
+    def job_spec(self, paper: str, experiment: str, arm: str, seed: int) -> dict:
+        """Everything one training job needs, resolved for the running scale. Where results are
+        recorded (tracking) is not part of it: it is not an input of the result."""
+        exp = self.experiment(paper, experiment)
+        base, budget = parse_budget_arm(arm)
+        if base not in exp["arms"] or arm not in self.arms(paper, experiment):
+            raise ConfigError(
+                f"experiment {paper}/{experiment} has no arm {arm!r}; it has {self.arms(paper, experiment)}"
+            )
+        hparams, _ = self.hparams_of(paper, experiment, arm)
         dataset = self.dataset_of(exp)
         data_dir = self.data_root / dataset
         if exp.get("tokenizer") == "bpe":  # text: the corpus tokenized at this vocabulary size
@@ -192,6 +217,7 @@ class Config:
         return {
             "paper": paper,
             "experiment": experiment,
+            "task": exp["task"],
             "arm": arm,
             "base_arm": base,
             "budget": budget,
@@ -200,9 +226,39 @@ class Config:
             "dataset": dataset,
             "data_dir": None if data_dir is None else str(data_dir),
             "hparams": hparams,
-            "tracking": self.main["tracking"],
+            "device": self.main["device"],
             "kernels": self.main["kernels"],
         }
+
+    def validate_tasks(self) -> None:
+        """Every arm's hyper-parameters at every scale built into its task's typed dataclass
+        (name, type and range of every key), and every claim's metrics among those its task
+        reports. Imports the task modules (torch): the workflow caches the outcome
+        (logitrepro.workflow_cache), the CLI's `validate` runs it every time."""
+        from logitrepro.tasks import hparams_class
+        from logitrepro.tasks.hparams import HParamsError, build
+
+        problems = []
+        for paper, pc in self.papers.items():
+            built: dict = {}
+            found: dict[tuple[str, str], list[str]] = {}  # (key path, reason) -> where: one line for many arms
+            for scale in SCALES:
+                at = Config(main={**self.main, "scale": scale}, papers=self.papers, paper_files=self.paper_files)
+                for name, exp in at.experiments(paper).items():
+                    cls = hparams_class(exp["task"])
+                    for arm in at.arms(paper, name):
+                        values, origin = at.hparams_of(paper, name, arm)
+                        try:
+                            built[(scale, name, arm)] = build(cls, values, origin=origin, task=exp["task"])
+                        except HParamsError as e:
+                            for problem in e.problems:
+                                found.setdefault(problem, []).append(f"{scale}/{arm}")
+            lines = [f"  {path}: {why} (at {', '.join(dict.fromkeys(at))})" for (path, why), at in found.items()]
+            lines += _claim_metric_problems(pc, built)
+            if lines:
+                problems.append(f"{self.paper_files.get(paper, paper)}:\n" + "\n".join(lines))
+        if problems:
+            raise ConfigError("hyper-parameters or claims do not fit their tasks:\n" + "\n".join(problems))
 
     def judge_context(self, paper: str) -> dict[str, dict]:
         """Per experiment running at this scale, what the claims engine needs besides the runs:
@@ -212,8 +268,13 @@ class Config:
             key = exp.get("budget_key", "steps")
             hparams = deep_merge(exp["hparams"], exp.get("scales", {}).get(self.scale, {}))
             authors = exp.get("authors_budget") or {}
-            out[name] = {"seeds": self.seeds_of(paper, name), "budget_key": key, "budget_steps": hparams.get(key),
-                         "authors_budget": authors.get("value"), "authors_budget_what": authors.get("what", "")}
+            out[name] = {
+                "seeds": self.seeds_of(paper, name),
+                "budget_key": key,
+                "budget_steps": hparams.get(key),
+                "authors_budget": authors.get("value"),
+                "authors_budget_what": authors.get("what", ""),
+            }
         return out
 
     def to_json(self) -> str:
@@ -222,7 +283,9 @@ class Config:
 
 def claim_arms(claim: dict) -> list[str]:
     """The arms a claim reads: its roles' and its premises'."""
-    return [claim[k] for k in ("arm", "method", "baseline") if k in claim] + [p["arm"] for p in claim.get("premises", [])]
+    return [claim[k] for k in ("arm", "method", "baseline") if k in claim] + [
+        p["arm"] for p in claim.get("premises", [])
+    ]
 
 
 def load_config(
@@ -240,7 +303,7 @@ def load_config(
         data = deep_merge(data, overrides)
     validate(data, "config.schema.yaml", where)
     root = Path(root) if root is not None else Path.cwd()
-    papers = {}
+    papers, files = {}, {}
     for name in data["papers"]:
         path = root / data["paths"]["paper_configs"] / f"{name}.yaml"
         paper = read_yaml(path)
@@ -251,18 +314,65 @@ def load_config(
         paper = validate(paper, "paper.schema.yaml", str(path))
         _check_paper(paper, name, str(path))
         paper["claims"] = [normalise(c) for c in paper["claims"]]
-        papers[name] = paper
-    return Config(main=data, papers=papers)
+        papers[name], files[name] = paper, str(path)
+    return Config(main=data, papers=papers, paper_files=files)
+
+
+def _claim_metric_problems(paper: dict, built: dict) -> list[str]:
+    """A claim may only read metrics its task reports, at the scales that judge it."""
+    problems = []
+    for claim in paper["claims"]:
+        roles = {r: claim[r] for r in ("arm", "method", "baseline") if r in claim}
+        for scale in claim["judged_at"]:
+            for role, arm in roles.items():
+                hp = built.get((scale, claim["experiment"], arm))
+                if hp is None:
+                    continue
+                wanted = {claim["metric"]} if role != "baseline" else {claim.get("baseline_metric", claim["metric"])}
+                wanted |= {claim[k] for k in ("bound_metric", "checks_metric") if k in claim and role == "arm"}
+                if claim["kind"] == "cost_to_target":
+                    wanted = {claim["metric"]}  # read from the validation curve
+                missing = sorted(m for m in wanted if m not in hp.produces())
+                for m in missing:
+                    close = sorted(p for p in hp.produces() if _near(m, p))
+                    hint = f" (did you mean {close[0]!r}?)" if close else ""
+                    problems.append(
+                        f"  claim {claim['id']}: metric {m!r} is not reported by arm {arm!r} of "
+                        f"experiment {claim['experiment']!r} at {scale} scale{hint}"
+                    )
+            for premise in claim.get("premises", []):
+                hp = built.get((scale, claim["experiment"], premise["arm"]))
+                if hp is not None and premise["metric"] not in hp.produces():
+                    problems.append(
+                        f"  claim {claim['id']}: premise metric {premise['metric']!r} is not reported "
+                        f"by arm {premise['arm']!r}"
+                    )
+    return sorted(set(problems))
+
+
+def _near(a: str, b: str) -> bool:
+    import difflib
+
+    return difflib.SequenceMatcher(None, a, b).ratio() >= 0.85
 
 
 def _check_paper(paper: dict, name: str, where: str) -> None:
     """Cross-references JSON-Schema cannot express: claims name real experiments, arms and scales."""
     if paper["paper"]["id"] != name:
         raise ConfigError(f"{where}: paper.id is {paper['paper']['id']!r} but the file is named {name!r}")
-    problems = check_claims(paper)
+    problems = check_claims(paper, SCALES)
+    from logitrepro.tasks import known_tasks  # lists modules without importing them
+
+    for exp_name, exp in paper["experiments"].items():
+        if exp["task"] not in known_tasks():
+            problems.append(
+                f"  experiments.{exp_name}.task: unknown task {exp['task']!r}; known: {', '.join(known_tasks())}"
+            )
     for name, exp in paper["experiments"].items():
         for arm in exp["arms"]:
             if parse_budget_arm(arm)[1] != 1:
-                problems.append(f"  experiments.{name}.arms.{arm}: names ending in _x<number> are kept for budget variants")
+                problems.append(
+                    f"  experiments.{name}.arms.{arm}: names ending in _x<number> are kept for budget variants"
+                )
     if problems:
         raise ConfigError(f"{where} is not a valid paper config:\n" + "\n".join(problems))

@@ -7,31 +7,23 @@ out of date everywhere. Each job that reads results therefore records, beside ea
 gives an output its inputs' newest timestamp when those inputs still have the recorded content.
 An input whose content really changed keeps its newer timestamp, and Snakemake reruns as usual.
 """
+
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
 
+from logitrepro.files import atomic_write_text, sha256_file
+
 SUFFIX = ".prov.json"
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def record(inputs: list[str], outputs: list[str]) -> None:
     """Write <output>.prov.json for each output: {input path: sha256}."""
-    hashes = {str(p): file_sha256(p) for p in inputs if Path(p).is_file()}
+    hashes = {str(p): sha256_file(p) for p in inputs if Path(p).is_file()}
     for out in outputs:
-        tmp = Path(str(out) + SUFFIX + ".tmp")
-        tmp.write_text(json.dumps({"inputs": hashes}, indent=1, sort_keys=True))
-        os.replace(tmp, str(out) + SUFFIX)
+        atomic_write_text(str(out) + SUFFIX, json.dumps({"inputs": hashes}, indent=1, sort_keys=True))
 
 
 def settle(root: str | Path, max_passes: int = 8) -> int:
@@ -50,7 +42,7 @@ def settle(root: str | Path, max_passes: int = 8) -> int:
 
     def unchanged(path: str, sha: str) -> bool:
         if path not in verified:
-            verified[path] = Path(path).is_file() and file_sha256(path)
+            verified[path] = Path(path).is_file() and sha256_file(path)
         return verified[path] == sha
 
     for _ in range(max_passes):  # an output's new time can make its own outputs look stale: repeat

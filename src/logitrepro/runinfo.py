@@ -1,4 +1,5 @@
 """Provenance of a run: git commit, package versions, device, data checksum."""
+
 from __future__ import annotations
 
 import json
@@ -15,8 +16,13 @@ def git_commit(cwd: str | Path | None = None) -> str:
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10)
         commit = out.stdout.strip() if out.returncode == 0 else "unknown"
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
         return commit + ("-dirty" if dirty and commit != "unknown" else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -48,17 +54,3 @@ def data_checksum(data_dir: str | Path | None) -> str:
         return "unknown"
     with open(path) as f:
         return json.load(f).get("sha256", "unknown")
-
-
-def write_json(path: str | Path, obj) -> None:
-    """Write JSON atomically (temp file + rename), so a killed job leaves the old file or none."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=True, default=str)
-    os.replace(tmp, path)
-
-
-def read_json(path: str | Path):
-    with open(path) as f:
-        return json.load(f)

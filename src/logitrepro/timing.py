@@ -4,6 +4,7 @@ Jobs of the pipeline share the machine, so a timing taken minutes apart in two j
 whatever else ran then. Timing the candidates in the same process, one call of each in turn,
 exposes them to the same load; the median over rounds drops the rounds a neighbour disturbed.
 """
+
 from __future__ import annotations
 
 import statistics
@@ -18,8 +19,12 @@ def _sync(device: torch.device | str | None) -> None:
         torch.cuda.synchronize()
 
 
-def interleaved_medians(candidates: dict[str, Callable[[], object]], rounds: int = 7, warmup: int = 2,
-                        device: torch.device | str | None = None) -> dict[str, float]:
+def interleaved_medians(
+    candidates: dict[str, Callable[[], object]],
+    rounds: int = 7,
+    warmup: int = 2,
+    device: torch.device | str | None = None,
+) -> dict[str, float]:
     """Median seconds per call of each candidate, calling them in turn for `rounds` rounds
     after `warmup` untimed rounds (allocator, caches, lazy compilation)."""
     if rounds < 1:

@@ -1,21 +1,52 @@
-"""MLflow conventions in one place.
+"""MLflow conventions in one place: no other module names an experiment, a tag or an artifact.
 
-One experiment per paper, one run per training job, one experiment `claims` with one
-run per judged claim. The default store is SQLite in the project; parallel jobs write to
-it through a file lock, because SQLite allows one writer and MLflow does not retry
-"database is locked" (nor the first-time schema migration racing in two processes).
+One experiment per paper, one run per training job (tags: paper, experiment, arm, seed, scale,
+git commit, data checksum; params: the hyper-parameters; metrics: the history rows as curves and
+the final metrics; artifacts: history, run info, checkpoint), and one experiment `claims` with one
+run per judged claim (verdict and class as tags, the numbers as metrics). The default store is
+SQLite in the project; parallel jobs write to it through a file lock, because SQLite allows one
+writer and MLflow does not retry "database is locked" (nor the first-time schema migration
+racing in two processes).
 """
+
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from filelock import FileLock
 
 CLAIMS_EXPERIMENT = "claims"
+
+
+def run_name(spec: dict) -> str:
+    return f"{spec['experiment']}-{spec['arm']}-seed{spec['seed']}"
+
+
+def run_tags(spec: dict, data_sha: str, commit: str) -> dict:
+    return {
+        "paper": spec["paper"],
+        "experiment": spec["experiment"],
+        "arm": spec["arm"],
+        "seed": spec["seed"],
+        "scale": spec["scale"],
+        "task": spec["task"],
+        "git_commit": commit,
+        "data_checksum": data_sha,
+        "dataset": spec["dataset"],
+    }
+
+
+def make_tracker(tracking: dict) -> Tracker | None:
+    """The tracker the config asks for (`tracking.enabled: false`: none)."""
+    if not tracking.get("enabled", True):
+        return None
+    return Tracker(resolve_uri(tracking.get("uri")), tracking.get("artifacts", "mlruns"))
 
 
 def resolve_uri(configured: str | None, root: str | Path | None = None) -> str:
@@ -91,9 +122,7 @@ class Tracker:
             except Exception:
                 pass  # the store was reset since: start afresh
         exp_id = self.experiment_id(experiment)
-        run = self._call(
-            self.client.create_run, exp_id, run_name=run_name, tags={k: str(v) for k, v in tags.items()}
-        )
+        run = self._call(self.client.create_run, exp_id, run_name=run_name, tags={k: str(v) for k, v in tags.items()})
         return run.info.run_id
 
     def log_params(self, run_id: str, params: dict[str, Any]) -> None:
@@ -123,6 +152,76 @@ class Tracker:
 
     def end_run(self, run_id: str, status: str = "FINISHED") -> None:
         self._call(self.client.set_terminated, run_id, status)
+
+    # ------------------------------------------------------------------ a training run
+
+    def start_training_run(self, spec: dict, data_sha: str, commit: str, run_id: str | None = None) -> str:
+        """The job's run (reopened when a job resumes), tagged and with its hyper-parameters."""
+        run_id = self.start_run(spec["paper"], run_name(spec), run_tags(spec, data_sha, commit), run_id)
+        self.log_params(run_id, {"hparams": spec["hparams"], "dataset": spec["dataset"], "scale": spec["scale"]})
+        return run_id
+
+    def log_history_row(self, run_id: str, row: dict) -> None:
+        self.log_metrics(
+            run_id, {k: v for k, v in row.items() if k != "step" and isinstance(v, (int, float))}, row["step"]
+        )
+
+    def finish_training(self, run_id: str, status: str, counters: dict, step: int, history: Path) -> None:
+        self.set_tags(run_id, {"status": status})
+        self.log_metrics(
+            run_id,
+            {
+                "train_wall_s": counters["train_wall_s"],
+                "diverged": float(status == "diverged"),
+                "loss_spikes": counters["loss_spikes"],
+            },
+            step,
+        )
+        self.log_artifact(run_id, history)
+
+    def record_evaluation(self, run_id: str, metrics: dict, step: int, status: str, files: list[Path]) -> None:
+        """The final metrics, the run's files as artifacts, and the run closed."""
+        numeric = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and k != "steps"}
+        self.log_metrics(run_id, numeric, step)
+        for f in files:
+            self.log_artifact(run_id, f)
+        self.end_run(run_id, "FINISHED" if status == "completed" else "FAILED")
+
+    # ------------------------------------------------------------------ judged claims
+
+    def log_claims(self, claims_file: dict) -> None:
+        """One run per judged claim in the `claims` experiment: verdict as a tag, numbers as metrics."""
+        for c in claims_file["claims"]:
+            tags = {
+                "paper": claims_file["paper"],
+                "claim_id": c["id"],
+                "verdict": c["verdict"],
+                "scale": c["scale"],
+                "class": c.get("class", "paper"),
+                "kind": c["kind"],
+                "arxiv": claims_file["arxiv"],
+                "statement": c["statement"][:5000],
+                "reason": (c.get("reason") or "")[:5000],
+                "runs": ",".join(
+                    r["mlflow_run_id"] or "" for r in claims_file["runs"] if r["experiment"] == c["experiment"]
+                )[:5000],
+            }
+            run_id = self.start_run(CLAIMS_EXPERIMENT, c["id"], tags)
+            measured, power = c.get("measured") or {}, c.get("power") or {}
+            numbers = {
+                "claimed": c.get("claimed"),
+                "tolerance": c.get("tolerance"),
+                "measured_mean": measured.get("mean"),
+                "ci_low": measured.get("ci_low"),
+                "ci_high": measured.get("ci_high"),
+                "n_seeds": measured.get("n"),
+                "p_pass_perfect": power.get("perfect"),
+                "p_pass_null": power.get("null"),
+            }
+            self.log_metrics(
+                run_id, {k: v for k, v in numbers.items() if isinstance(v, (int, float)) and math.isfinite(v)}
+            )
+            self.end_run(run_id)
 
     def find_runs(self, experiment: str, filter_string: str = "") -> list:
         exp = self._call(self.client.get_experiment_by_name, experiment)

@@ -1,5 +1,7 @@
-"""One training loop for every paper: seeding, checkpoints and resume, a divergence guard,
-progress, and tracking. What is specific to a paper lives in its Task (papers/)."""
+"""One training loop for every task: seeding, checkpoints and resume, a divergence guard,
+progress, and tracking; then the evaluation of the final checkpoint. What is specific to an
+experiment lives in its Task (logitrepro.tasks)."""
+
 from __future__ import annotations
 
 import json
@@ -12,12 +14,10 @@ from pathlib import Path
 import torch
 
 from logitrepro import runinfo
-from logitrepro.papers import make_task
-from logitrepro.tracking import Tracker, resolve_uri
-
-CHECKPOINT = "checkpoint.pt"
-HISTORY = "history.jsonl"
-RUN_INFO = "run.json"
+from logitrepro.kernels import use_backend
+from logitrepro.runs import RunDir
+from logitrepro.tasks import make_task
+from logitrepro.tracking import Tracker
 
 
 def set_threads(threads: int) -> None:
@@ -25,27 +25,14 @@ def set_threads(threads: int) -> None:
     os.environ["OMP_NUM_THREADS"] = str(threads)
 
 
-def select_device() -> str:
-    """cuda when a GPU is visible (Triton kernels), else cpu (reference paths); LOGITREPRO_DEVICE overrides."""
-    wanted = os.environ.get("LOGITREPRO_DEVICE", "auto")
+def select_device(wanted: str = "auto") -> str:
+    """The config's `device`: auto (cuda when a GPU is visible: Triton kernels; else cpu: the
+    reference paths), cpu, or cuda."""
     if wanted == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if wanted == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("LOGITREPRO_DEVICE=cuda but no CUDA device is visible; unset it to train on the CPU")
+        raise RuntimeError("the config asks for device: cuda but no CUDA device is visible; set device: auto or cpu")
     return wanted
-
-
-def make_tracker(spec: dict) -> Tracker | None:
-    if os.environ.get("LOGITREPRO_NO_TRACKING") == "1":
-        return None
-    return Tracker(resolve_uri(spec["tracking"]["uri"]), spec["tracking"]["artifacts"])
-
-
-def run_tags(spec: dict, data_sha: str, commit: str) -> dict:
-    return {
-        "paper": spec["paper"], "experiment": spec["experiment"], "arm": spec["arm"], "seed": spec["seed"],
-        "scale": spec["scale"], "git_commit": commit, "data_checksum": data_sha, "dataset": spec["dataset"],
-    }
 
 
 class Counters:
@@ -73,23 +60,30 @@ class Counters:
         return {"train_s": self.train_s, "loss_spikes": self.loss_spikes, "loss_ema": self.loss_ema}
 
 
-def _save_checkpoint(path: Path, task, optimizer, step: int, status: str, counters: Counters) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({
-        "model": task.model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
-        "status": status, "torch_rng": torch.get_rng_state(), "spec": task.spec, "counters": counters.state(),
-        "task_state": task.extra_state() if hasattr(task, "extra_state") else None,
-        # dropout on a GPU draws from the CUDA generator: keep it too, so a resumed run is the same run
-        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-    }, tmp)
-    os.replace(tmp, path)  # atomic: an interrupted save keeps the previous checkpoint
+def save_checkpoint(run: RunDir, task, optimizer, step: int, status: str, counters: Counters) -> None:
+    tmp = run.checkpoint.with_name(run.checkpoint.name + ".tmp")
+    torch.save(
+        {
+            "model": task.model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "step": step,
+            "status": status,
+            "torch_rng": torch.get_rng_state(),
+            "spec": task.spec,
+            "counters": counters.state(),
+            "task_state": task.extra_state(),
+            # dropout on a GPU draws from the CUDA generator: keep it too, so a resumed run is the same run
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        },
+        tmp,
+    )
+    os.replace(tmp, run.checkpoint)  # atomic: an interrupted save keeps the previous checkpoint
 
 
-def _read_history(path: Path, upto_step: int) -> list[dict]:
-    if not path.exists():
-        return []
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [r for r in rows if r["step"] <= upto_step]
+def load_checkpoint(run: RunDir, device: str) -> dict:
+    """Tensors, numbers and strings only (weights_only): a checkpoint that came through a DVC
+    remote cannot run code when it is loaded."""
+    return torch.load(run.checkpoint, weights_only=True, map_location=device)
 
 
 class Progress:
@@ -117,117 +111,125 @@ class Progress:
             self.bar.close()
 
 
+def label_of(spec: dict) -> str:
+    return f"{spec['paper']}/{spec['experiment']}/{spec['arm']}/seed{spec['seed']}"
+
+
 def train(spec: dict, run_dir: str | Path, threads: int = 1, tracker: Tracker | None = None) -> dict:
-    """Train one (paper, experiment, arm, seed); resume from run_dir's checkpoint if there is one.
+    """Train one (paper, experiment, arm, seed); resume from the run's checkpoint if there is one.
 
-    Returns the summary also written to run_dir/train.json. A NaN/inf loss ends the run with
-    status 'diverged' (data for the claims), not an exception.
+    Returns the summary also written to train.json. A NaN/inf loss ends the run with status
+    'diverged' (data for the claims), not an exception.
     """
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run = RunDir(run_dir).make()
     set_threads(threads)
-    hp = spec["hparams"]
-    total = int(hp["steps"])
-    label = f"{spec['paper']}/{spec['experiment']}/{spec['arm']}/seed{spec['seed']}"
+    label = label_of(spec)
+    device = select_device(spec["device"])
+    with use_backend(spec["kernels"]["backend"]):
+        task = make_task(spec, device)  # seeds torch before building the model
+        hp = task.hp
+        optimizer = task.optimizer()
+        start, status, info, counter_state = 0, "running", {}, None
+        if run.checkpoint.exists():
+            ckpt = load_checkpoint(run, device)
+            if ckpt["spec"]["hparams"] != spec["hparams"] or ckpt["spec"]["seed"] != spec["seed"]:
+                print(f"[{label}] checkpoint was made with another config; starting afresh", flush=True)
+            else:
+                task.model.load_state_dict(ckpt["model"])
+                optimizer.load_state_dict(ckpt["optimizer"])
+                torch.set_rng_state(ckpt["torch_rng"].cpu())
+                if ckpt.get("cuda_rng") is not None and device == "cuda":
+                    torch.cuda.set_rng_state_all([state.cpu() for state in ckpt["cuda_rng"]])
+                start, status, counter_state = ckpt["step"], ckpt["status"], ckpt.get("counters")
+                if ckpt.get("task_state") is not None:
+                    task.load_extra_state(ckpt["task_state"])
+                print(f"[{label}] resuming from step {start}", flush=True)
+        history = run.read_history(start)
+        if start > 0:
+            info = run.read_info()
 
-    device = select_device()
-    task = make_task({**spec, "device": device})  # seeds torch before building the model
-    optimizer = task.optimizer()
-    ckpt_path, hist_path, info_path = run_dir / CHECKPOINT, run_dir / HISTORY, run_dir / RUN_INFO
-    start, status, info, counter_state = 0, "running", {}, None
-    if ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, weights_only=False, map_location=device)
-        if ckpt["spec"]["hparams"] != spec["hparams"] or ckpt["spec"]["seed"] != spec["seed"]:
-            print(f"[{label}] checkpoint was made with another config; starting afresh", flush=True)
-        else:
-            task.model.load_state_dict(ckpt["model"])
-            optimizer.load_state_dict(ckpt["optimizer"])
-            torch.set_rng_state(ckpt["torch_rng"].cpu())
-            if ckpt.get("cuda_rng") is not None and device == "cuda":
-                torch.cuda.set_rng_state_all([state.cpu() for state in ckpt["cuda_rng"]])
-            start, status, counter_state = ckpt["step"], ckpt["status"], ckpt.get("counters")
-            if ckpt.get("task_state") is not None:
-                task.load_extra_state(ckpt["task_state"])
-            print(f"[{label}] resuming from step {start}", flush=True)
-    history = _read_history(hist_path, start)
-    if info_path.exists() and start > 0:
-        info = runinfo.read_json(info_path)
+        data_sha = runinfo.data_checksum(spec["data_dir"])
+        commit = runinfo.git_commit()
+        run_id = None
+        if tracker is not None:
+            run_id = tracker.start_training_run(spec, data_sha, commit, info.get("mlflow_run_id"))
+        info.update(
+            {
+                "label": label,
+                "spec": spec,
+                "mlflow_run_id": run_id,
+                "git_commit": commit,
+                "data_checksum": data_sha,
+                "packages": runinfo.package_versions(),
+                "device": runinfo.device_description(),
+                "threads": threads,
+            }
+        )
+        run.write_info(info)
 
-    data_sha = runinfo.data_checksum(spec["data_dir"])
-    commit = runinfo.git_commit()
-    run_id = None
-    if tracker is not None:
-        run_id = tracker.start_run(spec["paper"], f"{spec['experiment']}-{spec['arm']}-seed{spec['seed']}",
-                                   run_tags(spec, data_sha, commit), info.get("mlflow_run_id"))
-        tracker.log_params(run_id, {"hparams": hp, "dataset": spec["dataset"], "scale": spec["scale"]})
-    info.update({
-        "label": label, "spec": spec, "mlflow_run_id": run_id, "git_commit": commit, "data_checksum": data_sha,
-        "packages": runinfo.package_versions(), "device": runinfo.device_description(), "threads": threads,
-    })
-    runinfo.write_json(info_path, info)
-
-    counters = Counters(hp.get("spike_nats", 0.5), hp.get("spike_burnin", 20), counter_state)
-    log_every = int(hp.get("log_every", hp["eval_every"]))
-    with open(hist_path, "w") as f:  # rewrite: drop rows logged after the checkpoint we resumed from
-        f.writelines(json.dumps(r) + "\n" for r in history)
-    started = time.time()
-    wall_before = info.get("train_wall_s", 0.0)
-    progress = Progress(total, start, label)
-    step, logs = start, {}
-    try:
-        with open(hist_path, "a") as hist:
-            while step < total and status == "running":
-                tick = time.perf_counter()
-                batch = task.batch(step)
-                # detailed logs (e.g. attention-logit maxima) only on the steps that write a history row
-                detailed = (step + 1) % log_every == 0 or (step + 1) % hp["eval_every"] == 0 or step + 1 == total
-                if hasattr(task, "train_step"):  # a task that updates the parameters its own way (SSO)
+        counters = Counters(hp.spike_nats, hp.spike_burnin, counter_state)
+        with open(run.history, "w") as f:  # rewrite: drop rows logged after the checkpoint we resumed from
+            f.writelines(json.dumps(r) + "\n" for r in history)
+        started = time.time()
+        wall_before = info.get("train_wall_s", 0.0)
+        progress = Progress(hp.steps, start, label)
+        step, logs = start, {}
+        try:
+            with open(run.history, "a") as hist:
+                while step < hp.steps and status == "running":
+                    tick = time.perf_counter()
+                    batch = task.batch(step)
+                    # detailed logs (e.g. attention-logit maxima) only on the steps that write a history row
+                    detailed = (
+                        (step + 1) % hp.log_interval == 0 or (step + 1) % hp.eval_every == 0 or step + 1 == hp.steps
+                    )
                     loss, logs = task.train_step(batch, optimizer, detailed=detailed)
-                else:
-                    loss, logs = task.loss(batch, detailed=detailed)
-                if not math.isfinite(loss.item()):
-                    status = "diverged"
-                    row = {"step": step + 1, "event": "diverged", "train_loss": loss.item()}
-                    hist.write(json.dumps(row) + "\n")
-                    break
-                if not hasattr(task, "train_step"):
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimizer.step()
-                counters.train_s += time.perf_counter() - tick
-                step += 1
-                if counters.observe(step, loss.item()):
-                    hist.write(json.dumps({"step": step, "event": "spike", "train_loss": loss.item()}) + "\n")
-                row = None
-                if step % hp["eval_every"] == 0 or step == total:
-                    row = {"step": step, "train_s": counters.train_s, **logs, **task.evaluate("val")}
-                elif step % log_every == 0:
-                    row = {"step": step, "train_s": counters.train_s, **logs}
-                if row is not None:
-                    hist.write(json.dumps(row) + "\n")
-                    hist.flush()
-                    if tracker is not None:
-                        tracker.log_metrics(run_id, {k: v for k, v in row.items() if k != "step"}, step)
-                if step % hp["checkpoint_every"] == 0 and step < total:
-                    _save_checkpoint(ckpt_path, task, optimizer, step, status, counters)
-                progress.update(step, logs)
-    finally:
-        progress.close()
-    if status == "running":
-        status = "completed"
-    _save_checkpoint(ckpt_path, task, optimizer, step, status, counters)
+                    if not math.isfinite(loss.item()):
+                        status = "diverged"
+                        hist.write(
+                            json.dumps({"step": step + 1, "event": "diverged", "train_loss": loss.item()}) + "\n"
+                        )
+                        break
+                    counters.train_s += time.perf_counter() - tick
+                    step += 1
+                    if counters.observe(step, loss.item()):
+                        hist.write(json.dumps({"step": step, "event": "spike", "train_loss": loss.item()}) + "\n")
+                    row = None
+                    if step % hp.eval_every == 0 or step == hp.steps:
+                        with torch.no_grad():
+                            row = {"step": step, "train_s": counters.train_s, **logs, **task.evaluate("val")}
+                    elif step % hp.log_interval == 0:
+                        row = {"step": step, "train_s": counters.train_s, **logs}
+                    if row is not None:
+                        hist.write(json.dumps(row) + "\n")
+                        hist.flush()
+                        if tracker is not None:
+                            tracker.log_history_row(run_id, row)
+                    if step % hp.checkpoint_every == 0 and step < hp.steps:
+                        save_checkpoint(run, task, optimizer, step, status, counters)
+                    progress.update(step, logs)
+        finally:
+            progress.close()
+        if status == "running":
+            status = "completed"
+        save_checkpoint(run, task, optimizer, step, status, counters)
     wall = wall_before + time.time() - started
-    summary = {"status": status, "steps": step, "steps_planned": total, "train_wall_s": round(wall, 2),
-               "train_s": round(counters.train_s, 2), "loss_spikes": counters.loss_spikes,
-               "final": _last_row(hist_path)}
-    info["train_wall_s"] = round(wall, 2)
-    info["status"] = status
-    runinfo.write_json(info_path, info)
+    summary = {
+        "status": status,
+        "steps": step,
+        "steps_planned": hp.steps,
+        "train_wall_s": round(wall, 2),
+        "train_s": round(counters.train_s, 2),
+        "loss_spikes": counters.loss_spikes,
+        "final": (run.read_history() or [{}])[-1],
+    }
+    info.update(train_wall_s=round(wall, 2), status=status)
+    run.write_info(info)
     if tracker is not None:
-        tracker.set_tags(run_id, {"status": status})
-        tracker.log_metrics(run_id, {"train_wall_s": wall, "diverged": float(status == "diverged"),
-                                     "loss_spikes": counters.loss_spikes}, step)
-        tracker.log_artifact(run_id, hist_path)
+        tracker.finish_training(
+            run_id, status, {"train_wall_s": wall, "loss_spikes": counters.loss_spikes}, step, run.history
+        )
+    run.write_summary(summary)
     print(f"[{label}] {status} after {step} steps in {wall:.1f} s", flush=True)
     return summary
 
@@ -240,40 +242,37 @@ def eval_curve(history: list[dict]) -> dict[str, list[float]]:
     return {k: [r.get(k) for r in rows] for k in keys}
 
 
-def _last_row(path: Path) -> dict:
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return rows[-1] if rows else {}
-
-
 def evaluate(run_dir: str | Path, threads: int = 1, tracker: Tracker | None = None, splits=("val", "test")) -> dict:
     """Load the final checkpoint of a run and compute its metrics on the held-out splits."""
-    run_dir = Path(run_dir)
+    run = RunDir(run_dir)
     set_threads(threads)
-    device = select_device()
-    ckpt = torch.load(run_dir / CHECKPOINT, weights_only=False, map_location=device)
+    ckpt = load_checkpoint(run, "cpu")
     spec = ckpt["spec"]
-    task = make_task({**spec, "device": device})
-    task.model.load_state_dict(ckpt["model"])
-    if ckpt.get("task_state") is not None:
-        task.load_extra_state(ckpt["task_state"])
-    counters = ckpt.get("counters") or {}
-    metrics: dict = {"status": ckpt["status"], "steps": ckpt["step"], "diverged": float(ckpt["status"] == "diverged"),
-                     "loss_spikes": counters.get("loss_spikes", 0), "train_s": counters.get("train_s")}
-    # a diverged run is data: its instability counts, its weights may hold NaN
-    metrics["instability_events"] = metrics["loss_spikes"] + metrics["diverged"]
-    for split in splits:
-        metrics.update(task.evaluate(split))
-    history = [r for r in _read_history(run_dir / HISTORY, ckpt["step"]) if "event" not in r]
+    device = select_device(spec["device"])
+    with use_backend(spec["kernels"]["backend"]), torch.no_grad():
+        task = make_task(spec, device)
+        task.model.load_state_dict(ckpt["model"])
+        if ckpt.get("task_state") is not None:
+            task.load_extra_state(ckpt["task_state"])
+        counters = ckpt.get("counters") or {}
+        metrics: dict = {
+            "status": ckpt["status"],
+            "steps": ckpt["step"],
+            "diverged": float(ckpt["status"] == "diverged"),
+            "loss_spikes": counters.get("loss_spikes", 0),
+            "train_s": counters.get("train_s"),
+        }
+        # a diverged run is data: its instability counts, its weights may hold NaN
+        metrics["instability_events"] = metrics["loss_spikes"] + metrics["diverged"]
+        for split in splits:
+            metrics.update(task.evaluate(split))
+    history = [r for r in run.read_history(ckpt["step"]) if "event" not in r]
     metrics["curve"] = eval_curve(history)
-    if hasattr(task, "summarise_history"):
-        metrics.update(task.summarise_history(history))
-    info = runinfo.read_json(run_dir / RUN_INFO)
+    metrics.update(task.summarise_history(history))
+    info = run.read_info()
     metrics["train_wall_s"] = info.get("train_wall_s")
     if tracker is not None and info.get("mlflow_run_id"):
-        run_id = info["mlflow_run_id"]
-        numeric = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and k != "steps"}
-        tracker.log_metrics(run_id, numeric, ckpt["step"])
-        tracker.log_artifact(run_id, run_dir / RUN_INFO)
-        tracker.log_artifact(run_id, run_dir / CHECKPOINT)
-        tracker.end_run(run_id, "FINISHED" if ckpt["status"] == "completed" else "FAILED")
-    return {"spec": spec, "metrics": metrics, "mlflow_run_id": info.get("mlflow_run_id"), "run_dir": str(run_dir)}
+        tracker.record_evaluation(
+            info["mlflow_run_id"], metrics, ckpt["step"], ckpt["status"], [run.info, run.checkpoint]
+        )
+    return {"spec": spec, "metrics": metrics, "mlflow_run_id": info.get("mlflow_run_id"), "run_dir": str(run.path)}

@@ -1,5 +1,6 @@
 """Runs planted to make a claim pass, fail or straddle its accepted region, for any claim of any
 kind, so that every claim of the real configs can be judged on evidence whose verdict is known."""
+
 from __future__ import annotations
 
 import math
@@ -69,8 +70,11 @@ def plant(claim: dict, target: str, seeds: list[int], budgets: list[float] | Non
                 if claim.get("checks_metric"):
                     _put(runs, arm["arm"], s, claim["checks_metric"], checks)
         elif k == "fewer_events":
-            method, base = {PASS: ([0] * n, [3] * n), FAIL: ([5] * n, [1] * n),
-                            STRADDLE: ([0] * n, [1] + [0] * (n - 1))}[target]
+            method, base = {
+                PASS: ([0] * n, [3] * n),
+                FAIL: ([5] * n, [1] * n),
+                STRADDLE: ([0] * n, [1] + [0] * (n - 1)),
+            }[target]
             for s, m, b in zip(seeds, method, base):
                 _put(runs, arm["method"], s, metric, m)
                 _put(runs, arm["baseline"], s, base_metric, b)

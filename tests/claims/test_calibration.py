@@ -1,6 +1,7 @@
 """Calibration: every claim of the five real configs, loaded through the config loader, judged on
 runs planted to pass, to fail and to straddle its accepted region. A claim that cannot produce
 each verdict (a claim that cannot fail is a sanity check, not a reproduction) fails here by id."""
+
 from __future__ import annotations
 
 import functools
@@ -15,7 +16,7 @@ from tests.support import PROJECT
 EXPECTED = {PASS: REPRODUCED, FAIL: NOT_REPRODUCED, STRADDLE: INCONCLUSIVE}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def config_at(scale: str):
     return load_config(PROJECT / "configs" / "config.yaml", overrides={"scale": scale}, root=PROJECT)
 
@@ -44,5 +45,4 @@ def test_the_suite_covers_every_paper_and_kind():
     cfg = config_at("cpu")
     kinds = {c["kind"] for pc in cfg.papers.values() for c in pc["claims"]}
     assert set(cfg.papers) == {"cnn_svm", "vq_logits", "ls_attention", "fourier_head", "sso"}
-    assert kinds == {"absolute", "difference", "ratio", "direction", "bound", "cost_to_target", "never",
-                     "fewer_events"}
+    assert kinds == {"absolute", "difference", "ratio", "direction", "bound", "cost_to_target", "never", "fewer_events"}

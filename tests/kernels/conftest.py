@@ -59,7 +59,7 @@ def assert_all_close(got, want, atol, rtol, what=""):
     assert len(got) == len(want)
     for i, (g, w) in enumerate(zip(got, want)):
         assert g is not None and w is not None, f"{what}[{i}]: missing gradient"
-        torch.testing.assert_close(g.float(), w.float(), atol=atol, rtol=rtol, msg=lambda m: f"{what}[{i}]: {m}")
+        torch.testing.assert_close(g.float(), w.float(), atol=atol, rtol=rtol, msg=lambda m, i=i: f"{what}[{i}]: {m}")
 
 
 def max_err(a, b):

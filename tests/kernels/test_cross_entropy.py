@@ -1,11 +1,12 @@
+import importlib
+
 import pytest
 import torch
 import torch.nn.functional as F
 
-import importlib
+from logitrepro.kernels import cross_entropy, cross_entropy_ref
 
 ce_mod = importlib.import_module("logitrepro.kernels.cross_entropy")  # the package attribute is the function
-from logitrepro.kernels import cross_entropy, cross_entropy_ref
 
 
 def _inputs(n, v, device, dtype=torch.float32, seed=0, n_ignored=3):

@@ -46,7 +46,8 @@ def test_import_is_lazy_and_env_can_be_set_late():
         "assert dispatch.select_path(x) == 'reference'\n"
         "print(float(K.squared_hinge_loss(x, t)))\n"
         "os.environ['LOGITREPRO_KERNEL_BACKEND'] = 'triton'\n"
-        "try:\n    K.squared_hinge_loss(x, t)\nexcept RuntimeError as e:\n    assert 'TRITON_INTERPRET' in str(e); print('raised')\n"
+        "try:\n    K.squared_hinge_loss(x, t)\n"
+        "except RuntimeError as e:\n    assert 'TRITON_INTERPRET' in str(e); print('raised')\n"
     )
     env = {k: v for k, v in os.environ.items() if k not in ("TRITON_INTERPRET", dispatch.ENV_VAR)}
     src = str(Path(logitrepro.__file__).resolve().parents[1])  # works installed or from a checkout

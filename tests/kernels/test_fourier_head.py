@@ -63,8 +63,14 @@ def test_ref_matches_explicit_sums():
         ck = [v / ck[0].real for v in ck]
         for k in range(n_freq + 1):
             assert complex(c[row, k]) == pytest.approx(ck[k], abs=1e-12)
-        p = [0.5 + sum((ck[k] * complex(math.cos(math.pi * k * xi), math.sin(math.pi * k * xi))).real
-                       for k in range(1, n_freq + 1)) for xi in x.tolist()]
+        p = [
+            0.5
+            + sum(
+                (ck[k] * complex(math.cos(math.pi * k * xi), math.sin(math.pi * k * xi))).real
+                for k in range(1, n_freq + 1)
+            )
+            for xi in x.tolist()
+        ]
         assert min(p) >= -1e-12  # the autocorrelation keeps the density non-negative
         pmf = [pi / sum(p) for pi in p]
         expect = torch.tensor([math.log(v + 1e-5) for v in pmf], dtype=torch.float64)
@@ -92,6 +98,8 @@ def test_low_precision(triton_backend, fwd_bwd, assert_lowp_ok, dtype):
     coeffs = _coeffs(256, 64, "cuda")
     ref = fwd_bwd(lambda a: fourier_head_logpmf_ref(a, 512), [coeffs])
     # No complex bf16 in PyTorch: its "same dtype" run is the fp32 maths on rounded inputs, outputs rounded.
-    torch_lp = fwd_bwd(lambda a: tuple(o.to(dtype) for o in fourier_head_logpmf_ref(a.float(), 512)), [coeffs.to(dtype)])
+    torch_lp = fwd_bwd(
+        lambda a: tuple(o.to(dtype) for o in fourier_head_logpmf_ref(a.float(), 512)), [coeffs.to(dtype)]
+    )
     fast = fwd_bwd(lambda a: fourier_head_logpmf(a, 512), [coeffs.to(dtype)])
     assert_lowp_ok(fast[0] + fast[1], torch_lp[0] + torch_lp[1], ref[0] + ref[1], "fourier")

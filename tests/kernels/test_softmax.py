@@ -1,11 +1,12 @@
+import importlib
+
 import numpy as np
 import pytest
 import torch
 
-import importlib
+from logitrepro.kernels import softmax, softmax_ref
 
 sm_mod = importlib.import_module("logitrepro.kernels.softmax")  # the package attribute is the function
-from logitrepro.kernels import softmax, softmax_ref
 
 
 def _x(shape, device="cpu", dtype=torch.float32, seed=0):

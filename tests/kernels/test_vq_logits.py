@@ -20,8 +20,8 @@ def _inputs(n, k, v, d, device="cpu", dtype=torch.float32, seed=0, empty_codes=2
 def test_triton_matches_ref(triton_backend, device, fwd_bwd, assert_all_close, with_bias):
     h, cb, m, y, b = _inputs(37, 13, 131, 16, device)
     ins = [h, cb, b] if with_bias else [h, cb]
-    fn = (lambda h, c, b=None: vq_logits_loss(h, c, m, y, b))
-    ref = (lambda h, c, b=None: vq_logits_loss_ref(h, c, m, y, b))
+    fn = lambda h, c, b=None: vq_logits_loss(h, c, m, y, b)
+    ref = lambda h, c, b=None: vq_logits_loss_ref(h, c, m, y, b)
     outs, grads = fwd_bwd(fn, ins)
     outs_r, grads_r = fwd_bwd(ref, ins)
     assert torch.isfinite(outs[0]).all()

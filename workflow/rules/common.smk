@@ -4,12 +4,19 @@ import shlex
 from pathlib import Path
 
 from logitrepro.config import ConfigError, load_config, put_interpreter_first_on_path
+from logitrepro.pipeline import effective_config_file, validate_once
 from logitrepro.provenance import settle as settle_timestamps
 
 try:
     CFG = load_config(config)
+    validate_once(
+        CFG
+    )  # every job's hyper-parameters against its task, before any job starts
 except ConfigError as e:
     raise WorkflowError(str(e)) from None
+
+# One road for settings: every job reads the config validated here.
+CONFIG_FILE = effective_config_file(config)
 
 # Jobs call `python -m logitrepro`: they must find the interpreter that runs Snakemake.
 PYTHON = put_interpreter_first_on_path()
@@ -32,7 +39,9 @@ def ancient_input(fn):
 
     def wrapped(wildcards):
         files = fn(wildcards)
-        return [ancient(f) for f in files] if isinstance(files, list) else ancient(files)
+        return (
+            [ancient(f) for f in files] if isinstance(files, list) else ancient(files)
+        )
 
     return wrapped
 
@@ -56,7 +65,9 @@ wildcard_constraints:
     paper=_alternatives(CFG.papers),
     dataset=_alternatives(CFG.datasets()),
     experiment=_alternatives({e for p in CFG.papers for e in CFG.experiments(p)}),
-    arm=_alternatives({a for p in CFG.papers for e in CFG.experiments(p) for a in CFG.arms(p, e)}),
+    arm=_alternatives(
+        {a for p in CFG.papers for e in CFG.experiments(p) for a in CFG.arms(p, e)}
+    ),
     seed=r"\d+",
     vocab=r"\d+",
 
@@ -83,19 +94,26 @@ def run_dirs(paper):
 def dataset_dir(wildcards):
     """The data a job reads: the prepared dataset, for text the corpus tokenized at the job's
     vocabulary, nothing for data the job generates itself."""
-    folder = CFG.job_spec(wildcards.paper, wildcards.experiment, wildcards.arm, int(wildcards.seed))["data_dir"]
+    folder = CFG.job_spec(
+        wildcards.paper, wildcards.experiment, wildcards.arm, int(wildcards.seed)
+    )["data_dir"]
     return [] if folder is None else folder
 
 
 def job_spec(wildcards):
-    """The resolved job spec: it is also the rule's params, so a config change reruns exactly the jobs it touches."""
-    spec = CFG.job_spec(wildcards.paper, wildcards.experiment, wildcards.arm, int(wildcards.seed))
+    """The resolved job spec, as the rule's params: a config change reruns exactly the jobs it touches."""
+    spec = CFG.job_spec(
+        wildcards.paper, wildcards.experiment, wildcards.arm, int(wildcards.seed)
+    )
     return json.dumps(spec, sort_keys=True)
 
 
 def data_settings(wildcards):
     data = CFG.main["data"]
-    settings = {"source": data["sources"].get(wildcards.dataset), "timeout_s": data["download_timeout_s"]}
+    settings = {
+        "source": data["sources"].get(wildcards.dataset),
+        "timeout_s": data["download_timeout_s"],
+    }
     return json.dumps(settings, sort_keys=True)
 
 
@@ -103,7 +121,6 @@ def judge_settings(wildcards):
     settings = {
         "paper_config": CFG.paper(wildcards.paper),
         "scale": SCALE,
-        "tracking": CFG.main["tracking"],
         "context": CFG.judge_context(wildcards.paper),
     }
     return json.dumps(settings, sort_keys=True)

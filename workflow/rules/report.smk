@@ -5,8 +5,6 @@ localrules:
 
 rule tables:
     """The paper's tables, claimed beside reproduced, as Markdown, LaTeX and HTML."""
-    conda:
-        "../envs/logitrepro.yaml"
     input:
         f"{RESULTS}/claims/{{paper}}.json",
     output:
@@ -20,6 +18,8 @@ rule tables:
         ),
     log:
         f"{RESULTS}/logs/tables/{{paper}}.log",
+    conda:
+        "../envs/logitrepro.yaml"
     shell:
         "python -m logitrepro tables --claims {input} --md {output.md} --tex {output.tex} "
         "--html {output.html} > {log} 2>&1 && "
@@ -28,8 +28,6 @@ rule tables:
 
 rule plots:
     """Training curves of every run of a paper."""
-    conda:
-        "../envs/logitrepro.yaml"
     input:
         lambda wc: run_files(wc.paper, "metrics.json"),
     output:
@@ -39,13 +37,15 @@ rule plots:
             category="Training curves",
             subcategory="{paper}",
         ),
+    log:
+        f"{RESULTS}/logs/plots/{{paper}}.log",
+    conda:
+        "../envs/logitrepro.yaml"
     params:
         runs=lambda wc: run_dirs(wc.paper),
         curves=plot_curves,
         sweep=plot_sweep,
         title=lambda wc: f"{wc.paper} ({SCALE} scale)",
-    log:
-        f"{RESULTS}/logs/plots/{{paper}}.log",
     shell:
         "python -m logitrepro plots --runs {params.runs} --out {output} "
         "--curves {params.curves} --title {params.title:q} {params.sweep} > {log} 2>&1 && "

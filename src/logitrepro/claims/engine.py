@@ -17,6 +17,7 @@ A claim judged at several training budgets (`budgets`) gets one primary verdict:
 budget where the scale reaches it (the experiment's `authors_budget`), else at the largest; the
 others form its robustness row. An absolute number is judged only at the budget it was measured at.
 """
+
 from __future__ import annotations
 
 import math
@@ -61,8 +62,9 @@ class Evidence:
     diverged_included: list[int] = field(default_factory=list)
 
 
-def _usable(claim: dict, runs: dict, arm: str, key: str, expected: list[int], ev: Evidence,
-            allow_inf: bool = False) -> dict[int, float]:
+def _usable(
+    claim: dict, runs: dict, arm: str, key: str, expected: list[int], ev: Evidence, allow_inf: bool = False
+) -> dict[int, float]:
     """{seed: value of `key`} for the arm's runs that count; the others go to ev.left_out."""
     outcome = claim.get("diverged", "exclude") == "outcome"
     arm_runs = runs.get(arm, {})
@@ -155,8 +157,7 @@ def evidence(claim: dict, runs: dict[str, dict[int, dict]], expected: list[int])
             ev.counts = {"method": {s: method[s] for s in seeds}, "baseline": {s: base[s] for s in seeds}}
             ev.values = {s: method[s] - base[s] for s in seeds}
         elif k.name == "ratio":
-            ev.values = {s: method[s] / base[s] if base[s] != 0 else math.copysign(math.inf, method[s])
-                         for s in seeds}
+            ev.values = {s: method[s] / base[s] if base[s] != 0 else math.copysign(math.inf, method[s]) for s in seeds}
         elif k.name == "direction":
             sign = 1.0 if claim["better"] == "higher" else -1.0
             factor = float(claim.get("baseline_factor", 1.0))
@@ -174,8 +175,11 @@ def evidence(claim: dict, runs: dict[str, dict[int, dict]], expected: list[int])
 def check_premise(premise: dict, runs: dict[str, dict[int, dict]], expected: list[int]) -> tuple[bool, str]:
     """(holds, what was measured). Diverged runs count: they are evidence about the arm."""
     arm, metric = premise["arm"], premise["metric"]
-    vals = [float(m[metric]) for s, m in sorted(runs.get(arm, {}).items())
-            if s in expected and isinstance(m.get(metric), (int, float)) and math.isfinite(m[metric])]
+    vals = [
+        float(m[metric])
+        for s, m in sorted(runs.get(arm, {}).items())
+        if s in expected and isinstance(m.get(metric), (int, float)) and math.isfinite(m[metric])
+    ]
     what = premise.get("why") or f"{arm}'s {metric}"
     if "total_at_least" in premise:
         need = premise["total_at_least"]
@@ -186,9 +190,15 @@ def check_premise(premise: dict, runs: dict[str, dict[int, dict]], expected: lis
     st = seed_stats(vals)
     if "ci_above" in premise:
         x = premise["ci_above"]
-        return st.ci_low > x, f"{what}: 95% CI {fmt_region(st.ci_low, st.ci_high)} over {st.n} seeds, needs to lie above {fmt(x)}"
+        return (
+            st.ci_low > x,
+            f"{what}: 95% CI {fmt_region(st.ci_low, st.ci_high)} over {st.n} seeds, needs to lie above {fmt(x)}",
+        )
     x = premise["ci_below"]
-    return st.ci_high < x, f"{what}: 95% CI {fmt_region(st.ci_low, st.ci_high)} over {st.n} seeds, needs to lie below {fmt(x)}"
+    return (
+        st.ci_high < x,
+        f"{what}: 95% CI {fmt_region(st.ci_low, st.ci_high)} over {st.n} seeds, needs to lie below {fmt(x)}",
+    )
 
 
 # ---------------------------------------------------------------------------------------- verdicts
@@ -258,15 +268,36 @@ def _judge_interval(claim, k, ev, region, expected) -> tuple[str, str, dict | No
     if len(finite) < len(vals):  # e.g. a method that never reached the target
         stuck = sorted(s for s in vals if s not in finite)
         if all(v > region[1] for v in vals.values()) or all(v < region[0] for v in vals.values()):
-            return NOT_REPRODUCED, (f"every seed lies outside {fmt_region(*region)}; seeds "
-                                    f"{', '.join(map(str, stuck))} never reached the target"), None, None
-        return INCONCLUSIVE, (f"seeds {', '.join(map(str, stuck))} have an unbounded value (never reached the "
-                              f"target) while others lie inside {fmt_region(*region)}"), None, None
+            return (
+                NOT_REPRODUCED,
+                (
+                    f"every seed lies outside {fmt_region(*region)}; seeds "
+                    f"{', '.join(map(str, stuck))} never reached the target"
+                ),
+                None,
+                None,
+            )
+        return (
+            INCONCLUSIVE,
+            (
+                f"seeds {', '.join(map(str, stuck))} have an unbounded value (never reached the "
+                f"target) while others lie inside {fmt_region(*region)}"
+            ),
+            None,
+            None,
+        )
     if k.space == "log":
         bad = sorted(s for s, v in vals.items() if v <= 0)
         if bad:
-            return INCONCLUSIVE, (f"a ratio of values of opposite sign (seeds {', '.join(map(str, bad))}) has no "
-                                  f"meaning as a ratio; compare a difference instead"), None, None
+            return (
+                INCONCLUSIVE,
+                (
+                    f"a ratio of values of opposite sign (seeds {', '.join(map(str, bad))}) has no "
+                    f"meaning as a ratio; compare a difference instead"
+                ),
+                None,
+                None,
+            )
         st = log_seed_stats(vals.values())
     else:
         st = seed_stats(vals.values())
@@ -293,8 +324,14 @@ def _judge_never(claim, ev, runs, expected) -> tuple[str, str, dict | None]:
         return INCONCLUSIVE, "the check never ran (0 checks): no evidence either way", None
     if checks:
         # with 0 events in n trials the 95% upper bound on the rate is about 3/n (rule of three)
-        return REPRODUCED, (f"no violation in {fmt(checks)} checks over {len(vals)} seeds (95% upper bound on the "
-                            f"violation rate: {fmt(3 / checks)})"), {"perfect": 1.0, "basis": "deterministic"}
+        return (
+            REPRODUCED,
+            (
+                f"no violation in {fmt(checks)} checks over {len(vals)} seeds (95% upper bound on the "
+                f"violation rate: {fmt(3 / checks)})"
+            ),
+            {"perfect": 1.0, "basis": "deterministic"},
+        )
     return REPRODUCED, f"no violation in {len(vals)} seeds", {"perfect": 1.0, "basis": "deterministic"}
 
 
@@ -304,20 +341,30 @@ def _judge_counts(claim, ev, expected) -> tuple[str, str, dict | None, dict | No
         return INCONCLUSIVE, "no seed has both arms' counts", None, None
     test = count_test(int(round(sum(m.values()))), int(round(sum(b.values()))))
     n = len(m)
-    measured = {"n": n, "method_events": test.method, "baseline_events": test.baseline,
-                "p_fewer": test.p_fewer, "p_more": test.p_more,
-                "mean": (test.method - test.baseline) / n}
+    measured = {
+        "n": n,
+        "method_events": test.method,
+        "baseline_events": test.baseline,
+        "p_fewer": test.p_fewer,
+        "p_more": test.p_more,
+        "mean": (test.method - test.baseline) / n,
+    }
     pw = P.count_power(test.method / n, test.baseline / n, max(n, len(expected)))
-    what = (f"{test.method} events ({claim['method']}) against {test.baseline} ({claim['baseline']}) "
-            f"over {n} seeds")
+    what = f"{test.method} events ({claim['method']}) against {test.baseline} ({claim['baseline']}) over {n} seeds"
     if test.p_fewer < ALPHA:
         return REPRODUCED, f"{what}: exact binomial test p = {test.p_fewer:.3g} < {ALPHA:g}", measured, pw
     if test.p_more < ALPHA:
-        return NOT_REPRODUCED, (f"{what}: the method has more events, exact binomial test p = {test.p_more:.3g}"),\
-            measured, pw
+        return (
+            NOT_REPRODUCED,
+            (f"{what}: the method has more events, exact binomial test p = {test.p_more:.3g}"),
+            measured,
+            pw,
+        )
     need = events_needed()
-    reason = (f"{what}: exact binomial test p = {test.p_fewer:.3g}, not below {ALPHA:g} (it takes at least "
-              f"{need} events in the baseline and none in the method)")
+    reason = (
+        f"{what}: exact binomial test p = {test.p_fewer:.3g}, not below {ALPHA:g} (it takes at least "
+        f"{need} events in the baseline and none in the method)"
+    )
     if pw.get("seeds_needed"):
         reason += f"; at the observed rates {pw['seeds_needed']} seeds would decide it 80% of the time"
     return INCONCLUSIVE, reason, measured, pw
@@ -326,37 +373,57 @@ def _judge_counts(claim, ev, expected) -> tuple[str, str, dict | None, dict | No
 def _skeleton(claim: dict, scale: str, paper: dict | None, region: tuple[float, float]) -> dict:
     k = kind(claim["kind"])
     return {
-        "id": claim["id"], "class": claim.get("class", "paper"), "statement": claim["statement"],
-        "source": claim["source"], "kind": claim["kind"], "experiment": claim["experiment"],
-        "metric": claim["metric"], "baseline_metric": claim.get("baseline_metric"), "better": claim.get("better"),
-        "claimed": claim.get("claimed"), "tolerance": claim.get("tolerance"),
-        "tolerance_rule": claim.get("tolerance_rule"), "sided": claim.get("sided", "two_sided"),
-        "accept": claim.get("accept"), "units": claim.get("units", ""), "scale": scale,
+        "id": claim["id"],
+        "class": claim.get("class", "paper"),
+        "statement": claim["statement"],
+        "source": claim["source"],
+        "kind": claim["kind"],
+        "experiment": claim["experiment"],
+        "metric": claim["metric"],
+        "baseline_metric": claim.get("baseline_metric"),
+        "better": claim.get("better"),
+        "claimed": claim.get("claimed"),
+        "tolerance": claim.get("tolerance"),
+        "tolerance_rule": claim.get("tolerance_rule"),
+        "sided": claim.get("sided", "two_sided"),
+        "accept": claim.get("accept"),
+        "units": claim.get("units", ""),
+        "scale": scale,
         "region": [None if math.isinf(v) else v for v in region],
         "arms": {r: claim[r] for r in k.roles if r in claim},
         "premises": claim.get("premises", []),
         "judged_at": claim["judged_at"],
-        "paper": (paper or {}).get("id"), "arxiv": (paper or {}).get("arxiv"),
+        "paper": (paper or {}).get("id"),
+        "arxiv": (paper or {}).get("arxiv"),
     }
 
 
-def judge(claim: dict, runs: dict[str, dict[int, dict]], scale: str, paper: dict | None = None,
-          context: dict | None = None) -> dict:
+def judge(
+    claim: dict, runs: dict[str, dict[int, dict]], scale: str, paper: dict | None = None, context: dict | None = None
+) -> dict:
     """A claim record with its verdict, computed from the runs of its experiment at one budget.
     `context` gives the seeds the experiment runs at this scale (else: the seeds present)."""
     k = kind(claim["kind"])
     region = region_of(claim)
-    expected = sorted((context or {}).get("seeds") or {s for r in k.roles if r in claim for s in runs.get(claim[r], {})})
+    expected = sorted(
+        (context or {}).get("seeds") or {s for r in k.roles if r in claim for s in runs.get(claim[r], {})}
+    )
     record = _skeleton(claim, scale, paper, region)
     ev = evidence(claim, runs, expected)
     record["per_seed"] = {str(s): v for s, v in sorted(ev.values.items())}
-    record["seeds"] = {"expected": expected, "used": sorted(ev.values),
-                       "left_out": {str(s): why for s, why in sorted(ev.left_out.items())}}
+    record["seeds"] = {
+        "expected": expected,
+        "used": sorted(ev.values),
+        "left_out": {str(s): why for s, why in sorted(ev.left_out.items())},
+    }
     arm_stats = {}
     for role, arm in record["arms"].items():
         key = claim.get("baseline_metric", claim["metric"]) if role == "baseline" else claim["metric"]
-        vals = [float(m[key]) for m in runs.get(arm, {}).values()
-                if isinstance(m.get(key), (int, float)) and math.isfinite(m[key])]
+        vals = [
+            float(m[key])
+            for m in runs.get(arm, {}).values()
+            if isinstance(m.get(key), (int, float)) and math.isfinite(m[key])
+        ]
         if vals:
             arm_stats[arm if key == claim["metric"] else f"{arm}:{key}"] = seed_stats(vals).as_dict()
     record["arm_stats"] = arm_stats
@@ -371,8 +438,12 @@ def judge(claim: dict, runs: dict[str, dict[int, dict]], scale: str, paper: dict
             measured = None
     record["measured"] = measured
     if scale not in claim["judged_at"]:
-        record.update(verdict=NOT_CHECKED, reason=f"judged at {', '.join(claim['judged_at'])} scale; this run is {scale}",
-                      check_with=claim.get("check_with", f"--config scale={claim['judged_at'][0]}"), power=None)
+        record.update(
+            verdict=NOT_CHECKED,
+            reason=f"judged at {', '.join(claim['judged_at'])} scale; this run is {scale}",
+            check_with=claim.get("check_with", f"--config scale={claim['judged_at'][0]}"),
+            power=None,
+        )
         return record
     for premise in claim.get("premises", []):
         holds, what = check_premise(premise, runs, expected)
@@ -428,13 +499,17 @@ def robustness_summary(rows: list[dict]) -> str:
     verdicts = [r["verdict"] for r in rows]
     if len(set(verdicts)) == 1:
         return "holds at every budget" if verdicts[0] == REPRODUCED else f"{verdicts[0]} at every budget"
-    flips = [f"flips between {budget_label(a['budget'])} and {budget_label(b['budget'])} "
-             f"({a['verdict']} → {b['verdict']})" for a, b in zip(rows, rows[1:]) if a["verdict"] != b["verdict"]]
+    flips = [
+        f"flips between {budget_label(a['budget'])} and {budget_label(b['budget'])} ({a['verdict']} → {b['verdict']})"
+        for a, b in zip(rows, rows[1:])
+        if a["verdict"] != b["verdict"]
+    ]
     return "; ".join(flips)
 
 
-def judge_claim(claim: dict, runs: dict[str, dict[int, dict]], scale: str, paper: dict | None = None,
-                context: dict | None = None) -> dict:
+def judge_claim(
+    claim: dict, runs: dict[str, dict[int, dict]], scale: str, paper: dict | None = None, context: dict | None = None
+) -> dict:
     """The claim's primary record, with the other budgets it is judged at as its robustness row."""
     ctx = context or {}
     budgets = sorted(claim.get("budgets") or [1])
@@ -453,18 +528,31 @@ def judge_claim(claim: dict, runs: dict[str, dict[int, dict]], scale: str, paper
         if authors and not at_authors:
             record = judge(at_budget(claim, primary), runs, scale, paper, ctx)
             reached = ", ".join(budget_label(infos[b]) for b in budgets)
-            record.update(verdict=NOT_CHECKED, budget=infos[primary], robustness=[], robustness_summary="",
-                          reason=f"an absolute number is judged at the budget it was measured at: the authors' "
-                                 f"{authors:g} {ctx.get('budget_key', 'steps')} ({ctx.get('authors_budget_what', '')}); "
-                                 f"this scale trains {reached}",
-                          check_with=claim.get("check_with", "--config scale=paper"), power=None)
+            record.update(
+                verdict=NOT_CHECKED,
+                budget=infos[primary],
+                robustness=[],
+                robustness_summary="",
+                reason=f"an absolute number is judged at the budget it was measured at: the authors' "
+                f"{authors:g} {ctx.get('budget_key', 'steps')} ({ctx.get('authors_budget_what', '')}); "
+                f"this scale trains {reached}",
+                check_with=claim.get("check_with", "--config scale=paper"),
+                power=None,
+            )
             return record
         budgets = [primary]
     records = {b: judge(at_budget(claim, b), runs, scale, paper, ctx) for b in budgets}
     record = records[primary]
     record["budget"] = infos[primary]
-    rows = [{"budget": infos[b], "verdict": records[b]["verdict"], "measured": records[b]["measured"],
-             "reason": records[b]["reason"]} for b in budgets]
+    rows = [
+        {
+            "budget": infos[b],
+            "verdict": records[b]["verdict"],
+            "measured": records[b]["measured"],
+            "reason": records[b]["reason"],
+        }
+        for b in budgets
+    ]
     record["robustness"] = rows if len(rows) > 1 else []
     record["robustness_summary"] = robustness_summary(rows) if len(rows) > 1 else ""
     return record
@@ -474,5 +562,7 @@ def judge_paper(paper_cfg: dict, evaluations: list[dict], scale: str, context: d
     """One record per claim. `context[experiment]` holds the experiment's seeds at this scale, the
     scale's budget (`budget_steps`, in `budget_key` units) and the authors' (`authors_budget`)."""
     runs = index_runs(evaluations)
-    return [judge_claim(c, runs.get(c["experiment"], {}), scale, paper_cfg["paper"],
-                        (context or {}).get(c["experiment"])) for c in paper_cfg["claims"]]
+    return [
+        judge_claim(c, runs.get(c["experiment"], {}), scale, paper_cfg["paper"], (context or {}).get(c["experiment"]))
+        for c in paper_cfg["claims"]
+    ]

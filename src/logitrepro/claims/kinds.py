@@ -10,14 +10,18 @@ space says which statistics fit the kind:
   universal  "never": any violation in any seed disproves the claim; no interval
   count      events per arm, summed over seeds, compared by an exact binomial test
 """
+
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 
 CLASSES = ("paper", "sanity", "extension")
-CLASS_TITLES = {"paper": "Paper claims", "sanity": "Sanity checks (hold by construction; not counted)",
-                "extension": "Extensions (our own variants and questions; not counted)"}
+CLASS_TITLES = {
+    "paper": "Paper claims",
+    "sanity": "Sanity checks (hold by construction; not counted)",
+    "extension": "Extensions (our own variants and questions; not counted)",
+}
 
 
 @dataclass(frozen=True)
@@ -33,22 +37,62 @@ class Kind:
     extra: tuple[str, ...] = ()  # further keys a claim of this kind needs
 
 
-KINDS: dict[str, Kind] = {k.name: k for k in (
-    Kind("absolute", ("arm",), "the metric", "linear", False, True),
-    Kind("difference", ("method", "baseline"), "method - baseline, paired by seed", "linear", True, True,
-         no_effect=0.0),
-    Kind("ratio", ("method", "baseline"), "method / baseline, paired by seed", "log", True, True, no_effect=1.0),
-    Kind("direction", ("method", "baseline"), "the method's margin over the baseline, in the better direction",
-         "linear", True, False, default_region=(0.0, math.inf), no_effect=0.0),
-    Kind("bound", ("arm",), "metric - bound_metric", "linear", False, False, default_region=(0.0, math.inf),
-         no_effect=0.0, extra=("bound_metric",)),
-    Kind("cost_to_target", ("method", "baseline"),
-         "the method's cost to reach the baseline's final value / the baseline's own cost", "log", True, True,
-         no_effect=1.0, extra=("cost",)),
-    Kind("never", ("arm",), "violations (any in any seed disproves the claim)", "universal", False, False),
-    Kind("fewer_events", ("method", "baseline"), "events summed over seeds, exact binomial test", "count",
-         False, False),
-)}
+KINDS: dict[str, Kind] = {
+    k.name: k
+    for k in (
+        Kind("absolute", ("arm",), "the metric", "linear", False, True),
+        Kind(
+            "difference",
+            ("method", "baseline"),
+            "method - baseline, paired by seed",
+            "linear",
+            True,
+            True,
+            no_effect=0.0,
+        ),
+        Kind("ratio", ("method", "baseline"), "method / baseline, paired by seed", "log", True, True, no_effect=1.0),
+        Kind(
+            "direction",
+            ("method", "baseline"),
+            "the method's margin over the baseline, in the better direction",
+            "linear",
+            True,
+            False,
+            default_region=(0.0, math.inf),
+            no_effect=0.0,
+        ),
+        Kind(
+            "bound",
+            ("arm",),
+            "metric - bound_metric",
+            "linear",
+            False,
+            False,
+            default_region=(0.0, math.inf),
+            no_effect=0.0,
+            extra=("bound_metric",),
+        ),
+        Kind(
+            "cost_to_target",
+            ("method", "baseline"),
+            "the method's cost to reach the baseline's final value / the baseline's own cost",
+            "log",
+            True,
+            True,
+            no_effect=1.0,
+            extra=("cost",),
+        ),
+        Kind("never", ("arm",), "violations (any in any seed disproves the claim)", "universal", False, False),
+        Kind(
+            "fewer_events",
+            ("method", "baseline"),
+            "events summed over seeds, exact binomial test",
+            "count",
+            False,
+            False,
+        ),
+    )
+}
 
 BANDED = tuple(name for name, k in KINDS.items() if k.banded)
 # cost_to_target keys that measure optimisation progress; a time is a separate, labelled claim

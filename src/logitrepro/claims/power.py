@@ -11,6 +11,7 @@ each with the seed count the claim expects and the same interval rule the verdic
 that a perfect replication would pass less than 80% of the time is underpowered, and the
 smallest seed count that would bring it to 80% is reported.
 """
+
 from __future__ import annotations
 
 import math
@@ -29,8 +30,9 @@ def _t_quantile(n: int) -> float:
     return float(sstats.t.ppf(0.5 + CONFIDENCE / 2, df=n - 1))
 
 
-def pass_probability(mu: float, sd: float, n: int, region: tuple[float, float], draws: int = DRAWS,
-                     seed: int = 0) -> float:
+def pass_probability(
+    mu: float, sd: float, n: int, region: tuple[float, float], draws: int = DRAWS, seed: int = 0
+) -> float:
     """P(the n-seed t-interval of N(mu, sd) draws lies inside `region`), all in the statistic's space."""
     low, high = region
     if n < 2:
@@ -52,8 +54,9 @@ def seeds_needed(mu: float, sd: float, region: tuple[float, float], start: int =
     return None
 
 
-def count_pass_probability(method_rate: float, baseline_rate: float, n: int, draws: int = DRAWS,
-                           seed: int = 0) -> float:
+def count_pass_probability(
+    method_rate: float, baseline_rate: float, n: int, draws: int = DRAWS, seed: int = 0
+) -> float:
     """P(the exact count test finds the method with significantly fewer events), per-seed Poisson counts."""
     rng = np.random.default_rng(seed)
     m = rng.poisson(method_rate, size=(draws, n)).sum(1)
@@ -63,11 +66,23 @@ def count_pass_probability(method_rate: float, baseline_rate: float, n: int, dra
     return float(np.mean(p < ALPHA))
 
 
-def interval_power(perfect: float, null: float | None, sd: float, n: int, region: tuple[float, float],
-                   basis: str, to_display=lambda v: v) -> dict:
+def interval_power(
+    perfect: float,
+    null: float | None,
+    sd: float,
+    n: int,
+    region: tuple[float, float],
+    basis: str,
+    to_display=lambda v: v,
+) -> dict:
     """The power record of an interval-judged claim; perfect, null, sd and region in the statistic's space."""
-    out = {"basis": basis, "n": n, "sd": sd, "perfect_at": to_display(perfect),
-           "perfect": pass_probability(perfect, sd, n, region)}
+    out = {
+        "basis": basis,
+        "n": n,
+        "sd": sd,
+        "perfect_at": to_display(perfect),
+        "perfect": pass_probability(perfect, sd, n, region),
+    }
     if null is not None and math.isfinite(null):
         out.update(null_at=to_display(null), null=pass_probability(null, sd, n, region))
     if n >= 2 and math.isfinite(out["perfect"]):
@@ -79,14 +94,24 @@ def interval_power(perfect: float, null: float | None, sd: float, n: int, region
 
 def count_power(method_rate: float, baseline_rate: float, n: int) -> dict:
     pooled = (method_rate + baseline_rate) / 2
-    out = {"basis": "observed", "n": n, "perfect_at": [method_rate, baseline_rate],
-           "perfect": count_pass_probability(method_rate, baseline_rate, n),
-           "null_at": [pooled, pooled], "null": count_pass_probability(pooled, pooled, n)}
+    out = {
+        "basis": "observed",
+        "n": n,
+        "perfect_at": [method_rate, baseline_rate],
+        "perfect": count_pass_probability(method_rate, baseline_rate, n),
+        "null_at": [pooled, pooled],
+        "null": count_pass_probability(pooled, pooled, n),
+    }
     out["underpowered"] = out["perfect"] < TARGET
     if out["underpowered"] and baseline_rate > method_rate:
-        out["seeds_needed"] = next((k for k in range(n + 1, MAX_SEEDS + 1)
-                                    if count_pass_probability(method_rate, baseline_rate, k, draws=2000) >= TARGET),
-                                   None)
+        out["seeds_needed"] = next(
+            (
+                k
+                for k in range(n + 1, MAX_SEEDS + 1)
+                if count_pass_probability(method_rate, baseline_rate, k, draws=2000) >= TARGET
+            ),
+            None,
+        )
     return out
 
 

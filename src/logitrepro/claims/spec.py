@@ -21,6 +21,7 @@ A one-sided claim ("up to 6x faster") sets `sided: at_least` or `at_most`: the b
 side that could disprove it only. Regions that are not a band (`accept: [low, high]`) carry
 `accept_why`.
 """
+
 from __future__ import annotations
 
 import copy
@@ -133,11 +134,9 @@ def _arm_exists(exp: dict, arm: str) -> bool:
     return arm in exp["arms"]
 
 
-def check_claims(paper: dict) -> list[str]:
+def check_claims(paper: dict, scales: tuple[str, ...]) -> list[str]:
     """Cross-references and rules JSON-Schema cannot express, one line per problem, each naming
-    the claim by its id."""
-    from logitrepro.config import SCALES
-
+    the claim by its id. `scales`: an experiment without `run_at` runs at all of them."""
     problems = []
     for claim in paper["claims"]:
         at = f"  claim {claim['id']}"
@@ -155,8 +154,10 @@ def check_claims(paper: dict) -> list[str]:
         if stray:
             problems.append(f"{at}: a {k.name} claim names {stray}, which it does not use (it reads {list(k.roles)})")
         if k.needs_better and claim.get("better") not in ("higher", "lower"):
-            problems.append(f"{at}.better: a {k.name} claim compares two states and must say which way is better "
-                            f"(better: higher or better: lower); there is no default")
+            problems.append(
+                f"{at}.better: a {k.name} claim compares two states and must say which way is better "
+                f"(better: higher or better: lower); there is no default"
+            )
         has_band = claim.get("claimed") is not None and "tolerance" in claim
         if k.banded and claim.get("accept") is None and not has_band:
             problems.append(f"{at}: a {k.name} claim needs claimed with a tolerance rule, or an accept region")
@@ -171,16 +172,22 @@ def check_claims(paper: dict) -> list[str]:
             if not claim.get("accept_why"):
                 problems.append(f"{at}.accept_why: say which rule or words of the paper give the region")
         if claim["kind"] == "cost_to_target" and claim.get("cost") not in PROGRESS_COSTS and not claim.get("cost_why"):
-            problems.append(f"{at}.cost: cost-to-target claims measure progress ({', '.join(PROGRESS_COSTS)}); "
-                            f"a time needs cost_why saying why the arms' implementations are comparable")
+            problems.append(
+                f"{at}.cost: cost-to-target claims measure progress ({', '.join(PROGRESS_COSTS)}); "
+                f"a time needs cost_why saying why the arms' implementations are comparable"
+            )
         if "baseline_factor" in claim and claim["kind"] != "direction":
             problems.append(f"{at}.baseline_factor: only a direction claim scales its baseline")
         for j, premise in enumerate(claim.get("premises", [])):
             if not _arm_exists(exp, premise["arm"]):
-                problems.append(f"{at}.premises.{j}.arm: no arm {premise['arm']!r} in experiment {claim['experiment']!r}")
-        not_run = sorted(set(claim["judged_at"]) - set(exp.get("run_at", SCALES)))
+                problems.append(
+                    f"{at}.premises.{j}.arm: no arm {premise['arm']!r} in experiment {claim['experiment']!r}"
+                )
+        not_run = sorted(set(claim["judged_at"]) - set(exp.get("run_at", scales)))
         if not_run:
-            problems.append(f"{at}.judged_at: experiment {claim['experiment']!r} does not run at {not_run} (its run_at)")
+            problems.append(
+                f"{at}.judged_at: experiment {claim['experiment']!r} does not run at {not_run} (its run_at)"
+            )
         if claim.get("budgets", [1]) != [1] and 1 not in claim["budgets"]:
             problems.append(f"{at}.budgets: must include 1 (the scale's own budget)")
     ids = [c["id"] for c in paper["claims"]]

@@ -1,4 +1,5 @@
 """Statistics over seeds: t-intervals, log-ratio intervals and an exact test for event counts."""
+
 from __future__ import annotations
 
 import math
@@ -54,8 +55,14 @@ def log_seed_stats(values, confidence: float = CONFIDENCE) -> SeedStats:
     if np.any(v <= 0):
         raise ValueError("log statistics need positive values")
     st = seed_stats(np.log(v), confidence)
-    return SeedStats(st.n, math.exp(st.mean), st.sd, math.exp(st.ci_low) if math.isfinite(st.ci_low) else 0.0,
-                     math.exp(st.ci_high) if math.isfinite(st.ci_high) else math.inf, log=True)
+    return SeedStats(
+        st.n,
+        math.exp(st.mean),
+        st.sd,
+        math.exp(st.ci_low) if math.isfinite(st.ci_low) else 0.0,
+        math.exp(st.ci_high) if math.isfinite(st.ci_high) else math.inf,
+        log=True,
+    )
 
 
 @dataclass(frozen=True)

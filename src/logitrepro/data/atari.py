@@ -18,6 +18,7 @@ grayscale frames (Atari sprites flicker between frames), resized to 84x84 by are
 Sticky actions (p = 0.25) as in DQN-Replay. We run ALE v5 with frameskip=1 and skip frames
 ourselves: v5's built-in frameskip returns only the last frame, without the max over two.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -33,7 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .sources import SourceUnavailable
+from .download import SourceUnavailable
+from .store import load_array, verify
 
 N_ACTIONS = 18
 FRAME = 84  # DQN's 84x84 frames
@@ -110,8 +112,13 @@ class SeaquestEmulator:
         gymnasium = _import_emulator()
         try:
             # full_action_space: the 18 actions in ALE's order whatever the game (Seaquest's minimal set is all 18)
-            self.env = gymnasium.make(f"ALE/{game}-v5", frameskip=1, repeat_action_probability=sticky,
-                                      obs_type="grayscale", full_action_space=True)
+            self.env = gymnasium.make(
+                f"ALE/{game}-v5",
+                frameskip=1,
+                repeat_action_probability=sticky,
+                obs_type="grayscale",
+                full_action_space=True,
+            )
         except Exception as e:  # ROM missing, unknown game: ALE raises its own error types
             raise SourceUnavailable(f"cannot start ALE/{game}-v5: {e}") from e
         h, w = self.env.observation_space.shape  # (210, 160)
@@ -182,8 +189,12 @@ def record_episodes(episodes: int, max_steps: int, seed: int, repeat_prob: float
                     break
     finally:
         emulator.close()
-    return {"obs": np.stack(obs), "action": np.asarray(actions, dtype=np.int64),
-            "reward": np.asarray(rewards, dtype=np.float32), "terminal": np.asarray(terminals, dtype=np.uint8)}
+    return {
+        "obs": np.stack(obs),
+        "action": np.asarray(actions, dtype=np.int64),
+        "reward": np.asarray(rewards, dtype=np.float32),
+        "terminal": np.asarray(terminals, dtype=np.uint8),
+    }
 
 
 @dataclass
@@ -197,8 +208,10 @@ class SeaquestRecorder:
     repeat_prob: float = 0.5
 
     def describe(self) -> str:
-        return (f"{self.episodes} Seaquest episodes (<= {self.max_steps} steps, seed {self.seed}, "
-                f"sticky-random policy) recorded with ale-py")
+        return (
+            f"{self.episodes} Seaquest episodes (<= {self.max_steps} steps, seed {self.seed}, "
+            f"sticky-random policy) recorded with ale-py"
+        )
 
     def load(self, timeout_s: float) -> dict[str, np.ndarray]:
         return record_episodes(self.episodes, self.max_steps, self.seed, self.repeat_prob)
@@ -307,8 +320,10 @@ class _DQNReplay:
             return read_npy(stream)
 
     def _small_arrays(self, run: int, k: int, timeout_s: float) -> dict:
-        arrays = {name: self._read(run, f"{STORE_PREFIX}{name}_ckpt.{k}.gz", timeout_s)
-                  for name in ("action", "reward", "terminal")}
+        arrays = {
+            name: self._read(run, f"{STORE_PREFIX}{name}_ckpt.{k}.gz", timeout_s)
+            for name in ("action", "reward", "terminal")
+        }
         try:
             add_count = int(self._read(run, f"add_count_ckpt.{k}.gz", timeout_s))
         except _MissingCheckpoint:
@@ -341,8 +356,10 @@ class _DQNReplay:
             if not progressed:
                 break
         if not plan:
-            raise SourceUnavailable(f"run {run}: no whole episode in checkpoints {sorted(self.checkpoints)}"
-                                    + (f" (missing: {sorted(missing)})" if missing else ""))
+            raise SourceUnavailable(
+                f"run {run}: no whole episode in checkpoints {sorted(self.checkpoints)}"
+                + (f" (missing: {sorted(missing)})" if missing else "")
+            )
         obs = np.empty((total, FRAME, FRAME), dtype=np.uint8)
         out = {"action": [], "reward": [], "terminal": []}
         dest, by_checkpoint = 0, {}
@@ -354,17 +371,28 @@ class _DQNReplay:
         for k, spans in by_checkpoint.items():
             with self._open(run, f"{STORE_PREFIX}observation_ckpt.{k}.gz", timeout_s) as stream:
                 copy_npy_rows(stream, spans, obs)
-        return {"obs": obs, "action": np.concatenate(out["action"]).astype(np.int64),
-                "reward": np.concatenate(out["reward"]).astype(np.float32),
-                "terminal": np.concatenate(out["terminal"]).astype(np.uint8)}
+        return {
+            "obs": obs,
+            "action": np.concatenate(out["action"]).astype(np.int64),
+            "reward": np.concatenate(out["reward"]).astype(np.float32),
+            "terminal": np.concatenate(out["terminal"]).astype(np.uint8),
+        }
 
     def load(self, timeout_s: float) -> dict[str, np.ndarray]:
         try:
-            parts = [self._load_run(run, budget, timeout_s)
-                     for run, budget in ((self.train_run, self.train_transitions), (self.test_run, self.test_transitions))]
+            parts = [
+                self._load_run(run, budget, timeout_s)
+                for run, budget in ((self.train_run, self.train_transitions), (self.test_run, self.test_transitions))
+            ]
         except _MissingCheckpoint as e:
             raise SourceUnavailable(f"missing file: {e}") from e
-        except (OSError, EOFError, ValueError, zlib.error, http.client.HTTPException) as e:  # network, truncated or corrupt files
+        except (
+            OSError,
+            EOFError,
+            ValueError,
+            zlib.error,
+            http.client.HTTPException,
+        ) as e:  # network, truncated or corrupt files
             raise SourceUnavailable(f"{type(e).__name__}: {e}") from e
         arrays = {name: np.concatenate([p[name] for p in parts]) for name in FIELDS}
         arrays["split"] = np.concatenate([np.full(len(p["action"]), i, dtype=np.uint8) for i, p in enumerate(parts)])
@@ -461,8 +489,13 @@ def write_trajectories(dataset, arrays: dict, folder: Path) -> dict:
 
 def load_trajectories(data_dir: str | Path, split: str) -> dict[str, np.ndarray]:
     """One prepared split: obs (N, 84, 84) uint8 memory-mapped (paper scale is GBs), action (N,)
-    int64, reward (N,) float32, terminal (N,) uint8."""
+    int64, reward (N,) float32, terminal (N,) uint8. A prepared folder is verified first
+    (store.verify: the observations are hashed once per process); a writer's output without a
+    manifest is read as is."""
     d = Path(data_dir)
+    manifest = verify(d, unprepared_ok=True)
     if not (d / f"{split}_action.npy").exists():
-        raise FileNotFoundError(f"{d} holds no prepared '{split}' trajectories; run: logitrepro prepare --dataset <name> --out {d}")
-    return {k: np.load(d / f"{split}_{k}.npy", mmap_mode="r" if k == "obs" else None) for k in FIELDS}
+        raise FileNotFoundError(
+            f"{d} holds no prepared '{split}' trajectories; run: logitrepro prepare --dataset <name> --out {d}"
+        )
+    return {k: load_array(d, f"{split}_{k}.npy", manifest, mmap_mode="r" if k == "obs" else None) for k in FIELDS}

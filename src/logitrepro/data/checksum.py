@@ -3,6 +3,7 @@
 We hash what the parser decodes (names, dtypes, shapes, bytes), not the downloaded file:
 repackagers recompress, so file hashes differ while the data is the same.
 """
+
 from __future__ import annotations
 
 import hashlib

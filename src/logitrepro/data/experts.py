@@ -7,6 +7,7 @@ The source is a Stable-Baselines3 SAC model as the RL Zoo publishes it on the Hu
   action = tanh(mu(relu(W2 relu(W1 obs + b1) + b2)))   (then within the Box bounds [-1, 1])
 so SB3 itself is not needed to use it.
 """
+
 from __future__ import annotations
 
 import io
@@ -17,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .sources import SourceUnavailable, download
+from .download import SourceUnavailable, download
+from .store import CorruptData, restore_hint, verify
 
 # The actor's layers in SB3's SAC policy state dict, in the order they are applied.
 SB3_ACTOR_LAYERS = ("actor.latent_pi.0", "actor.latent_pi.2", "actor.mu")
@@ -62,19 +64,30 @@ class SB3ZipURL:
 
 def write_actor(dataset, arrays: dict[str, np.ndarray], folder: Path) -> dict:
     np.savez(Path(folder) / ACTOR_FILE, **arrays)
-    return {"splits": {}, "obs_dim": int(arrays["w0"].shape[1]), "action_dim": int(arrays["w2"].shape[0]),
-            "hidden": [int(arrays["w0"].shape[0]), int(arrays["w1"].shape[0])]}
+    return {
+        "splits": {},
+        "obs_dim": int(arrays["w0"].shape[1]),
+        "action_dim": int(arrays["w2"].shape[0]),
+        "hidden": [int(arrays["w0"].shape[0]), int(arrays["w1"].shape[0])],
+    }
 
 
 class ActorExpert:
     """The deterministic SAC actor as a numpy function: states (N, obs) -> actions (N, act)."""
 
     def __init__(self, data_dir: str | Path):
+        # A prepared folder is verified first (store.verify); write_actor's output alone is read as is.
+        manifest = verify(data_dir, unprepared_ok=True)
         path = Path(data_dir) / ACTOR_FILE
         if not path.exists():
             raise FileNotFoundError(f"{path} is missing; prepare the expert first (logitrepro prepare --dataset ...)")
-        with np.load(path) as a:
-            self.layers = [(a[f"w{i}"], a[f"b{i}"]) for i in range(len(SB3_ACTOR_LAYERS))]
+        try:
+            with np.load(path, allow_pickle=False) as a:
+                self.layers = [(a[f"w{i}"], a[f"b{i}"]) for i in range(len(SB3_ACTOR_LAYERS))]
+        except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile) as e:  # a damaged or foreign .npz
+            raise CorruptData(
+                Path(data_dir), ACTOR_FILE, f"not a readable actor ({e})", restore_hint(data_dir, manifest)
+            ) from e
 
     def __call__(self, states: np.ndarray) -> np.ndarray:
         h = np.asarray(states, dtype=np.float32)

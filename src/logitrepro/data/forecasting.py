@@ -7,6 +7,7 @@ On disk (data/<name>/), per collection c in COLLECTIONS:
   c_h.npy       each series' horizon h (int64)
   c_period.npy  each series' seasonal period (1 yearly / other, 4 quarterly, 12 monthly)
 """
+
 from __future__ import annotations
 
 import tempfile
@@ -15,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .sources import SourceUnavailable, download
+from .download import SourceUnavailable, download
+from .store import load_array, verify
 
 COLLECTIONS = ("m1", "m3", "tourism")
 FIELDS = ("x", "x_len", "xx", "h", "period")
@@ -58,10 +60,13 @@ class FcompdataPackage:
 def _as_collection(name: str, train_parts: list[np.ndarray]) -> dict[str, np.ndarray]:
     """A training-only collection: no test parts (h = 0)."""
     n = len(train_parts)
-    return {f"{name}_x": np.concatenate(train_parts) if n else np.zeros(0),
-            f"{name}_x_len": np.array([len(x) for x in train_parts], dtype=np.int64),
-            f"{name}_xx": np.zeros(0), f"{name}_h": np.zeros(n, dtype=np.int64),
-            f"{name}_period": np.ones(n, dtype=np.int64)}
+    return {
+        f"{name}_x": np.concatenate(train_parts) if n else np.zeros(0),
+        f"{name}_x_len": np.array([len(x) for x in train_parts], dtype=np.int64),
+        f"{name}_xx": np.zeros(0),
+        f"{name}_h": np.zeros(n, dtype=np.int64),
+        f"{name}_period": np.ones(n, dtype=np.int64),
+    }
 
 
 def read_parquet_targets(path: Path) -> list[np.ndarray]:
@@ -106,18 +111,27 @@ def write_series(dataset, arrays: dict[str, np.ndarray], folder: Path) -> dict:
     for name, a in arrays.items():
         np.save(Path(folder) / f"{name}.npy", a)
     names = sorted(k[: -len("_x_len")] for k in arrays if k.endswith("_x_len"))
-    return {"splits": {c: int(len(arrays[f"{c}_h"])) for c in names}, "collections": names,
-            "values": {c: int(len(arrays[f"{c}_x"]) + len(arrays[f"{c}_xx"])) for c in names}}
+    return {
+        "splits": {c: int(len(arrays[f"{c}_h"])) for c in names},
+        "collections": names,
+        "values": {c: int(len(arrays[f"{c}_x"]) + len(arrays[f"{c}_xx"])) for c in names},
+    }
 
 
 def load_collection(data_dir: str | Path, collection: str) -> list[Series]:
-    """One collection's series, in the source's order."""
+    """One collection's series, in the source's order. A prepared folder is verified first
+    (store.verify); a writer's output without a manifest is read as is."""
     d = Path(data_dir)
+    manifest = verify(d, unprepared_ok=True)
     if not (d / f"{collection}_x.npy").exists():
-        raise FileNotFoundError(f"{d} has no collection {collection!r} (expected {collection}_x.npy); "
-                                f"run: logitrepro prepare --dataset {d.name} --out {d}")
-    a = {f: np.load(d / f"{collection}_{f}.npy") for f in FIELDS}
+        raise FileNotFoundError(
+            f"{d} has no collection {collection!r} (expected {collection}_x.npy); "
+            f"run: logitrepro prepare --dataset {d.name} --out {d}"
+        )
+    a = {f: load_array(d, f"{collection}_{f}.npy", manifest) for f in FIELDS}
     train_at = np.concatenate([[0], np.cumsum(a["x_len"])])
     test_at = np.concatenate([[0], np.cumsum(a["h"])])
-    return [Series(a["x"][train_at[i]:train_at[i + 1]], a["xx"][test_at[i]:test_at[i + 1]], int(a["period"][i]))
-            for i in range(len(a["h"]))]
+    return [
+        Series(a["x"][train_at[i] : train_at[i + 1]], a["xx"][test_at[i] : test_at[i + 1]], int(a["period"][i]))
+        for i in range(len(a["h"]))
+    ]

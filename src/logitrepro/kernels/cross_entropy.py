@@ -45,9 +45,20 @@ def cross_entropy_ref(logits: torch.Tensor, target: torch.Tensor, z_loss: float 
 
 @lazy_jit
 def _ce_row_kernel(
-    X, stride_xn, TARGET, COL_BIAS, LOSS_ROWS, LSE, G, stride_gn,
-    V, ignore_index, z_loss,
-    HAS_COL_BIAS: tl.constexpr, WRITE_GRAD: tl.constexpr, BLOCK_V: tl.constexpr,
+    X,
+    stride_xn,
+    TARGET,
+    COL_BIAS,
+    LOSS_ROWS,
+    LSE,
+    G,
+    stride_gn,
+    V,
+    ignore_index,
+    z_loss,
+    HAS_COL_BIAS: tl.constexpr,
+    WRITE_GRAD: tl.constexpr,
+    BLOCK_V: tl.constexpr,
 ):
     row = tl.program_id(0).to(tl.int64)
     x_row = X + row * stride_xn
@@ -103,10 +114,21 @@ def ce_rows_triton(x, target, col_bias=None, z_loss=0.0, ignore_index=-100, writ
     block_v = min(next_power_of_2(v), MAX_BLOCK_V)
     num_warps = 4 if is_interpreter(x) else (8 if block_v <= 4096 else 16)
     _ce_row_kernel[(n,)](
-        x, x.stride(0), target, col_bias if col_bias is not None else lse, loss_rows, lse,
-        grad if grad is not None else lse, grad.stride(0) if grad is not None else 0,
-        v, ignore_index, float(z_loss),
-        HAS_COL_BIAS=col_bias is not None, WRITE_GRAD=write_grad, BLOCK_V=block_v, num_warps=num_warps,
+        x,
+        x.stride(0),
+        target,
+        col_bias if col_bias is not None else lse,
+        loss_rows,
+        lse,
+        grad if grad is not None else lse,
+        grad.stride(0) if grad is not None else 0,
+        v,
+        ignore_index,
+        float(z_loss),
+        HAS_COL_BIAS=col_bias is not None,
+        WRITE_GRAD=write_grad,
+        BLOCK_V=block_v,
+        num_warps=num_warps,
     )
     return loss_rows, lse, grad
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 
@@ -177,7 +177,7 @@ def import_tl():
 
 
 def select_path(x: torch.Tensor) -> str:
-    """"triton", "fast" (the op's CPU path) or "reference" for input ``x``."""
+    """ "triton", "fast" (the op's CPU path) or "reference" for input ``x``."""
     if use_triton(x):
         return "triton"
     return "reference" if kernel_backend() == "reference" else "fast"

@@ -142,8 +142,17 @@ def _density(crk, cik, start, M, BLOCK_M: tl.constexpr, BLOCK_F: tl.constexpr):
 
 @lazy_jit
 def _fourier_fwd_kernel(
-    A, stride_a, OUT, stride_o, CN, stride_c, NF, M, eps,
-    BLOCK_F: tl.constexpr, BLOCK_M: tl.constexpr,
+    A,
+    stride_a,
+    OUT,
+    stride_o,
+    CN,
+    stride_c,
+    NF,
+    M,
+    eps,
+    BLOCK_F: tl.constexpr,
+    BLOCK_M: tl.constexpr,
 ):
     row = tl.program_id(0).to(tl.int64)
     a_row = A + row * stride_a
@@ -166,8 +175,19 @@ def _fourier_fwd_kernel(
 
 @lazy_jit
 def _fourier_bwd_kernel(
-    A, stride_a, DOUT, stride_do, DCN, stride_dc, DA, stride_da, NF, M, eps,
-    BLOCK_F: tl.constexpr, BLOCK_M: tl.constexpr,
+    A,
+    stride_a,
+    DOUT,
+    stride_do,
+    DCN,
+    stride_dc,
+    DA,
+    stride_da,
+    NF,
+    M,
+    eps,
+    BLOCK_F: tl.constexpr,
+    BLOCK_M: tl.constexpr,
 ):
     row = tl.program_id(0).to(tl.int64)
     a_row = A + row * stride_a
@@ -241,8 +261,17 @@ class FourierHeadLogPMF(torch.autograd.Function):
         cn = torch.empty_like(coeffs)
         block_f, block_m = _blocks(nf, n_bins)
         _fourier_fwd_kernel[(b,)](
-            coeffs, coeffs.stride(0), out, out.stride(0), cn, cn.stride(0), nf, n_bins, EPS,
-            BLOCK_F=block_f, BLOCK_M=block_m,
+            coeffs,
+            coeffs.stride(0),
+            out,
+            out.stride(0),
+            cn,
+            cn.stride(0),
+            nf,
+            n_bins,
+            EPS,
+            BLOCK_F=block_f,
+            BLOCK_M=block_m,
         )
         ctx.save_for_backward(coeffs)
         ctx.n_bins = n_bins
@@ -258,8 +287,19 @@ class FourierHeadLogPMF(torch.autograd.Function):
         da = torch.empty_like(coeffs)
         block_f, block_m = _blocks(nf, ctx.n_bins)
         _fourier_bwd_kernel[(b,)](
-            coeffs, coeffs.stride(0), dout, dout.stride(0), dcn, dcn.stride(0), da, da.stride(0),
-            nf, ctx.n_bins, EPS, BLOCK_F=block_f, BLOCK_M=block_m,
+            coeffs,
+            coeffs.stride(0),
+            dout,
+            dout.stride(0),
+            dcn,
+            dcn.stride(0),
+            da,
+            da.stride(0),
+            nf,
+            ctx.n_bins,
+            EPS,
+            BLOCK_F=block_f,
+            BLOCK_M=block_m,
         )
         return da, None
 

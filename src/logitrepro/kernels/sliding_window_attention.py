@@ -41,7 +41,9 @@ _LOG2E = 1.4426950408889634
 
 def _check(q, k, v, window):
     if q.dim() != 4 or q.shape != k.shape or q.shape != v.shape:
-        raise ValueError(f"q, k, v must share shape (B, H, T, D), got {tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}")
+        raise ValueError(
+            f"q, k, v must share shape (B, H, T, D), got {tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}"
+        )
     if int(window) < 1:
         raise ValueError("window must be >= 1")
 
@@ -260,9 +262,24 @@ def _head_window(h, H, T, window, N_GLOBAL):
 
 @lazy_jit
 def _swa_fwd_kernel(
-    Q, K, V, O, LSE2,
-    stride_b, stride_h, stride_t, H, T, D, window, N_GLOBAL, qk_scale2,
-    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, PRECISION: tl.constexpr,
+    Q,
+    K,
+    V,
+    O,
+    LSE2,
+    stride_b,
+    stride_h,
+    stride_t,
+    H,
+    T,
+    D,
+    window,
+    N_GLOBAL,
+    qk_scale2,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_D: tl.constexpr,
+    PRECISION: tl.constexpr,
 ):
     pid_m = tl.program_id(0)
     pid_bh = tl.program_id(1)
@@ -272,7 +289,9 @@ def _swa_fwd_kernel(
     offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     offs_d = tl.arange(0, BLOCK_D)
     d_mask = offs_d < D
-    q = tl.load(Q + base + offs_m[:, None] * stride_t + offs_d[None, :], mask=(offs_m[:, None] < T) & d_mask[None, :], other=0.0)
+    q = tl.load(
+        Q + base + offs_m[:, None] * stride_t + offs_d[None, :], mask=(offs_m[:, None] < T) & d_mask[None, :], other=0.0
+    )
 
     m_i = tl.full([BLOCK_M], float("-inf"), dtype=tl.float32)  # running max, log2 units
     l_i = tl.zeros([BLOCK_M], dtype=tl.float32)
@@ -297,15 +316,38 @@ def _swa_fwd_kernel(
         m_i = m_new
     m_mask = offs_m < T
     l_safe = tl.where(m_mask, l_i, 1.0)
-    tl.store(O + base + offs_m[:, None] * stride_t + offs_d[None, :], acc / l_safe[:, None], mask=m_mask[:, None] & d_mask[None, :])
+    tl.store(
+        O + base + offs_m[:, None] * stride_t + offs_d[None, :],
+        acc / l_safe[:, None],
+        mask=m_mask[:, None] & d_mask[None, :],
+    )
     tl.store(LSE2 + pid_bh.to(tl.int64) * T + offs_m, m_i + tl.log2(l_safe), mask=m_mask)
 
 
 @lazy_jit
 def _swa_bwd_dkdv_kernel(
-    Q, K, V, DO, LSE2, DELTA, DK, DV,
-    stride_b, stride_h, stride_t, H, T, D, window, N_GLOBAL, qk_scale2, sm_scale,
-    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, PRECISION: tl.constexpr,
+    Q,
+    K,
+    V,
+    DO,
+    LSE2,
+    DELTA,
+    DK,
+    DV,
+    stride_b,
+    stride_h,
+    stride_t,
+    H,
+    T,
+    D,
+    window,
+    N_GLOBAL,
+    qk_scale2,
+    sm_scale,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_D: tl.constexpr,
+    PRECISION: tl.constexpr,
 ):
     pid_n = tl.program_id(0)
     pid_bh = tl.program_id(1)
@@ -346,9 +388,27 @@ def _swa_bwd_dkdv_kernel(
 
 @lazy_jit
 def _swa_bwd_dq_kernel(
-    Q, K, V, DO, LSE2, DELTA, DQ,
-    stride_b, stride_h, stride_t, H, T, D, window, N_GLOBAL, qk_scale2, sm_scale,
-    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, PRECISION: tl.constexpr,
+    Q,
+    K,
+    V,
+    DO,
+    LSE2,
+    DELTA,
+    DQ,
+    stride_b,
+    stride_h,
+    stride_t,
+    H,
+    T,
+    D,
+    window,
+    N_GLOBAL,
+    qk_scale2,
+    sm_scale,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_D: tl.constexpr,
+    PRECISION: tl.constexpr,
 ):
     pid_m = tl.program_id(0)
     pid_bh = tl.program_id(1)
@@ -409,8 +469,23 @@ class _SWATriton(torch.autograd.Function):
         sm_scale = 1.0 / math.sqrt(d)
         grid = (cdiv(t, cfg["BLOCK_M"]), b * h)
         _swa_fwd_kernel[grid](
-            q, k, v, o, lse2, q.stride(0), q.stride(1), q.stride(2), h, t, d, window, int(n_global),
-            sm_scale * _LOG2E, PRECISION=_precision(q), num_warps=num_warps, **cfg,
+            q,
+            k,
+            v,
+            o,
+            lse2,
+            q.stride(0),
+            q.stride(1),
+            q.stride(2),
+            h,
+            t,
+            d,
+            window,
+            int(n_global),
+            sm_scale * _LOG2E,
+            PRECISION=_precision(q),
+            num_warps=num_warps,
+            **cfg,
         )
         ctx.save_for_backward(q, k, v, o, lse2)
         ctx.window, ctx.n_global = window, int(n_global)

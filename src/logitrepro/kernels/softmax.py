@@ -97,7 +97,9 @@ def _fwd(x2: torch.Tensor) -> torch.Tensor:
     n, v = x2.shape
     y = torch.empty_like(x2)
     block, one_pass, num_warps = _blocking(v)
-    _softmax_fwd_kernel[(n,)](x2, y, x2.stride(0), y.stride(0), v, BLOCK_V=block, ONE_PASS=one_pass, num_warps=num_warps)
+    _softmax_fwd_kernel[(n,)](
+        x2, y, x2.stride(0), y.stride(0), v, BLOCK_V=block, ONE_PASS=one_pass, num_warps=num_warps
+    )
     return y
 
 

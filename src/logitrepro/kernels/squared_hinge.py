@@ -43,8 +43,17 @@ def squared_hinge_loss_ref(logits: torch.Tensor, target: torch.Tensor, reduction
 
 @lazy_jit
 def _sq_hinge_kernel(
-    X, stride_xn, TARGET, LOSS_ROWS, G, stride_gn, N, C,
-    BLOCK_N: tl.constexpr, BLOCK_C: tl.constexpr, WRITE_GRAD: tl.constexpr,
+    X,
+    stride_xn,
+    TARGET,
+    LOSS_ROWS,
+    G,
+    stride_gn,
+    N,
+    C,
+    BLOCK_N: tl.constexpr,
+    BLOCK_C: tl.constexpr,
+    WRITE_GRAD: tl.constexpr,
 ):
     # One program owns BLOCK_N rows and walks over the classes in BLOCK_C chunks.
     pid = tl.program_id(0)
@@ -74,8 +83,17 @@ def _launch(logits: torch.Tensor, target: torch.Tensor, write_grad: bool):
     # also keep the interpreter fast).
     block_n = max(1, min(128 if not is_interpreter(logits) else 64, 4096 // block_c))
     _sq_hinge_kernel[(cdiv(n, block_n),)](
-        logits, logits.stride(0), target, loss_rows, grad, grad.stride(0), n, c,
-        BLOCK_N=block_n, BLOCK_C=block_c, WRITE_GRAD=write_grad,
+        logits,
+        logits.stride(0),
+        target,
+        loss_rows,
+        grad,
+        grad.stride(0),
+        n,
+        c,
+        BLOCK_N=block_n,
+        BLOCK_C=block_c,
+        WRITE_GRAD=write_grad,
     )
     return loss_rows, (grad if write_grad else None)
 

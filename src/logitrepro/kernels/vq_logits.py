@@ -40,7 +40,9 @@ def vq_code_log_weights(
         return counts.log()  # log 0 = -inf for empty codes
     b = bias.to(torch.promote_types(bias.dtype, dtype))
     # Stable per-code logsumexp: subtract the per-code max before exponentiating.
-    bmax = torch.full((n_codes,), float("-inf"), device=b.device, dtype=b.dtype).scatter_reduce(0, code_of_token, b, "amax")
+    bmax = torch.full((n_codes,), float("-inf"), device=b.device, dtype=b.dtype).scatter_reduce(
+        0, code_of_token, b, "amax"
+    )
     bmax = bmax.detach()
     shifted = torch.exp(b - bmax[code_of_token])  # [V]
     sums = torch.zeros(n_codes, device=b.device, dtype=b.dtype).index_add(0, code_of_token, shifted)

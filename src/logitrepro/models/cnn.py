@@ -4,6 +4,7 @@ Architecture (AFAgarap/cnn-svm): 28x28x1 -> conv5x5xC1 SAME + ReLU + maxpool2
 -> conv5x5xC2 SAME + ReLU + maxpool2 -> dense 7*7*C2 -> H, ReLU -> dropout -> dense H -> 10.
 The paper uses C1=32, C2=64, H=1024; the `cpu` scale may shrink the widths, never the shape.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

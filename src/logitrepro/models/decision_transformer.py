@@ -25,6 +25,7 @@ Action head (`DTConfig.head`):
            order, so both heads give logits indexed by ALE action and the loss and sampling code
            is the same for both.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -89,8 +90,12 @@ class Block(nn.Module):
         super().__init__()
         self.ln1, self.ln2 = nn.LayerNorm(cfg.n_embd), nn.LayerNorm(cfg.n_embd)
         self.attn = SelfAttention(cfg)
-        self.mlp = nn.Sequential(nn.Linear(cfg.n_embd, 4 * cfg.n_embd), nn.GELU(),
-                                 nn.Linear(4 * cfg.n_embd, cfg.n_embd), nn.Dropout(cfg.dropout))
+        self.mlp = nn.Sequential(
+            nn.Linear(cfg.n_embd, 4 * cfg.n_embd),
+            nn.GELU(),
+            nn.Linear(4 * cfg.n_embd, cfg.n_embd),
+            nn.Dropout(cfg.dropout),
+        )
 
     def forward(self, x):
         x = x + self.attn(self.ln1(x))
@@ -138,10 +143,15 @@ class DecisionTransformer(nn.Module):
         self.head = ActionHead(cfg)
         self.apply(self._init)  # before the encoders exist, as the DT code does
         self.state_encoder = nn.Sequential(
-            nn.Conv2d(cfg.frame_stack, 32, 8, stride=4), nn.ReLU(),  # (4, 84, 84) -> (32, 20, 20)
-            nn.Conv2d(32, 64, 4, stride=2), nn.ReLU(),  # -> (64, 9, 9)
-            nn.Conv2d(64, 64, 3, stride=1), nn.ReLU(),  # -> (64, 7, 7)
-            nn.Flatten(), nn.Linear(64 * 7 * 7, d), nn.Tanh(),
+            nn.Conv2d(cfg.frame_stack, 32, 8, stride=4),
+            nn.ReLU(),  # (4, 84, 84) -> (32, 20, 20)
+            nn.Conv2d(32, 64, 4, stride=2),
+            nn.ReLU(),  # -> (64, 9, 9)
+            nn.Conv2d(64, 64, 3, stride=1),
+            nn.ReLU(),  # -> (64, 7, 7)
+            nn.Flatten(),
+            nn.Linear(64 * 7 * 7, d),
+            nn.Tanh(),
         )
         self.rtg_emb = nn.Sequential(nn.Linear(1, d), nn.Tanh())
         self.action_emb = nn.Sequential(nn.Embedding(cfg.n_actions, d), nn.Tanh())
@@ -169,19 +179,24 @@ class DecisionTransformer(nn.Module):
         x = states.reshape(b * t, *states.shape[2:]).float() / 255.0  # (B*T, 4, 84, 84)
         return self.state_encoder(x).view(b, t, -1)
 
-    def decode(self, state_emb: torch.Tensor, actions: torch.Tensor | None, rtgs: torch.Tensor,
-               timesteps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def decode(
+        self, state_emb: torch.Tensor, actions: torch.Tensor | None, rtgs: torch.Tensor, timesteps: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """state_emb (B, T, d), actions (B, T) or (B, T-1) or None (T = 1), rtgs (B, T),
         timesteps (B,) -> (logits (B, T, 18) at the state tokens, Fourier coefficients or None)."""
         b, t, d = state_emb.shape
         n_act = 0 if actions is None else actions.shape[1]
         if t > self.cfg.context or n_act not in (t - 1, t):
-            raise ValueError(f"a window holds at most {self.cfg.context} states and one action fewer or as many; "
-                             f"got {t} states, {n_act} actions")
+            raise ValueError(
+                f"a window holds at most {self.cfg.context} states and one action fewer or as many; "
+                f"got {t} states, {n_act} actions"
+            )
         r = self.rtg_emb(rtgs.unsqueeze(-1).float())  # (B, T, d)
         a = state_emb.new_zeros(b, t, d)
         if n_act:
-            a = torch.cat([self.action_emb(actions), a[:, n_act:]], dim=1)  # (B, T, d); a_T is a zero stand-in if absent
+            a = torch.cat(
+                [self.action_emb(actions), a[:, n_act:]], dim=1
+            )  # (B, T, d); a_T is a zero stand-in if absent
         n_tokens = 3 * t - (t - n_act)  # 3T, or 3T - 1 while a_T is still to be chosen
         x = torch.stack([r, state_emb, a], dim=2).reshape(b, 3 * t, d)[:, :n_tokens]  # (B, L, d)
         x = x + self.pos_emb[:, :n_tokens] + self.timestep_emb[0, timesteps].unsqueeze(1)
@@ -209,4 +224,3 @@ class DecisionTransformer(nn.Module):
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
-

@@ -1,5 +1,6 @@
 """A small decoder-only forecaster over value tokens (Chronos' recipe with a GPT trunk): the
 trunk of logitrepro.models.gpt and a head over the value bins, linear or Fourier."""
+
 from __future__ import annotations
 
 import torch
@@ -10,8 +11,14 @@ from logitrepro.models.gpt import GPT, GPTConfig
 
 
 class Forecaster(nn.Module):
-    def __init__(self, cfg: GPTConfig, n_bins: int, head: str = "linear", n_freqs: int = 0,
-                 fourier_init: tuple[float, float] = (1e-3, 0.1)):
+    def __init__(
+        self,
+        cfg: GPTConfig,
+        n_bins: int,
+        head: str = "linear",
+        n_freqs: int = 0,
+        fourier_init: tuple[float, float] = (1e-3, 0.1),
+    ):
         super().__init__()
         self.trunk = GPT(cfg)
         self.trunk.lm_head = nn.Identity()  # the trunk then returns its final hidden states

@@ -1,5 +1,6 @@
 """The Fourier head as a layer: a linear map to N+1 complex coefficients, then the kernel
 library's Fourier-series pmf over m bins of [-1, 1] (logitrepro.kernels.fourier_head)."""
+
 from __future__ import annotations
 
 import torch

@@ -15,6 +15,7 @@ Output head (`GPTConfig.head`):
 The largest pre-softmax attention logit of each layer is kept in `block.attn.last_max_logit`
 when `record_max_logit` is on (LS-attention's instability measure).
 """
+
 from __future__ import annotations
 
 import math

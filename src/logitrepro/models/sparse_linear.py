@@ -1,5 +1,6 @@
 """Sparse inputs end to end: CSR batches gathered on the device and a linear layer that
 multiplies them without densifying (rcv1 has 47,236 columns)."""
+
 from __future__ import annotations
 
 import warnings
@@ -30,9 +31,10 @@ def csr_tensor(crow: torch.Tensor, col: torch.Tensor, values: torch.Tensor, shap
 def to_csr_tensor(x: scipy.sparse.csr_matrix, device) -> torch.Tensor:
     x = x.tocsr()
     x.sort_indices()
-    as_long = lambda a: torch.from_numpy(np.asarray(a, dtype=np.int64))  # noqa: E731 (crow and col share a dtype)
-    return csr_tensor(as_long(x.indptr), as_long(x.indices), torch.from_numpy(np.asarray(x.data, dtype=np.float32)),
-                      x.shape).to(device)
+    as_long = lambda a: torch.from_numpy(np.asarray(a, dtype=np.int64))
+    return csr_tensor(
+        as_long(x.indptr), as_long(x.indices), torch.from_numpy(np.asarray(x.data, dtype=np.float32)), x.shape
+    ).to(device)
 
 
 def csr_rows(x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:

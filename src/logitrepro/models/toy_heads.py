@@ -11,6 +11,7 @@ A Fourier member with N frequencies uses the first N + 1 of N_max + 1 complex co
 masks the rest to zero: the autocorrelation of a zero-padded sequence is the unpadded one, so
 its density is exactly the N-frequency density. Masked outputs get no gradient and never move.
 """
+
 from __future__ import annotations
 
 import math

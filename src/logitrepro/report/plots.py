@@ -7,6 +7,7 @@ beside it), or against the value in the metric's name where one run holds a whol
 A curve is named `y` (plotted against step) or `y@x` (against another history key, e.g.
 `val_ppl@train_s` for validation perplexity against training compute).
 """
+
 from __future__ import annotations
 
 import json
@@ -15,10 +16,10 @@ from pathlib import Path
 
 import matplotlib
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from logitrepro.claims.stats import seed_stats
 
-from logitrepro.claims.stats import seed_stats  # noqa: E402
+matplotlib.use("Agg")  # before pyplot: figures are files, never windows
+import matplotlib.pyplot as plt  # noqa: E402
 
 AXIS_LABELS = {"step": "step", "train_s": "training compute (s)"}
 
@@ -50,13 +51,22 @@ def _draw_curves(ax, histories_by_arm: dict, y: str, x: str, colours: list[str])
         if x == "step":  # seeds share their steps: average them
             by_step = [dict(c) for c in curves]
             steps = sorted(set.intersection(*(set(c) for c in by_step)))
-            ax.plot(steps, [sum(c[s] for c in by_step) / len(by_step) for s in steps],
-                    color=colour, linewidth=2, label=f"{arm} (n={len(curves)})")
+            ax.plot(
+                steps,
+                [sum(c[s] for c in by_step) / len(by_step) for s in steps],
+                color=colour,
+                linewidth=2,
+                label=f"{arm} (n={len(curves)})",
+            )
         else:  # compute differs per seed: average point by point
             n = min(len(c) for c in curves)
-            ax.plot([sum(c[i][0] for c in curves) / len(curves) for i in range(n)],
-                    [sum(c[i][1] for c in curves) / len(curves) for i in range(n)],
-                    color=colour, linewidth=2, label=f"{arm} (n={len(curves)})")
+            ax.plot(
+                [sum(c[i][0] for c in curves) / len(curves) for i in range(n)],
+                [sum(c[i][1] for c in curves) / len(curves) for i in range(n)],
+                color=colour,
+                linewidth=2,
+                label=f"{arm} (n={len(curves)})",
+            )
 
 
 def _draw_sweep(ax, run_dirs: list[Path], sweep: dict, experiment: str | None = None) -> None:
@@ -90,12 +100,23 @@ def _draw_sweep(ax, run_dirs: list[Path], sweep: dict, experiment: str | None = 
     if xs:
         stats = [seed_stats(by_value[v][metric]) for v in xs]
         err = [0 if s.n < 2 else s.ci_high - s.mean for s in stats]
-        ax.errorbar(xs, [s.mean for s in stats], yerr=err, marker="o", capsize=3,
-                    label=f"{sweep.get('title', metric)} (mean, 95% CI)")
+        ax.errorbar(
+            xs,
+            [s.mean for s in stats],
+            yerr=err,
+            marker="o",
+            capsize=3,
+            label=f"{sweep.get('title', metric)} (mean, 95% CI)",
+        )
     bx = [v for v in xs if by_value[v].get(bound)]
     if bound and bx:
-        ax.plot(bx, [sum(by_value[v][bound]) / len(by_value[v][bound]) for v in bx], "k--", marker="x",
-                label=f"{bound} (analytic)")
+        ax.plot(
+            bx,
+            [sum(by_value[v][bound]) / len(by_value[v][bound]) for v in bx],
+            "k--",
+            marker="x",
+            label=f"{bound} (analytic)",
+        )
     ref = [r for r in reference if isinstance(r, (int, float))]
     if ref:
         ax.axhline(sum(ref) / len(ref), color="grey", linestyle=":", label=f"{sweep['reference_arm']} ({metric})")
@@ -109,8 +130,9 @@ def _draw_sweep(ax, run_dirs: list[Path], sweep: dict, experiment: str | None = 
         ax.legend(fontsize=8)
 
 
-def plot_curves(run_dirs: list[str | Path], out_png: str | Path, metrics: list[str], title: str,
-                sweep: dict | None = None) -> None:
+def plot_curves(
+    run_dirs: list[str | Path], out_png: str | Path, metrics: list[str], title: str, sweep: dict | None = None
+) -> None:
     by_exp: dict[str, dict[str, list[list[dict]]]] = defaultdict(lambda: defaultdict(list))
     for d in run_dirs:
         info = json.loads((Path(d) / "run.json").read_text())
@@ -140,7 +162,7 @@ def plot_curves(run_dirs: list[str | Path], out_png: str | Path, metrics: list[s
         own_sweeps = [sw for sw in per_exp if "arms" not in sw or set(sw["arms"]) & set(by_exp[exp])]
         for j, sw in enumerate(own_sweeps, start=len(own)):
             _draw_sweep(axes[i][j], [Path(d) for d in run_dirs], sw, experiment=exp)
-        for ax in axes[i][len(own) + len(own_sweeps):]:
+        for ax in axes[i][len(own) + len(own_sweeps) :]:
             ax.axis("off")
     for j in range(n_cols if sweeps else 0):
         if j < len(sweeps):

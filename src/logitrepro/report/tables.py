@@ -7,10 +7,13 @@ our own variants), each with its verdict, how sure that verdict is (how often a 
 replication and a replication with no effect would pass) and the reason; and, for claims judged
 at several training budgets, the robustness row.
 """
+
 from __future__ import annotations
 
 import html
 import math
+
+from tabulate import tabulate
 
 from logitrepro.claims.engine import NOT_CHECKED, VERDICTS
 from logitrepro.claims.kinds import CLASS_TITLES, CLASSES
@@ -136,13 +139,27 @@ def arm_rows(claims_file: dict) -> tuple[list[str], list[list[str]]]:
                     c = claimed.get((exp, arm, m))
                     row.append(fmt_claimed(c["claimed"]) if c else "–")
                 row.append(fmt_stats(summary["metrics"].get(m)))
-            row.append(f"{summary['n_runs']} ({summary['n_diverged']} diverged)" if summary["n_diverged"] else str(summary["n_runs"]))
+            row.append(
+                f"{summary['n_runs']} ({summary['n_diverged']} diverged)"
+                if summary["n_diverged"]
+                else str(summary["n_runs"])
+            )
             rows.append(row)
     return header, rows
 
 
-CLAIM_HEADER = ["claim", "statement", "test", "claimed", "reproduced (mean ± 95% CI)", "verdict",
-                "P(pass | perfect)", "P(pass | no effect)", "budget", "why"]
+CLAIM_HEADER = [
+    "claim",
+    "statement",
+    "test",
+    "claimed",
+    "reproduced (mean ± 95% CI)",
+    "verdict",
+    "P(pass | perfect)",
+    "P(pass | no effect)",
+    "budget",
+    "why",
+]
 
 
 def claim_rows(claims_file: dict, cls: str | None = None) -> tuple[list[str], list[list[str]]]:
@@ -156,9 +173,20 @@ def claim_rows(claims_file: dict, cls: str | None = None) -> tuple[list[str], li
         if verdict == NOT_CHECKED and c.get("check_with"):
             verdict += f" (check with {c['check_with']})"
         measured = fmt_measured(c)
-        rows.append([c["id"], c["statement"], describe_test(c), claimed,
-                     measured + (units if c.get("measured") and c["kind"] not in ("fewer_events", "never") else ""),
-                     verdict, fmt_power(c, "perfect"), fmt_power(c, "null"), fmt_budget(c), c.get("reason", "")])
+        rows.append(
+            [
+                c["id"],
+                c["statement"],
+                describe_test(c),
+                claimed,
+                measured + (units if c.get("measured") and c["kind"] not in ("fewer_events", "never") else ""),
+                verdict,
+                fmt_power(c, "perfect"),
+                fmt_power(c, "null"),
+                fmt_budget(c),
+                c.get("reason", ""),
+            ]
+        )
     return CLAIM_HEADER, rows
 
 
@@ -195,44 +223,48 @@ def tally(claims: list[dict]) -> str:
     return text
 
 
+LATEX_SYMBOLS = (
+    ("±", r"$\pm$"),
+    ("≥", r"$\geq$"),
+    ("–", "--"),
+    ("→", r"$\to$"),
+    ("∞", r"$\infty$"),
+    ("×", r"$\times$"),
+    ("∈", r"$\in$"),
+)
+
+
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    def esc(s):
+    def cell(s) -> str:  # a | inside a cell would end it
         return str(s).replace("|", "\\|")
 
-    lines = ["| " + " | ".join(map(esc, header)) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(map(esc, r)) + " |" for r in rows]
-    return "\n".join(lines)
+    return tabulate([[cell(c) for c in r] for r in rows], headers=[cell(h) for h in header], tablefmt="github")
 
 
 def latex_table(header: list[str], rows: list[list[str]], caption: str) -> str:
-    def esc(s: str) -> str:
-        s = str(s)
-        for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"),
-                     ("$", r"\$"), ("{", r"\{"), ("}", r"\}"),
-                     ("±", r"$\pm$"), ("≥", r"$\geq$"), ("–", "--"), ("→", r"$\to$"),
-                     ("∞", r"$\infty$"), ("×", r"$\times$"), ("|", r"$|$")):
-            s = s.replace(a, b)
-        return s
-
-    cols = "l" * len(header)
-    body = "\n".join(" & ".join(esc(c) for c in r) + r" \\" for r in rows)
-    return (f"\\begin{{table}}[ht]\n\\centering\n\\caption{{{esc(caption)}}}\n\\begin{{tabular}}{{{cols}}}\n\\toprule\n"
-            + " & ".join(esc(h) for h in header) + " \\\\\n\\midrule\n" + body + "\n\\bottomrule\n\\end{tabular}\n\\end{table}\n")
+    """A booktabs table in a float; tabulate escapes LaTeX's special characters, the symbols
+    that have no ASCII form become math."""
+    body = tabulate(rows, headers=header, tablefmt="latex_booktabs")
+    # the caption escaped the same way: the one cell of a one-cell table
+    caption = tabulate([[caption]], tablefmt="latex_booktabs").splitlines()[2].strip().removesuffix("\\\\").strip()
+    for symbol, macro in LATEX_SYMBOLS:
+        body, caption = body.replace(symbol, macro), caption.replace(symbol, macro)
+    return f"\\begin{{table}}[ht]\n\\centering\n\\caption{{{caption}}}\n{body}\n\\end{{table}}\n"
 
 
 def html_table(header: list[str], rows: list[list[str]]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
-    return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>{body}</tbody>\n</table>"
+    return tabulate(rows, headers=header, tablefmt="html")
 
 
 def title(claims_file: dict) -> str:
     return f"{claims_file['title']} (arXiv {claims_file['arxiv']}), scale {claims_file['scale']}"
 
 
-POWER_NOTE = ("P(pass | perfect): how often a replication whose true effect is the paper's (or, marked obs., the "
-              "observed one) would be judged reproduced with this many seeds and this seed spread; P(pass | no "
-              "effect): the same for a replication with no effect (an absolute number: at the edge of its region).")
+POWER_NOTE = (
+    "P(pass | perfect): how often a replication whose true effect is the paper's (or, marked obs., the "
+    "observed one) would be judged reproduced with this many seeds and this seed spread; P(pass | no "
+    "effect): the same for a replication with no effect (an absolute number: at the edge of its region)."
+)
 
 
 def render(claims_file: dict) -> dict[str, str]:
@@ -243,8 +275,10 @@ def render(claims_file: dict) -> dict[str, str]:
     sections = [s for s in sections if s[2]]
     bud_h, bud_r = budget_rows(claims_file)
     summary = tally(claims_file["claims"])
-    md = (f"# {t}\n\n{summary}.\n\nMean ± 95% CI half-width over seeds ([low, high] for ratios). {POWER_NOTE}\n\n"
-          f"## Results per arm\n\n{markdown_table(arms_h, arms_r)}\n")
+    md = (
+        f"# {t}\n\n{summary}.\n\nMean ± 95% CI half-width over seeds ([low, high] for ratios). {POWER_NOTE}\n\n"
+        f"## Results per arm\n\n{markdown_table(arms_h, arms_r)}\n"
+    )
     tex = latex_table(arms_h, arms_r, t + ": results per arm")
     body_html = f"<h2>Results per arm</h2>{html_table(arms_h, arms_r)}"
     for name, header, rows in sections:
@@ -252,15 +286,20 @@ def render(claims_file: dict) -> dict[str, str]:
         tex += "\n" + latex_table(header, rows, f"{t}: {name}")
         body_html += f"<h2>{html.escape(name)}</h2>{html_table(header, rows)}"
     if bud_r:  # the same claims judged again at other training budgets, side by side
-        md += (f"\n## Budget robustness\n\nEach claim judged again from runs trained for other budgets (same seeds); "
-               f"the primary verdict is at the authors' budget where this scale reaches it.\n\n{markdown_table(bud_h, bud_r)}\n")
+        md += (
+            "\n## Budget robustness\n\nEach claim judged again from runs trained for other budgets (same seeds); "
+            "the primary verdict is at the authors' budget where this scale reaches it.\n\n"
+            f"{markdown_table(bud_h, bud_r)}\n"
+        )
         tex += "\n" + latex_table(bud_h, bud_r, t + ": claims at several training budgets")
         body_html += f"<h2>Budget robustness</h2>{html_table(bud_h, bud_r)}"
-    page = (f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{html.escape(t)}</title>"
-            "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:2em}"
-            "td,th{border:1px solid #bbb;padding:4px 8px;text-align:left;vertical-align:top}th{background:#eee}</style>"
-            f"</head><body><h1>{html.escape(t)}</h1><p>{html.escape(summary)}.</p><p>Mean ± 95% CI half-width over "
-            f"seeds. {html.escape(POWER_NOTE)}</p>{body_html}</body></html>\n")
+    page = (
+        f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{html.escape(t)}</title>"
+        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:2em}"
+        "td,th{border:1px solid #bbb;padding:4px 8px;text-align:left;vertical-align:top}th{background:#eee}</style>"
+        f"</head><body><h1>{html.escape(t)}</h1><p>{html.escape(summary)}.</p><p>Mean ± 95% CI half-width over "
+        f"seeds. {html.escape(POWER_NOTE)}</p>{body_html}</body></html>\n"
+    )
     return {"md": md, "tex": tex, "html": page}
 
 
@@ -279,8 +318,9 @@ def terminal_summary(claims_files: list[dict]) -> str:
                     continue
                 claimed = fmt_claimed(c.get("claimed")) if c.get("claimed") is not None else c["kind"]
                 budget = f" @ {fmt_budget(c).split(':')[0]}" if c.get("robustness") else ""
-                rows.append([cf["paper"], c["id"] + budget, claimed, fmt_measured(c), c["verdict"],
-                             fmt_power(c, "perfect")])
+                rows.append(
+                    [cf["paper"], c["id"] + budget, claimed, fmt_measured(c), c["verdict"], fmt_power(c, "perfect")]
+                )
         if not rows:
             continue
         widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]

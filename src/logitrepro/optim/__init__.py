@@ -1,0 +1,1 @@
+"""Optimisers that several tasks share."""

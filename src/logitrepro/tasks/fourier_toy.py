@@ -1,0 +1,126 @@
+"""Fourier head (Gillman et al., arXiv 2410.22269): a Fourier-series density head against a
+linear head, on the authors' synthetic conditional densities (fh.toy, fh.freqs).
+
+One run trains an arm's members (logitrepro.models.toy_heads) on one dataset and seed: the
+`headline` arm holds the linear head and the Fourier head the paper reports (N = 12), the
+`sweep` arm every N in 2..20 with and without the regulariser. Metrics, per member, on the
+test split after the last step, as the authors compute them (logitrepro.metrics.density):
+  test_kl_<member>      KL(true || predicted) averaged over test rows, log(predicted + 1e-10)
+  smoothness_<member>   sum_{s=1..100} 6 / (pi^2 s^2) * ||p - GaussianFilter_s(p)||_2, mean over rows
+                        (periodic Gaussian filter of radius m - 1, as theirs)
+and for the sweep, per regulariser value, the Spearman correlation of N with each of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from scipy import stats as sstats
+
+from logitrepro.data.toy_densities import N_BINS, generate
+from logitrepro.metrics.density import kl_per_row, smoothness
+from logitrepro.minibatches import batch_indices
+from logitrepro.models.toy_heads import Member, ToyEnsemble
+from logitrepro.tasks.base import Task as BaseTask
+from logitrepro.tasks.hparams import LoopHParams, hp
+
+
+@dataclass(frozen=True, kw_only=True)
+class HParams(LoopHParams):
+    toy: Literal["gaussian", "gmm2", "beta"] = hp()  # the synthetic conditional density
+    samples: int = hp(5000, min=10)  # generated from the run's seed, split 80/20 with seed 42
+    lr: float = hp(1e-3, above=0)  # Adam
+    batch_size: int = hp(32, min=1)
+    fourier_init_scale: float = hp(0.01, above=0)  # the Fourier head's linear layer at 1/100 of the default init
+    linear: bool = True  # a linear-head member
+    freqs: tuple[int, ...] = ()  # Fourier members: N for each of these ...
+    gammas: tuple[float, ...] = ()  # ... and each regulariser weight
+
+    def check(self) -> list[tuple[str, str]]:
+        if not self.linear and not (self.freqs and self.gammas):
+            return [("linear", "an arm needs linear: true or at least one of freqs x gammas")]
+        if any(n < 1 for n in self.freqs):
+            return [("freqs", f"{list(self.freqs)}: every N must be at least 1")]
+        return []
+
+    def members(self) -> list[Member]:
+        """The arm's members: `linear: true` and/or Fourier `freqs` x `gammas`."""
+        members = [Member("linear")] if self.linear else []
+        return members + [Member("fourier", int(n), float(g)) for n in self.freqs for g in self.gammas]
+
+    def produces(self) -> set[str]:
+        out = set(super().produces())
+        for m in self.members():
+            out |= {f"val_kl_{m.name}", f"test_kl_{m.name}", f"smoothness_{m.name}"}
+        for gamma in self.gammas:
+            if len(self.freqs) >= 3:
+                out |= {f"kl_vs_freqs_rho_g{gamma:g}", f"smoothness_vs_freqs_rho_g{gamma:g}"}
+        return out
+
+
+class Task(BaseTask):
+    HParams = HParams
+
+    def setup(self) -> None:
+        data = generate(self.hp.toy, seed=self.seed, n=self.hp.samples)  # data seed = run seed
+        self.data = {s: {k: torch.from_numpy(v).to(self.device) for k, v in d.items()} for s, d in data.items()}
+        torch.manual_seed(self.seed)
+        self.members = self.hp.members()
+        self.model = ToyEnsemble(self.members, N_BINS, self.hp.fourier_init_scale).to(self.device)
+
+    def batch(self, step: int):
+        """The authors' loader: shuffled every epoch, batches of batch_size, last partial batch kept."""
+        n = len(self.data["train"]["target"])
+        idx = batch_indices(n, self.hp.batch_size, self.seed, step, keep_last=True)
+        idx = torch.from_numpy(idx).to(self.device)
+        return self.data["train"]["inputs"][idx], self.data["train"]["target"][idx]
+
+    def loss(self, batch, detailed: bool = False):
+        x, y = batch
+        self.model.train()
+        logits, coeffs = self.model(x)  # (E, B, m)
+        e, b, m = logits.shape
+        # every member's own mean cross-entropy, summed: each member's gradient is what it gets alone
+        ce = F.cross_entropy(logits.reshape(e * b, m), y.repeat(e), reduction="none").view(e, b).mean(1)  # (E,)
+        loss = ce.sum()
+        if coeffs is not None:
+            loss = loss + self.model.regulariser(coeffs)
+        logs = {"train_loss": float(ce.detach().mean())}
+        if detailed:
+            logs.update({f"train_ce_{mem.name}": float(v) for mem, v in zip(self.members, ce.detach())})
+        return loss, logs
+
+    @torch.no_grad()
+    def evaluate(self, split: str) -> dict[str, float]:
+        """The authors split 80/20 with no validation part: 'val' (the curves during training) reads
+        the test split too. Nothing is selected on it; the claims use the last step only."""
+        self.model.eval()
+        d = self.data["test"]
+        pred = self.model.pmf(d["inputs"]).cpu().numpy()  # (E, n, m)
+        true = d["pmf"].cpu().numpy()
+        out = {}
+        for mem, p in zip(self.members, pred):
+            out[f"{split}_kl_{mem.name}"] = float(kl_per_row(true, p).mean())
+            if split == "test":
+                out[f"smoothness_{mem.name}"] = smoothness(p)
+        if split == "test":
+            out.update(self._frequency_trends(out))
+        return out
+
+    def _frequency_trends(self, metrics: dict) -> dict[str, float]:
+        """Per regulariser value with at least three N: Spearman rho of N against KL and smoothness."""
+        out = {}
+        for gamma in sorted({m.gamma for m in self.members if m.head == "fourier"}):
+            sweep = sorted(
+                (m for m in self.members if m.head == "fourier" and m.gamma == gamma), key=lambda m: m.n_freqs
+            )
+            if len(sweep) < 3:
+                continue
+            ns = [m.n_freqs for m in sweep]
+            for metric, key in (("test_kl", "kl"), ("smoothness", "smoothness")):
+                rho = sstats.spearmanr(ns, [metrics[f"{metric}_{m.name}"] for m in sweep]).statistic
+                out[f"{key}_vs_freqs_rho_g{gamma:g}"] = float(rho)
+        return out

@@ -1,0 +1,138 @@
+"""SSO in supervised learning (sso.supervised, sso.monotone, sso.theory): linear models with the
+logistic or squared loss and an MLP with cross-entropy, every arm spending one expensive
+target-space gradient per step (logitrepro.optim.surrogate), so `steps` is the x-axis of the
+claims; wall time is recorded too.
+
+Data: any prepared tabular folder (logitrepro.data.store.load_tabular). A sparse (CSR) x, as
+rcv1's 47,236 columns are stored, stays sparse end to end: batches are rows gathered from a torch
+CSR tensor and the linear layer multiplies it sparse x dense. Such inputs are not standardised:
+centring would densify them, and LIBSVM's sets come preprocessed (rcv1's rows are normalised to
+unit length, mushrooms' features are 0/1 indicators); the SSO authors train on them as they are.
+`scale_inputs: none` gives the same on dense inputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import scipy.sparse
+import torch
+from torch import nn
+
+from logitrepro.data.store import load_tabular
+from logitrepro.minibatches import batch_indices
+from logitrepro.models.sparse_linear import Linear, csr_rows, to_csr_tensor
+from logitrepro.optim.surrogate import ArmHParams, ArmUpdate, target_loss
+from logitrepro.tasks.base import Task as BaseTask
+from logitrepro.tasks.hparams import hp
+
+
+@dataclass(frozen=True, kw_only=True)
+class HParams(ArmHParams):
+    model: Literal["linear", "mlp"] = hp()
+    hidden: int = hp(0, min=0)  # the MLP's hidden width
+    loss: Literal["logistic", "cross_entropy", "squared"] = hp()
+    classes: int = hp(2, min=2)
+    batch_size: int = hp(min=1)
+    # inputs: pixels / 255, or as stored; None: standardised with the training split's statistics
+    # (dense inputs) or as stored (sparse ones)
+    scale_inputs: Literal["pixels", "none"] | None = None
+
+    def check(self) -> list[tuple[str, str]]:
+        problems = super().check()
+        if self.model == "mlp" and self.hidden < 1:
+            problems.append(("hidden", "an mlp needs hidden >= 1"))
+        return problems
+
+    def produces(self) -> set[str]:
+        return super().produces() | {"train_objective", "test_acc", "val_train_objective", "val_test_acc"}
+
+
+def make_model(kind: str, d_in: int, d_out: int, hidden: int = 0) -> nn.Module:
+    if kind == "linear":
+        return Linear(d_in, d_out)
+    if kind == "mlp":
+        return nn.Sequential(Linear(d_in, hidden), nn.ReLU(), nn.Linear(hidden, d_out))
+    raise ValueError(f"sso model must be 'linear' or 'mlp', got {kind!r}")
+
+
+class Task(BaseTask):
+    HParams = HParams
+
+    def setup(self) -> None:
+        hp = self.hp
+        self.loss_kind = hp.loss
+        self.splits = self._load_splits()
+        x = self.splits["train"][0]
+        d_out = 1 if self.loss_kind in ("logistic", "squared") else hp.classes
+        torch.manual_seed(self.seed)
+        self.model = make_model(hp.model, x.shape[1], d_out, hp.hidden).to(self.device)
+        self.update = ArmUpdate(self.model, hp, self.loss_kind)
+
+    def _load_splits(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """Train and test as (x (N, d) float32, y (N,) int64): pixels / 255, features
+        standardised with the training split's statistics, or as stored (`scale_inputs: none`,
+        and always for sparse x: see the module docstring)."""
+        loaded = {split: load_tabular(self.spec["data_dir"], split) for split in ("train", "test")}
+        mode = self.hp.scale_inputs
+        if scipy.sparse.issparse(loaded["train"][0]):
+            if mode not in (None, "none"):
+                raise ValueError(f"scale_inputs={mode!r} needs dense inputs; sparse inputs are used as stored")
+            return {
+                s: (to_csr_tensor(x, self.device), torch.from_numpy(y).to(self.device)) for s, (x, y) in loaded.items()
+            }
+        raw = {s: (torch.from_numpy(x), torch.from_numpy(y)) for s, (x, y) in loaded.items()}
+        if mode == "pixels":
+
+            def scale(x):
+                return x / 255.0
+        elif mode == "none":
+
+            def scale(x):
+                return x
+        else:
+            train_x = raw["train"][0]
+            mean, std = train_x.mean(0), train_x.std(0).clamp_min(1e-8)
+
+            def scale(x):
+                return (x - mean) / std
+
+        return {s: (scale(x).to(self.device), y.to(self.device)) for s, (x, y) in raw.items()}
+
+    def optimizer(self):
+        return self.update.optimizer()
+
+    def batch(self, step: int):
+        x, y = self.splits["train"]
+        idx = torch.from_numpy(batch_indices(len(y), self.hp.batch_size, self.seed, step)).to(self.device)
+        return (csr_rows(x, idx) if x.layout == torch.sparse_csr else x[idx]), y[idx]
+
+    def loss(self, batch, detailed: bool = False):
+        loss = self.update.loss(batch)
+        return loss, {"train_loss": loss.item()}
+
+    def train_step(self, batch, optimizer, detailed: bool = False):
+        return self.update.step(batch, optimizer)
+
+    def extra_state(self) -> dict:
+        return self.update.state()
+
+    def load_extra_state(self, state: dict) -> None:
+        self.update.load_state(state)
+
+    @torch.no_grad()
+    def evaluate(self, split: str) -> dict[str, float]:
+        """The claims are about the training objective: the full training set's mean loss
+        (`train_objective`), with test accuracy beside it. The sets have no validation part, so
+        the curves during training ('val') carry the same two numbers; nothing is selected on them."""
+        x, y = self.splits["train"]
+        prefix = "val_" if split == "val" else ""
+        out = {f"{prefix}train_objective": float(target_loss(self.model(x), y, self.loss_kind))}
+        xt, yt = self.splits["test"]
+        zt = self.model(xt)
+        pred = (zt[:, 0] > 0).long() if zt.shape[1] == 1 else zt.argmax(1)
+        out[f"{prefix}test_acc"] = float((pred == yt).float().mean()) * 100
+        if split == "test":
+            out.update(self.update.metrics())
+        return out

