@@ -166,3 +166,32 @@ def test_experiment_seeds_override_the_papers():
     assert cfg.seeds_of("fourier_head", "gaussian") == [1, 2, 3, 42]
     assert cfg.seeds_of("fourier_head", "chronos") == [1, 2, 3]  # the experiment's own
     assert cfg.seeds_of("cnn_svm", "mnist") == cfg.seeds  # neither fixes them: the main config's
+
+
+def test_a_dataset_name_cannot_carry_shell_syntax(tmp_path):
+    (tmp_path / "configs" / "papers").mkdir(parents=True)
+    paper = yaml.safe_load((PROJECT / "configs" / "papers" / "cnn_svm.yaml").read_text())
+    paper["experiments"]["fashion_mnist"]["dataset"] = "fm`touch PWNED`"
+    (tmp_path / "configs" / "papers" / "cnn_svm.yaml").write_text(yaml.safe_dump(paper))
+    with pytest.raises(ConfigError, match=r"experiments\.fashion_mnist\.dataset: 'fm`touch PWNED`' does not match"):
+        load_config(PROJECT / "configs" / "config.yaml", overrides={"papers": ["cnn_svm"]}, root=tmp_path)
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_nested_command_line_values_arrive_as_strings_and_are_read_as_yaml():
+    from logitrepro.config import coerce_cli_strings
+
+    # what `snakemake --config 'seeds={smoke: [5]}' scale=smoke` hands over
+    cfg = load_config(
+        {
+            **yaml.safe_load((PROJECT / "configs" / "config.yaml").read_text()),
+            "seeds": {"smoke": ["5"], "cpu": ["0"], "paper": ["0"]},
+            "scale": "smoke",
+        },
+        root=PROJECT,
+    )
+    assert cfg.seeds == [5]
+    schema = {"type": "object", "properties": {"seeds": {"type": "object"}}}
+    assert coerce_cli_strings({"seeds": "{smoke: [5]}"}, schema) == {"seeds": {"smoke": [5]}}
+    with pytest.raises(ConfigError, match="seeds"):  # what still does not fit is named by the schema
+        load_config(PROJECT / "configs" / "config.yaml", overrides={"seeds": "{smoke: [x]}"}, root=PROJECT)

@@ -47,3 +47,18 @@ def test_resolve_uri_prefers_config_then_env(monkeypatch, tmp_path):
 
 def test_flatten_nested_params():
     assert flatten({"a": {"b": 1, "c": {"d": 2}}, "e": 3}) == {"a.b": 1, "a.c.d": 2, "e": 3}
+
+
+def test_a_tracking_server_that_does_not_answer_fails_in_seconds():
+    import time
+
+    import pytest
+
+    from logitrepro.tracking import TrackingUnavailable, check_reachable, make_tracker
+
+    started = time.time()
+    with pytest.raises(TrackingUnavailable, match=r"http://127\.0\.0\.1:9 does not answer"):
+        make_tracker({"enabled": True, "uri": "http://127.0.0.1:9", "artifacts": "mlruns"})
+    assert time.time() - started < 10
+    check_reachable("sqlite:///anything.db")  # a local store needs no server
+    assert make_tracker({"enabled": False, "uri": "http://127.0.0.1:9"}) is None

@@ -153,3 +153,102 @@ def test_history_carries_compute_and_evaluate_returns_the_validation_curve(tmp_p
     assert curve["step"] == [5, 10] and len(curve["val_acc"]) == 2
     assert 0 < curve["train_s"][0] < curve["train_s"][1] <= m["train_s"]
     assert m["loss_spikes"] >= 0 and m["instability_events"] == m["loss_spikes"] + m["diverged"]
+
+
+def dying_at(step_to_die, real_make_task):
+    def make(spec, device):
+        task = real_make_task(spec, device)
+        real_batch = task.batch
+
+        def batch(step):
+            if step == step_to_die:
+                raise KeyboardInterrupt  # the job is killed here
+            return real_batch(step)
+
+        task.batch = batch
+        return task
+
+    return make
+
+
+def counting_batches(real_make_task, calls):
+    def make(spec, device):
+        task = real_make_task(spec, device)
+        real_batch = task.batch
+        task.batch = lambda step: calls.append(step) or real_batch(step)
+        return task
+
+    return make
+
+
+def test_a_finished_run_is_kept_unless_retrain_asks_for_a_fresh_one(tmp_path, prepared_mnist, monkeypatch, capsys):
+    """A job that runs again (its outputs deleted, an interrupted group, --forcerun) keeps a finished
+    run of the same config, code and packages: training it again would give the same bits. With
+    the config's `retrain: true` it trains from scratch, as it does whenever any of them changed."""
+    first = T.train(spec_for(prepared_mnist), tmp_path / "run")
+    calls = []
+    monkeypatch.setattr(T, "make_task", counting_batches(T.make_task, calls))
+    kept = T.train(spec_for(prepared_mnist), tmp_path / "run")
+    assert calls == [] and kept["kept"] and kept["steps"] == 20 and kept["final"] == first["final"]
+    assert "keeping the finished run (completed)" in capsys.readouterr().out
+    summary = T.train(spec_for(prepared_mnist), tmp_path / "run", retrain=True)
+    assert calls == list(range(20)) and summary["steps"] == 20
+    assert "starting afresh: retrain: true asks for a fresh run" in capsys.readouterr().out
+    monkeypatch.setattr(T, "result_packages", lambda: {"torch": "another"})
+    calls.clear()
+    T.train(spec_for(prepared_mnist), tmp_path / "run")
+    assert calls == list(range(20)) and "other package versions" in capsys.readouterr().out
+
+
+def test_a_checkpoint_from_other_code_is_not_resumed(tmp_path, prepared_mnist, monkeypatch, capsys):
+    with pytest.raises(KeyboardInterrupt):
+        monkeypatch.setattr(T, "make_task", dying_at(12, T.make_task))
+        T.train(spec_for(prepared_mnist), tmp_path / "run")
+    monkeypatch.undo()
+    monkeypatch.setattr(T, "code_digest", lambda task: "edited")  # the task's code changed since
+    calls = []
+    monkeypatch.setattr(T, "make_task", counting_batches(T.make_task, calls))
+    T.train(spec_for(prepared_mnist), tmp_path / "run")
+    assert calls[0] == 0 and "made with other code" in capsys.readouterr().out
+
+
+def test_wall_time_adds_up_over_attempts_and_an_orphaned_mlflow_run_is_closed(tmp_path, prepared_mnist, monkeypatch):
+    from logitrepro.tracking import Tracker
+
+    tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "mlruns")
+    run_dir = tmp_path / "run"
+    real = T.make_task
+    monkeypatch.setattr(T, "make_task", dying_at(2, real))  # before the first checkpoint (every 5 steps)
+    with pytest.raises(KeyboardInterrupt):
+        T.train(spec_for(prepared_mnist), run_dir, tracker=tracker)
+    orphan = RunDir(run_dir).read_info()["mlflow_run_id"]
+    assert tracker.client.get_run(orphan).info.status == "RUNNING"
+    monkeypatch.setattr(T, "make_task", dying_at(12, real))  # after the checkpoint at step 10
+    with pytest.raises(KeyboardInterrupt):
+        T.train(spec_for(prepared_mnist), run_dir, tracker=tracker)
+    assert tracker.client.get_run(orphan).info.status == "KILLED"  # closed, not left running
+    second = RunDir(run_dir).read_info()
+    assert second["mlflow_run_id"] != orphan and len(second["attempts"]) == 1 and second["attempts"][0]["wall_s"] > 0
+    monkeypatch.setattr(T, "make_task", real)
+    T.train(spec_for(prepared_mnist), run_dir, tracker=tracker)  # resumes from step 10, same MLflow run
+    info = RunDir(run_dir).read_info()
+    assert info["mlflow_run_id"] == second["mlflow_run_id"]
+    assert [a["from_step"] for a in info["attempts"]] == [0, 10]
+    assert info["train_wall_s"] == pytest.approx(sum(a["wall_s"] for a in info["attempts"]), abs=0.02)
+    assert info["train_wall_s"] > info["attempts"][1]["wall_s"]  # the killed attempt's time counts
+
+
+def test_checkpoints_load_tensors_and_plain_data_only(tmp_path, prepared_mnist):
+    T.train(spec_for(prepared_mnist, steps=5), tmp_path / "run")
+    run = RunDir(tmp_path / "run")
+    assert T.load_checkpoint(run, "cpu")["step"] == 5
+    ckpt = torch.load(run.checkpoint, weights_only=True)
+    ckpt["evil"] = Exploit()  # a pickled object that would run code when loaded
+    torch.save(ckpt, run.checkpoint)
+    with pytest.raises(Exception, match="Weights only load failed"):
+        T.load_checkpoint(run, "cpu")
+
+
+class Exploit:
+    def __reduce__(self):
+        return (print, ("pwned",))

@@ -53,17 +53,22 @@ def cmd_tokenize(args) -> int:
 
 
 def cmd_train(args) -> int:
-    """Train one run and evaluate its final checkpoint in the same process (torch and MLflow are
-    loaded by then): the run's metrics.json is what the claims read."""
+    """Train runs one after the other and evaluate each final checkpoint in the same process
+    (torch is loaded once for all of them): each run's metrics.json is what the claims read."""
     from logitrepro import train
     from logitrepro.runs import RunDir
     from logitrepro.tracking import make_tracker
 
     cfg = _config(args)
-    spec = cfg.job_spec(args.paper, args.experiment, args.arm, args.seed)
-    tracker = make_tracker(cfg.main["tracking"])
-    train.train(spec, args.run_dir, threads=args.threads, tracker=tracker)
-    RunDir(args.run_dir).write_metrics(train.evaluate(args.run_dir, threads=args.threads, tracker=tracker))
+    runs = [(arm, int(seed)) for arm, _, seed in (r.rpartition(":") for r in args.runs)]
+    tracker = make_tracker(cfg.main["tracking"]) if cfg.main["tracking"]["live"][cfg.scale] else None
+    for i, (arm, seed) in enumerate(runs, 1):
+        spec = cfg.job_spec(args.paper, args.experiment, arm, seed)
+        run_dir = cfg.run_dir(args.paper, args.experiment, arm, seed)
+        if len(runs) > 1:
+            print(f"[{i}/{len(runs)}] {args.paper}/{args.experiment}/{arm}/seed{seed}", flush=True)
+        train.train(spec, run_dir, threads=args.threads, tracker=tracker, retrain=cfg.main["retrain"])
+        RunDir(run_dir).write_metrics(train.evaluate(run_dir, threads=args.threads, tracker=tracker))
     return 0
 
 
@@ -89,9 +94,13 @@ def cmd_judge(args) -> int:
 
     cfg = _config(args)
     evaluations = [read_json(p) for p in args.metrics]
+    tracker = make_tracker(cfg.main["tracking"])
+    if tracker is not None:  # one writer per paper records the runs that trained without MLflow
+        ids = tracker.record_runs(evaluations)
+        for ev in evaluations:
+            ev["mlflow_run_id"] = ids.get(str(Path(ev["run_dir"])), ev.get("mlflow_run_id"))
     out = build_claims_file(cfg.paper(args.paper), cfg.scale, evaluations, cfg.judge_context(args.paper))
     write_json(args.out, out)
-    tracker = make_tracker(cfg.main["tracking"])
     if tracker is not None:
         tracker.log_claims(out)
     paper_claims = [c for c in out["claims"] if c.get("class", "paper") == "paper"]
@@ -204,9 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sp.add_argument("--paper", required=True)
     sp.add_argument("--experiment", required=True)
-    sp.add_argument("--arm", required=True)
-    sp.add_argument("--seed", type=int, required=True)
-    sp.add_argument("--run-dir", required=True)
+    sp.add_argument("--runs", nargs="+", required=True, metavar="ARM:SEED", help="the runs to train, in order")
     sp.add_argument("--threads", type=int, default=1)
     sp.set_defaults(func=cmd_train)
 
@@ -264,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from logitrepro.data.store import DataUnavailable
+    from logitrepro.tracking import TrackingUnavailable
 
     try:
         return args.func(args)
@@ -273,6 +281,9 @@ def main(argv: list[str] | None = None) -> int:
     except DataUnavailable as e:
         print(f"logitrepro: {e}", file=sys.stderr)
         return 3
+    except TrackingUnavailable as e:
+        print(f"logitrepro: {e}", file=sys.stderr)
+        return 4
 
 
 if __name__ == "__main__":

@@ -81,6 +81,43 @@ def validate(instance: dict, schema_name: str, where: str) -> dict:
     return instance
 
 
+def coerce_cli_strings(value, schema: dict, root: dict | None = None):
+    """Snakemake's `--config key=value` hands values over as strings, nested ones included
+    ('{smoke: [5]}' arrives as {'smoke': ['5']}): wherever the schema wants a number, a boolean,
+    a mapping or a list and finds a string, the string is read as YAML. What still does not fit
+    is left for the schema to name."""
+    root = root if root is not None else schema
+    while "$ref" in schema:  # only local references: "#/$defs/name"
+        schema = root["$defs"][schema["$ref"].rsplit("/", 1)[1]]
+    wants = schema.get("type")
+    wants = set(wants) if isinstance(wants, list) else {wants}
+    if isinstance(value, str) and wants & {"integer", "number", "boolean", "object", "array", "null"}:
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError:
+            return value
+        kinds = {
+            "integer": int,
+            "number": (int, float),
+            "boolean": bool,
+            "object": dict,
+            "array": list,
+            "null": type(None),
+        }
+        if any(isinstance(parsed, kinds[w]) for w in wants if w in kinds):
+            value = parsed
+    if isinstance(value, dict):
+        props = schema.get("properties") or {}
+        extra = schema.get("additionalProperties")
+        return {
+            k: coerce_cli_strings(v, props.get(k) or (extra if isinstance(extra, dict) else {}), root)
+            for k, v in value.items()
+        }
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        return [coerce_cli_strings(v, schema["items"], root) for v in value]
+    return value
+
+
 def read_yaml(path: str | Path) -> dict:
     path = Path(path)
     if not path.exists():
@@ -166,28 +203,38 @@ class Config:
         names = {self.dataset_of(e) for p in self.papers for e in self.experiments(p).values()}
         return sorted(names - {SYNTHETIC})
 
+    def arm_runs(self, paper: str, experiment: str, arm: str) -> list[str]:
+        """The runs an arm stands for: itself, or, for an arm the experiment tunes (`tune:`), one
+        run per point of its grid, `<arm>__t<i>` (the claims read the best of them)."""
+        grid = tuning_grid(self.experiment(paper, experiment), arm)
+        return [f"{arm}{TUNED}{i}" for i in range(len(grid))] if grid else [arm]
+
     def arms(self, paper: str, experiment: str) -> list[str]:
-        """The experiment's arms, plus a budget variant `<arm>_x<b>` for every other training budget
-        a claim asks to be judged at (claims' `budgets`: multiples of the scale's budget)."""
+        """The runs of an experiment, by arm name: its arms (a tuned arm by its grid's points), plus
+        a budget variant `<run>_x<b>` for every other training budget a claim asks to be judged
+        at (claims' `budgets`: multiples of the scale's budget)."""
         exp = self.experiment(paper, experiment)
-        names = set(exp["arms"])
+        names = {r for a in exp["arms"] for r in self.arm_runs(paper, experiment, a)}
         for claim in self.paper(paper)["claims"]:
             if claim["experiment"] != experiment:
                 continue
             for b in claim.get("budgets", [1]):
-                names |= {budget_arm(a, b) for a in claim_arms(claim)}
+                names |= {budget_arm(r, b) for a in claim_arms(claim) for r in self.arm_runs(paper, experiment, a)}
         return sorted(names)
 
     def hparams_of(self, paper: str, experiment: str, arm: str, scale: str | None = None) -> tuple[dict, dict]:
-        """(the merged hyper-parameters of an arm at a scale, where each key's value comes from):
-        the experiment's hparams, then the scale's overrides, then the arm's, then its budget."""
+        """(the merged hyper-parameters of a run at a scale, where each key's value comes from):
+        the experiment's hparams, then the scale's overrides, then the arm's, then its point of
+        the arm's tuning grid, then its budget."""
         scale = scale or self.scale
         exp = self.experiment(paper, experiment)
-        base, budget = parse_budget_arm(arm)
+        run, budget = parse_budget_arm(arm)
+        base, point = parse_tuned(exp, run)
         layers = [
             ("hparams", exp["hparams"]),
             (f"scales.{scale}", exp.get("scales", {}).get(scale) or {}),
             (f"arms.{base}", exp["arms"][base]),
+            (f"tune.{base}", point),
         ]
         hparams, origin = {}, {}
         for where, layer in layers:
@@ -202,7 +249,8 @@ class Config:
         """Everything one training job needs, resolved for the running scale. Where results are
         recorded (tracking) is not part of it: it is not an input of the result."""
         exp = self.experiment(paper, experiment)
-        base, budget = parse_budget_arm(arm)
+        run, budget = parse_budget_arm(arm)
+        base = run.partition(TUNED)[0]
         if base not in exp["arms"] or arm not in self.arms(paper, experiment):
             raise ConfigError(
                 f"experiment {paper}/{experiment} has no arm {arm!r}; it has {self.arms(paper, experiment)}"
@@ -251,14 +299,40 @@ class Config:
                         try:
                             built[(scale, name, arm)] = build(cls, values, origin=origin, task=exp["task"])
                         except HParamsError as e:
-                            for problem in e.problems:
-                                found.setdefault(problem, []).append(f"{scale}/{arm}")
+                            for problem in e.problems:  # a tuning grid's points count as their arm
+                                found.setdefault(problem, []).append(f"{scale}/{arm.partition(TUNED)[0]}")
             lines = [f"  {path}: {why} (at {', '.join(dict.fromkeys(at))})" for (path, why), at in found.items()]
             lines += _claim_metric_problems(pc, built)
             if lines:
                 problems.append(f"{self.paper_files.get(paper, paper)}:\n" + "\n".join(lines))
         if problems:
             raise ConfigError("hyper-parameters or claims do not fit their tasks:\n" + "\n".join(problems))
+
+    def run_dir(self, paper: str, experiment: str, arm: str, seed: int) -> str:
+        """Where a run's files live (logitrepro.runs.RunDir names them)."""
+        return f"{self.main['paths']['results']}/runs/{paper}/{experiment}/{arm}/seed{seed}"
+
+    def train_groups(self, paper: str) -> list[TrainGroup]:
+        """The training jobs of a paper at this scale. `jobs: arm` puts every seed of an arm (and
+        every point of its tuning grid) in one job, which pays for one interpreter and one import
+        of torch instead of one per run; `jobs: run` gives each run a job of its own (cluster jobs
+        small and restartable)."""
+        per_arm = self.main["jobs"][self.scale] == "arm"
+        groups: dict[tuple, list] = {}
+        for experiment in sorted(self.experiments(paper)):
+            seeds = self.seeds_of(paper, experiment)
+            for arm in self.arms(paper, experiment):
+                run, budget = parse_budget_arm(arm)
+                family = budget_arm(run.partition(TUNED)[0], budget)
+                for seed in seeds:
+                    key = (experiment, family) if per_arm else (experiment, arm, seed)
+                    groups.setdefault(key, []).append((arm, seed))
+        out = []
+        for key, runs in groups.items():
+            experiment = key[0]
+            name = "_".join(str(k) for k in key[1:]) if per_arm else f"{key[1]}_seed{key[2]}"
+            out.append(TrainGroup(paper, experiment, name, tuple(runs)))
+        return out
 
     def judge_context(self, paper: str) -> dict[str, dict]:
         """Per experiment running at this scale, what the claims engine needs besides the runs:
@@ -268,7 +342,14 @@ class Config:
             key = exp.get("budget_key", "steps")
             hparams = deep_merge(exp["hparams"], exp.get("scales", {}).get(self.scale, {}))
             authors = exp.get("authors_budget") or {}
+            tuned = {
+                a: {r: tuning_grid(exp, a)[i] for i, r in enumerate(self.arm_runs(paper, name, a))}
+                for a in exp["arms"]
+                if tuning_grid(exp, a)
+            }
             out[name] = {
+                "tune": tuned,
+                "select_by": exp.get("select_by"),
                 "seeds": self.seeds_of(paper, name),
                 "budget_key": key,
                 "budget_steps": hparams.get(key),
@@ -279,6 +360,46 @@ class Config:
 
     def to_json(self) -> str:
         return json.dumps({"main": self.main, "papers": self.papers}, sort_keys=True)
+
+
+TUNED = "__t"  # <arm>__t<i>: the i-th point of an arm's tuning grid
+
+
+@dataclass(frozen=True)
+class TrainGroup:
+    """Runs that one training job trains, one after the other, in one process."""
+
+    paper: str
+    experiment: str
+    name: str  # unique within the experiment: the arm (per-arm jobs) or arm and seed
+    runs: tuple[tuple[str, int], ...]  # (arm, seed)
+
+    @property
+    def rule(self) -> str:
+        return f"train__{self.paper}__{self.experiment}__{self.name}"
+
+
+def tuning_grid(exp: dict, arm: str) -> list[dict]:
+    """The points of an arm's tuning grid (`tune: {arm: {param: [values]}}`, every combination),
+    as hyper-parameter overrides; [] for an arm that is not tuned."""
+    spec = (exp.get("tune") or {}).get(arm)
+    if not spec:
+        return []
+    import itertools
+
+    names = sorted(spec)
+    return [dict(zip(names, combo)) for combo in itertools.product(*(spec[n] for n in names))]
+
+
+def parse_tuned(exp: dict, run: str) -> tuple[str, dict]:
+    """(the arm, its grid point's overrides) of a run name such as 'adam__t3' (or a plain arm)."""
+    base, sep, index = run.partition(TUNED)
+    if not sep:
+        return run, {}
+    grid = tuning_grid(exp, base)
+    if not index.isdigit() or int(index) >= len(grid):
+        raise ConfigError(f"{run!r} is not a point of the tuning grid of arm {base!r} ({len(grid)} points)")
+    return base, grid[int(index)]
 
 
 def claim_arms(claim: dict) -> list[str]:
@@ -301,6 +422,7 @@ def load_config(
     data = read_yaml(main) if not isinstance(main, dict) else copy.deepcopy(main)
     if overrides:
         data = deep_merge(data, overrides)
+    data = coerce_cli_strings(data, _load_schema("config.schema.yaml"))
     validate(data, "config.schema.yaml", where)
     root = Path(root) if root is not None else Path.cwd()
     papers, files = {}, {}
@@ -325,7 +447,9 @@ def _claim_metric_problems(paper: dict, built: dict) -> list[str]:
         roles = {r: claim[r] for r in ("arm", "method", "baseline") if r in claim}
         for scale in claim["judged_at"]:
             for role, arm in roles.items():
-                hp = built.get((scale, claim["experiment"], arm))
+                hp = built.get((scale, claim["experiment"], arm)) or built.get(
+                    (scale, claim["experiment"], arm + TUNED + "0")
+                )
                 if hp is None:
                     continue
                 wanted = {claim["metric"]} if role != "baseline" else {claim.get("baseline_metric", claim["metric"])}
@@ -369,7 +493,18 @@ def _check_paper(paper: dict, name: str, where: str) -> None:
                 f"  experiments.{exp_name}.task: unknown task {exp['task']!r}; known: {', '.join(known_tasks())}"
             )
     for name, exp in paper["experiments"].items():
+        for arm in exp.get("tune") or {}:
+            if arm not in exp["arms"]:
+                problems.append(f"  experiments.{name}.tune.{arm}: no arm {arm!r} to tune")
+        if exp.get("tune") and not exp.get("select_by"):
+            problems.append(
+                f"  experiments.{name}.select_by: a tuned experiment says which metric picks the best point"
+            )
         for arm in exp["arms"]:
+            if TUNED in arm:
+                problems.append(
+                    f"  experiments.{name}.arms.{arm}: names containing {TUNED!r} are kept for tuning grids"
+                )
             if parse_budget_arm(arm)[1] != 1:
                 problems.append(
                     f"  experiments.{name}.arms.{arm}: names ending in _x<number> are kept for budget variants"

@@ -57,24 +57,36 @@ def render_dvc_yaml(cfg: Config) -> str:
         }
     for paper in cfg.papers:
         outs, claims = paper_outputs(cfg, paper)
+        runs_dir, made = outs[0], outs[1:]
         datasets = sorted(
             {cfg.dataset_of(e) for e in cfg.experiments(paper).values() if not e.get("tokenizer")} - {SYNTHETIC}
         )
-        targets = " ".join([claims] + outs[1:])
-        # Each file made from results carries its inputs' recorded content (logitrepro.provenance).
-        outs += [f"{f}.prov.json" for f in [claims] + outs[1:] if f.startswith(cfg.main["paths"]["results"])]
         paper_config = f"{cfg.main['paths']['paper_configs']}/{paper}.yaml"
-        stages[paper] = {
-            "cmd": f"snakemake --cores all {targets}",
+        # The runs: Snakemake decides which to (re)train; `persist` keeps DVC from deleting the
+        # finished ones before it does, so a change to one task's code retrains that task's runs only.
+        stages[f"{paper}_runs"] = {
+            "cmd": f"snakemake --cores all {claims} --omit-from judge",
             "deps": [f"{data}/{d}" for d in datasets]
             + tokenized_dirs(cfg, paper)
             + ["src/logitrepro", "workflow", "Snakefile"],
-            # per key, so that `dvc params diff` shows which hyper-parameter or claim changed
+            # per key, so that `dvc params diff` shows which hyper-parameter changed
             "params": [
                 {"configs/config.yaml": ["scale", "seeds", "device", "kernels"]},
-                {paper_config: ["paper", "experiments", "claims"]},
+                {paper_config: ["experiments"]},
             ],
-            "outs": outs,
+            "outs": [{runs_dir: {"persist": True}}],
+        }
+        # The verdicts, tables and plots: a claim edit reruns this stage and nothing that trains.
+        # Each file made from results carries its inputs' recorded content (logitrepro.provenance).
+        made_prov = [f"{f}.prov.json" for f in [claims, *made] if f.startswith(cfg.main["paths"]["results"])]
+        stages[paper] = {
+            "cmd": f"snakemake --cores all {' '.join([claims, *made])}",
+            "deps": [runs_dir, "src/logitrepro", "workflow", "Snakefile"],
+            "params": [
+                {"configs/config.yaml": ["scale", "seeds"]},
+                {paper_config: ["paper", "claims", "report"]},
+            ],
+            "outs": made + made_prov,
             "metrics": [{claims: {"cache": True}}],
         }
     return HEADER + yaml.safe_dump({"stages": stages}, sort_keys=False, width=1000)

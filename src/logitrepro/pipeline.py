@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 from logitrepro.config import Config
@@ -55,3 +56,39 @@ def validate_once(cfg: Config, root: str | Path = ".") -> bool:
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.touch()
     return True
+
+
+def _ancestors() -> set[str]:
+    pids, pid = set(), str(os.getpid())
+    while pid not in ("0", "") and pid not in pids:
+        pids.add(pid)
+        try:
+            status = (Path("/proc") / pid / "status").read_text()
+        except OSError:
+            break
+        pid = next((line.split()[1] for line in status.splitlines() if line.startswith("PPid:")), "0")
+    return pids
+
+
+def stale_lock_hint(root: str | Path = ".") -> str | None:
+    """What to do about a Snakemake lock that no running Snakemake holds. Snakemake refuses to
+    start while .snakemake/locks has files, and a killed run leaves them behind; when no other
+    snakemake process works in this folder, the lock is stale and `snakemake --unlock` is safe."""
+    locks = Path(root) / ".snakemake" / "locks"
+    if not locks.is_dir() or not any(locks.iterdir()):
+        return None
+    here = Path(root).resolve()
+    ours = _ancestors()  # this snakemake and whatever started it (a shell, `timeout`, make)
+    for proc in Path("/proc").glob("[0-9]*"):
+        if proc.name in ours:
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ")
+            if b"snakemake" in cmdline and Path(os.readlink(proc / "cwd")).resolve() == here:
+                return None  # another snakemake works here: its lock is live
+        except OSError:
+            continue
+    return (
+        "a Snakemake lock is left from a run that was killed (no snakemake process works in this folder); "
+        "remove it with: snakemake --unlock  (then run the same command again)"
+    )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 from logitrepro.files import atomic_write_text, sha256_file
@@ -28,7 +29,10 @@ def record(inputs: list[str], outputs: list[str]) -> None:
 
 def settle(root: str | Path, max_passes: int = 8) -> int:
     """Move outputs under `root` forward in time to their inputs' newest mtime where the inputs
-    are unchanged since the output was made. Returns the number of files touched."""
+    are unchanged since the output was made; and remove an output made from an input that is gone
+    (a deleted run folder). Snakemake does not rebuild a missing input of an output it considers
+    up to date, so claims would go on resting on runs that no longer exist; without the output,
+    Snakemake rebuilds it, and the missing runs with it. Returns the number of files touched."""
     records = []
     for prov in Path(root).rglob("*" + SUFFIX):
         out = Path(str(prov)[: -len(SUFFIX)])
@@ -39,6 +43,18 @@ def settle(root: str | Path, max_passes: int = 8) -> int:
         if out.exists() and inputs:
             records.append((out, prov, inputs))
     touched, verified = set(), {}
+    for out, prov, inputs in records:
+        gone = sorted(p for p in inputs if not Path(p).exists())
+        if gone:
+            out.unlink()
+            prov.unlink()
+            touched.add(out)
+            print(
+                f"logitrepro: {out} was made from files that are gone ({gone[0]}"
+                f"{f' and {len(gone) - 1} more' if len(gone) > 1 else ''}); removed, so that it is made again",
+                file=sys.stderr,
+            )
+    records = [r for r in records if r[0] not in touched]
 
     def unchanged(path: str, sha: str) -> bool:
         if path not in verified:

@@ -12,6 +12,8 @@ racing in two processes).
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import math
 import os
 import time
@@ -20,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from filelock import FileLock
+
+from logitrepro.runs import RunDir
 
 CLAIMS_EXPERIMENT = "claims"
 
@@ -42,11 +46,38 @@ def run_tags(spec: dict, data_sha: str, commit: str) -> dict:
     }
 
 
+class TrackingUnavailable(RuntimeError):
+    """The configured tracking server does not answer."""
+
+
+def check_reachable(uri: str, timeout_s: float = 5.0) -> None:
+    """Fail in seconds when a tracking server does not answer (MLflow's own client retries for
+    minutes without a word); local stores need no check."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout_s):
+            return
+    except urllib.error.HTTPError:
+        return  # it answers: a server without /health (a proxy, Databricks) is still there
+    except (urllib.error.URLError, OSError) as e:
+        reason = getattr(e, "reason", e)
+        raise TrackingUnavailable(
+            f"the MLflow tracking server {uri} does not answer ({reason}). Start it, point tracking.uri (or "
+            f"MLFLOW_TRACKING_URI) at one that runs, or set tracking.enabled: false to record results/ only."
+        ) from None
+
+
 def make_tracker(tracking: dict) -> Tracker | None:
-    """The tracker the config asks for (`tracking.enabled: false`: none)."""
+    """The tracker the config asks for (`tracking.enabled: false`: none), its server checked first."""
     if not tracking.get("enabled", True):
         return None
-    return Tracker(resolve_uri(tracking.get("uri")), tracking.get("artifacts", "mlruns"))
+    uri = resolve_uri(tracking.get("uri"))
+    check_reachable(uri)
+    return Tracker(uri, tracking.get("artifacts", "mlruns"))
 
 
 def resolve_uri(configured: str | None, root: str | Path | None = None) -> str:
@@ -125,6 +156,15 @@ class Tracker:
         run = self._call(self.client.create_run, exp_id, run_name=run_name, tags={k: str(v) for k, v in tags.items()})
         return run.info.run_id
 
+    def close_orphan(self, run_id: str) -> None:
+        """Close a run an earlier attempt left RUNNING (a job killed before its first checkpoint)."""
+        try:
+            run = self._call(self.client.get_run, run_id)
+        except Exception:
+            return  # the store was reset since: nothing to close
+        if run.info.status == "RUNNING":
+            self._call(self.client.set_terminated, run_id, "KILLED")
+
     def log_params(self, run_id: str, params: dict[str, Any]) -> None:
         from mlflow.entities import Param
 
@@ -186,6 +226,53 @@ class Tracker:
         for f in files:
             self.log_artifact(run_id, f)
         self.end_run(run_id, "FINISHED" if status == "completed" else "FAILED")
+
+    # ------------------------------------------------------------------ finished runs, recorded afterwards
+
+    def record_runs(self, evaluations: list[dict]) -> dict[str, str]:
+        """Record finished runs that trained without live tracking: one MLflow run per run, with
+        its tags, hyper-parameters, history as curves, final metrics and files, exactly as a live
+        run has them. A run already recorded with the same content (or logged live) is not
+        recorded again. Returns {run folder: MLflow run id}."""
+        from mlflow.entities import Metric
+
+        out, known = {}, {}
+        for paper in sorted({e["spec"]["paper"] for e in evaluations}):
+            for r in self.find_runs(paper):
+                if "content" in r.data.tags:
+                    known[r.data.tags["content"]] = r.info.run_id
+        for ev in evaluations:
+            run = RunDir(ev["run_dir"])
+            if ev.get("mlflow_run_id"):
+                out[str(run.path)] = ev["mlflow_run_id"]
+                continue
+            content = hashlib.sha256(json.dumps(ev, sort_keys=True, default=str).encode()).hexdigest()[:20]
+            if content in known:
+                out[str(run.path)] = known[content]
+                continue
+            info = run.read_info()
+            spec = ev["spec"]
+            run_id = self.start_training_run(spec, info.get("data_checksum", ""), info.get("git_commit", ""))
+            self.set_tags(run_id, {"content": content, "status": ev["metrics"].get("status", "")})
+            stamp = int(time.time() * 1000)
+            curve = [
+                Metric(k, float(v), stamp, row["step"])
+                for row in run.read_history()
+                if "event" not in row
+                for k, v in row.items()
+                if k != "step" and isinstance(v, (int, float)) and math.isfinite(v)
+            ]
+            for i in range(0, len(curve), 1000):  # MLflow takes at most 1,000 metrics a call
+                self._call(self.client.log_batch, run_id, metrics=curve[i : i + 1000])
+            self.record_evaluation(
+                run_id,
+                ev["metrics"],
+                ev["metrics"].get("steps", 0),
+                ev["metrics"].get("status", ""),
+                [p for p in (run.history, run.info, run.checkpoint) if p.exists()],
+            )
+            out[str(run.path)] = known[content] = run_id
+        return out
 
     # ------------------------------------------------------------------ judged claims
 

@@ -14,7 +14,8 @@ from pathlib import Path
 import torch
 
 from logitrepro import runinfo
-from logitrepro.kernels import use_backend
+from logitrepro.code_digest import code_digest
+from logitrepro.kernels.dispatch import use_backend
 from logitrepro.runs import RunDir
 from logitrepro.tasks import make_task
 from logitrepro.tracking import Tracker
@@ -60,7 +61,9 @@ class Counters:
         return {"train_s": self.train_s, "loss_spikes": self.loss_spikes, "loss_ema": self.loss_ema}
 
 
-def save_checkpoint(run: RunDir, task, optimizer, step: int, status: str, counters: Counters) -> None:
+def save_checkpoint(
+    run: RunDir, task, optimizer, step: int, status: str, counters: Counters, code: str, packages: dict
+) -> None:
     tmp = run.checkpoint.with_name(run.checkpoint.name + ".tmp")
     torch.save(
         {
@@ -72,6 +75,8 @@ def save_checkpoint(run: RunDir, task, optimizer, step: int, status: str, counte
             "spec": task.spec,
             "counters": counters.state(),
             "task_state": task.extra_state(),
+            "code": code,  # the code digest: a run resumes only on the code it started with
+            "packages": packages,
             # dropout on a GPU draws from the CUDA generator: keep it too, so a resumed run is the same run
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
         },
@@ -115,8 +120,34 @@ def label_of(spec: dict) -> str:
     return f"{spec['paper']}/{spec['experiment']}/{spec['arm']}/seed{spec['seed']}"
 
 
-def train(spec: dict, run_dir: str | Path, threads: int = 1, tracker: Tracker | None = None) -> dict:
-    """Train one (paper, experiment, arm, seed); resume from the run's checkpoint if there is one.
+RESULT_PACKAGES = ("torch", "numpy", "scipy")  # the libraries whose versions can change what a run computes
+
+
+def result_packages() -> dict[str, str]:
+    return {k: v for k, v in runinfo.package_versions(RESULT_PACKAGES).items()}
+
+
+def resume_refusal(ckpt: dict, spec: dict, code: str, packages: dict) -> str | None:
+    """Why a checkpoint cannot continue this run (None: it can). It must be the same config, on
+    the same code (logitrepro.code_digest) and the same versions of the numerical libraries."""
+    if ckpt["spec"]["hparams"] != spec["hparams"] or ckpt["spec"]["seed"] != spec["seed"]:
+        return "the checkpoint was made with another config"
+    if ckpt.get("code") != code:
+        return "the checkpoint was made with other code (logitrepro.code_digest)"
+    if ckpt.get("packages") != packages:
+        return f"the checkpoint was made with other package versions ({ckpt.get('packages')} vs {packages})"
+    return None
+
+
+def train(
+    spec: dict, run_dir: str | Path, threads: int = 1, tracker: Tracker | None = None, retrain: bool = False
+) -> dict:
+    """Train one (paper, experiment, arm, seed); resume an interrupted run from its checkpoint.
+
+    A finished checkpoint of the same config, code and packages is the run already: training it
+    again would give the same bits (seeded batches, deterministic CPU kernels), so it is kept
+    unless `retrain` (the config's `retrain: true`) asks for a fresh one. Anything else about the
+    checkpoint that differs starts the run afresh, saying why.
 
     Returns the summary also written to train.json. A NaN/inf loss ends the run with status
     'diverged' (data for the claims), not an exception.
@@ -125,15 +156,28 @@ def train(spec: dict, run_dir: str | Path, threads: int = 1, tracker: Tracker | 
     set_threads(threads)
     label = label_of(spec)
     device = select_device(spec["device"])
+    code = code_digest(spec["task"])
+    packages = result_packages()
     with use_backend(spec["kernels"]["backend"]):
         task = make_task(spec, device)  # seeds torch before building the model
         hp = task.hp
         optimizer = task.optimizer()
-        start, status, info, counter_state = 0, "running", {}, None
+        start, status, counter_state = 0, "running", None
+        info = run.read_info()  # a previous attempt's, if any
         if run.checkpoint.exists():
             ckpt = load_checkpoint(run, device)
-            if ckpt["spec"]["hparams"] != spec["hparams"] or ckpt["spec"]["seed"] != spec["seed"]:
-                print(f"[{label}] checkpoint was made with another config; starting afresh", flush=True)
+            refusal = resume_refusal(ckpt, spec, code, packages)
+            if refusal is None and ckpt["status"] != "running":
+                if not retrain:
+                    print(
+                        f"[{label}] keeping the finished run ({ckpt['status']}): the same config, code and "
+                        f"packages would train it again bit for bit (retrain: true trains it anyway)",
+                        flush=True,
+                    )
+                    return finished_summary(run, ckpt)
+                refusal = "retrain: true asks for a fresh run"
+            if refusal:
+                print(f"[{label}] starting afresh: {refusal}", flush=True)
             else:
                 task.model.load_state_dict(ckpt["model"])
                 optimizer.load_state_dict(ckpt["optimizer"])
@@ -145,8 +189,13 @@ def train(spec: dict, run_dir: str | Path, threads: int = 1, tracker: Tracker | 
                     task.load_extra_state(ckpt["task_state"])
                 print(f"[{label}] resuming from step {start}", flush=True)
         history = run.read_history(start)
-        if start > 0:
-            info = run.read_info()
+        if start == 0:
+            # a fresh start: an earlier attempt's MLflow run (killed before its first checkpoint,
+            # or a finished run trained again) is closed, not left RUNNING or reused
+            if tracker is not None and info.get("mlflow_run_id"):
+                tracker.close_orphan(info["mlflow_run_id"])
+            info = {}
+        attempts = info.get("attempts", [])  # wall time of every attempt, the killed ones included
 
         data_sha = runinfo.data_checksum(spec["data_dir"])
         commit = runinfo.git_commit()
@@ -163,15 +212,25 @@ def train(spec: dict, run_dir: str | Path, threads: int = 1, tracker: Tracker | 
                 "packages": runinfo.package_versions(),
                 "device": runinfo.device_description(),
                 "threads": threads,
+                "code": code,
             }
         )
+        attempt = {"from_step": start, "wall_s": 0.0}
+        info["attempts"] = attempts = [*attempts, attempt]
         run.write_info(info)
 
         counters = Counters(hp.spike_nats, hp.spike_burnin, counter_state)
         with open(run.history, "w") as f:  # rewrite: drop rows logged after the checkpoint we resumed from
             f.writelines(json.dumps(r) + "\n" for r in history)
         started = time.time()
-        wall_before = info.get("train_wall_s", 0.0)
+
+        def record_wall() -> float:
+            """This attempt's wall time into run.json; the run's total over every attempt."""
+            attempt["wall_s"] = round(time.time() - started, 2)
+            info["train_wall_s"] = round(sum(a["wall_s"] for a in attempts), 2)
+            run.write_info(info)
+            return info["train_wall_s"]
+
         progress = Progress(hp.steps, start, label)
         step, logs = start, {}
         try:
@@ -206,14 +265,16 @@ def train(spec: dict, run_dir: str | Path, threads: int = 1, tracker: Tracker | 
                         if tracker is not None:
                             tracker.log_history_row(run_id, row)
                     if step % hp.checkpoint_every == 0 and step < hp.steps:
-                        save_checkpoint(run, task, optimizer, step, status, counters)
+                        save_checkpoint(run, task, optimizer, step, status, counters, code, packages)
+                        record_wall()
                     progress.update(step, logs)
         finally:
             progress.close()
         if status == "running":
             status = "completed"
-        save_checkpoint(run, task, optimizer, step, status, counters)
-    wall = wall_before + time.time() - started
+        save_checkpoint(run, task, optimizer, step, status, counters, code, packages)
+    info["status"] = status
+    wall = record_wall()
     summary = {
         "status": status,
         "steps": step,
@@ -223,14 +284,30 @@ def train(spec: dict, run_dir: str | Path, threads: int = 1, tracker: Tracker | 
         "loss_spikes": counters.loss_spikes,
         "final": (run.read_history() or [{}])[-1],
     }
-    info.update(train_wall_s=round(wall, 2), status=status)
-    run.write_info(info)
     if tracker is not None:
         tracker.finish_training(
             run_id, status, {"train_wall_s": wall, "loss_spikes": counters.loss_spikes}, step, run.history
         )
     run.write_summary(summary)
     print(f"[{label}] {status} after {step} steps in {wall:.1f} s", flush=True)
+    return summary
+
+
+def finished_summary(run: RunDir, ckpt: dict) -> dict:
+    """The training summary of a finished run, from its files (the run is not trained again)."""
+    info = run.read_info()
+    counters = ckpt.get("counters") or {}
+    summary = {
+        "status": ckpt["status"],
+        "steps": ckpt["step"],
+        "steps_planned": ckpt["spec"]["hparams"]["steps"],
+        "train_wall_s": info.get("train_wall_s"),
+        "train_s": round(counters.get("train_s", 0.0), 2),
+        "loss_spikes": counters.get("loss_spikes", 0),
+        "final": (run.read_history() or [{}])[-1],
+        "kept": True,
+    }
+    run.write_summary(summary)
     return summary
 
 

@@ -299,13 +299,12 @@ def test_sso_task_trains_on_a_sparse_set_without_densifying_it(monkeypatch, tmp_
         model="linear",
         loss="logistic",
         classes=2,
-        eta=2.0,
+        target_stepsize=2.0,
         batch_size=32,
-        alpha_max=1.0,
         armijo_c=0.1,
         armijo_beta=0.9,
-        lr=1e-3,
-        optimizer=optimizer,
+        lr=1.0,
+        optimizer=optimizer,  # (lr: SLS's first step)
         inner_steps=5,
     )
     task = make_task(task_spec("sso_supervised", hp, data_dir=data_dir))

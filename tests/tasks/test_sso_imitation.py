@@ -9,7 +9,17 @@ from logitrepro.tasks import make_task
 from logitrepro.tasks.sso_imitation import cartpole_expert, collect, make_env, mountain_car_expert, rollout
 from tests.support import task_spec
 
-HP = dict(hidden=16, eta=2.0, alpha_max=1.0, armijo_c=0.1, armijo_beta=0.9, lr=1e-3, rollout_steps=20, eval_episodes=2)
+HP = dict(
+    hidden=16,
+    target_stepsize=2.0,
+    inner_reset=False,
+    search_expand=2.0,
+    armijo_c=0.1,
+    armijo_beta=0.9,
+    lr=1e-3,
+    rollout_steps=20,
+    eval_episodes=2,
+)
 
 
 def task(optimizer="sso", seed=0, **hp):
@@ -84,7 +94,7 @@ def test_unknown_task_is_named():
 
 
 def test_continuous_actions_are_imitated_with_the_squared_loss():
-    t = task(env="MountainCarContinuous-v0", eta=0.25, inner_steps=10, rollout_steps=40)
+    t = task(env="MountainCarContinuous-v0", target_stepsize=0.25, inner_steps=10, rollout_steps=40)
     assert not t.discrete and t.loss_kind == "squared"
     x, y = t.batch(0)
     assert x.shape == (40, 2) and y.shape == (40, 1) and set(y.flatten().tolist()) <= {-1.0, 1.0}
@@ -132,7 +142,14 @@ def test_a_trained_actor_expert_is_read_from_an_sb3_zip(tmp_path):
     hopper = make_task(
         task_spec(
             "sso_imitation",
-            {**HP, "env": "Hopper-v5", "optimizer": "sso", "inner_steps": 2, "eta": 0.25, "rollout_steps": 10},
+            {
+                **HP,
+                "env": "Hopper-v5",
+                "optimizer": "sso",
+                "inner_steps": 2,
+                "target_stepsize": 0.25,
+                "rollout_steps": 10,
+            },
             data_dir=folder,
         )
     )

@@ -56,15 +56,21 @@ def test_dry_run_every_scale(scale, tmp_path):
     p = snakemake("-n", "--config", f"scale={scale}", f"paths={{results: {tmp_path}/r, data: {tmp_path}/d}}")
     seeds = {"smoke": 1, "cpu": 3, "paper": 3}[scale]
     counts = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", p.stdout, re.M)}
-    # cnn_svm: 2 experiments x 2 arms; vq_logits: 5 arms; ls_attention: 4 arms; sso: 3 x 5 arms; each per
-    # seed. fourier_head: 3 datasets x (headline at 1x, 5x and 25x the budget, sweep) x the authors' seeds.
+    runs, jobs = train_runs_and_jobs(p)
+    # cnn_svm: 2 experiments x 2 arms; vq_logits: 5 arms; ls_attention: 4 arms; each per seed.
+    # fourier_head: 3 datasets x (headline at 1x, 5x and 25x the budget, sweep) x the authors' seeds.
     fh_seeds = {"smoke": 1, "cpu": 4, "paper": 4}[scale]
-    # Experiments with seeds of their own: chronos (2 arms), cartpole (3 arms, the paper's seeds); atari
-    # (2 arms) at smoke and paper scale only; at paper scale only the LIBSVM sets (3 x 6 arms, 3 seeds)
-    # and hopper (3 arms).
-    chronos, cartpole = 2 * {"smoke": 1}.get(scale, 3), 3 * seeds
-    atari, paper_only = 2 * {"smoke": 1, "cpu": 0, "paper": 4}[scale], (54 + 9 if scale == "paper" else 0)
-    assert counts["train"] == 28 * seeds + 12 * fh_seeds + chronos + cartpole + atari + paper_only
+    # Experiments with seeds of their own: chronos (2 arms); atari (2 arms) at smoke and paper scale only.
+    chronos, atari = 2 * {"smoke": 1}.get(scale, 3), 2 * {"smoke": 1, "cpu": 0, "paper": 4}[scale]
+    # sso, per seed: breast cancer, its squared-loss twin, Spambase and MNIST with SGD, SLS and Adam each
+    # tuned over 7 step sizes and m = 1, 5, 20 (24 runs each); the schedules experiment (2 x 7 + 2), the
+    # full batch (2), cartpole (SLS over 7 step sizes, m = 5, 20); at paper scale also hopper (9) and the
+    # LIBSVM sets (3 x (3 x 7 + 4), the authors' 3 seeds).
+    sso = (4 * 24 + 16 + 2 + 9 + (9 + 75 if scale == "paper" else 0)) * seeds
+    assert runs == 13 * seeds + 12 * fh_seeds + chronos + atari + sso
+    # jobs: per arm at smoke and cpu scale (a tuned arm's grid with it), per run at paper scale
+    per_arm = {"smoke": 62, "cpu": 60}  # 4 + 5 + 4 (cnn_svm, vq_logits, ls) + 14 (+ 2 atari) + 33 (sso)
+    assert jobs == per_arm.get(scale, runs), (jobs, runs)
     assert "evaluate" not in counts  # a training job evaluates its own final checkpoint
     # LM corpora: one vocabulary for both papers at smoke scale, two at cpu (4096 and 1024) and paper
     # (32768 and 50257), on WikiText-103 in place of Shakespeare at paper scale; plus breast_cancer, Spambase
@@ -81,6 +87,12 @@ def test_dry_run_every_scale(scale, tmp_path):
         ("seaquest_recorded", "smoke"),
     ):
         assert (f"/d/{name}" in p.stdout) == (scale == at), name
+
+
+def train_runs_and_jobs(p) -> tuple[int, int]:
+    """(training runs, training jobs) of a dry run: a job's outputs hold a metrics.json per run."""
+    jobs = re.findall(r"^rule train__\S+:\n(?:.*\n)*?    output: (.*)$", p.stdout, re.M)
+    return sum(out.count("metrics.json") for out in jobs), len(jobs)
 
 
 def test_bad_config_fails_before_any_job(tmp_path):
@@ -211,8 +223,11 @@ def test_smoke_pipeline_judges_claims_and_writes_tables(smoke_project):
     manifest = json.loads((repo / "data" / "mnist" / "manifest.json").read_text())
     assert manifest["source"].startswith("configured folder") and manifest["splits"]["val"] == 5000
     run_info = json.loads((repo / "results" / "runs" / "cnn_svm" / "mnist" / "svm" / "seed1" / "run.json").read_text())
-    for key in ("mlflow_run_id", "git_commit", "data_checksum", "packages", "device", "train_wall_s", "spec"):
+    for key in ("git_commit", "data_checksum", "packages", "device", "train_wall_s", "spec", "code", "attempts"):
         assert run_info[key], key
+    # trained without MLflow at this scale (tracking.live): the judge recorded every run, one writer per paper
+    assert run_info["mlflow_run_id"] is None
+    assert all(r["mlflow_run_id"] for r in claims["runs"]) and len(claims["runs"]) == 12
     assert "Claims (scale: smoke)" in smoke_project["repro_log"]
 
 
@@ -247,8 +262,8 @@ def test_smoke_pipeline_tracks_runs_and_claims_in_mlflow(smoke_project):
         for c in json.loads((repo / "results" / "claims" / f"{paper}.json").read_text())["claims"]
     ]
     # one record per claim (budgets are its robustness row): cnn_svm 8 and 2 planted; fourier_head:
-    # gaussian (6), chronos (3), atari (2); sso: breast_cancer (5) and cartpole (4)
-    assert len(claims) == 10 + 7 + 9 + (6 + 3 + 2) + (5 + 4)
+    # gaussian (6), chronos (3), atari (2); sso: breast_cancer (6) and cartpole (4)
+    assert len(claims) == 10 + 7 + 9 + (6 + 3 + 2) + (6 + 4)
     assert sorted((r.data.tags["claim_id"], r.data.tags["verdict"]) for r in claim_runs) == sorted(
         (c["id"], c["verdict"]) for c in claims
     )
@@ -286,13 +301,16 @@ def test_dvc_pull_in_fresh_clone_needs_no_rerun(smoke_project):
 def test_a_config_change_reruns_the_jobs_it_touches_and_everything_after(smoke_project):
     p = snakemake("-n", "--config", "kernels={backend: reference}", cwd=smoke_project["repo"])
     counts = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", p.stdout, re.M)}
+    runs, jobs = train_runs_and_jobs(p)
     # Every job spec names the kernel backend: all runs retrain, and all that is made from them follows.
-    # cnn_svm 2 seeds (with the planted arms); one each: vq_logits, ls_attention, fourier_head (gaussian 4,
-    # chronos 2, atari 2), sso (breast_cancer 5, cartpole 3)
-    runs = 2 * 6 + 5 + 4 + (4 + 2 + 2) + (5 + 3)
-    assert counts == {"train": runs, "judge": 5, "tables": 5, "plots": 5, "all": 1, "total": runs + 16}, p.stdout[
-        -2000:
-    ]
+    # cnn_svm 2 seeds (with the planted arms); one seed each: vq_logits, ls_attention, fourier_head
+    # (gaussian 4, chronos 2, atari 2), sso (breast cancer: SGD, SLS and Adam over 7 step sizes and
+    # m = 1, 5, 20; cartpole: SLS over 7 step sizes, m = 5, 20)
+    assert runs == 2 * 6 + 5 + 4 + (4 + 2 + 2) + (3 * 7 + 3) + (7 + 2)
+    # one job per arm: cnn_svm 6, vq_logits 5, ls_attention 4, fourier_head 8, sso 6 + 3
+    assert jobs == 6 + 5 + 4 + 8 + 9
+    rest = {k: v for k, v in counts.items() if not k.startswith("train__")}
+    assert rest == {"judge": 5, "tables": 5, "plots": 5, "all": 1, "total": jobs + 16}, p.stdout[-2000:]
 
 
 def test_dvc_repro_rebuilds_one_dataset_stage(smoke_project):
@@ -317,3 +335,67 @@ def test_simulated_cluster_runs_a_real_job(smoke_project):
     )
     assert json.loads((repo / target).read_text())["metrics"]["status"] == "completed"
     assert list((repo / ".snakemake" / "simcluster").glob("*.rc")), p.stdout[-2000:]
+
+
+def dry_run_counts(p) -> dict[str, int]:
+    return {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", p.stdout, re.M)}
+
+
+def test_a_deleted_run_folder_is_trained_again(smoke_project, tmp_path):
+    repo = smoke_project["repo"]
+    folder = repo / "results" / "runs" / "cnn_svm" / "mnist" / "svm" / "seed1"
+    shutil.move(folder, tmp_path / "kept")
+    try:
+        p = snakemake("-n", cwd=repo)
+        counts = dry_run_counts(p)
+        # that run's job (its arm's other seed is kept, not trained again), then the paper's verdicts
+        assert counts["train__cnn_svm__mnist__svm"] == 1 and counts["judge"] == 1, counts
+        assert sum(v for k, v in counts.items() if k.startswith("train__")) == 1, counts
+        assert "results/claims/cnn_svm.json was made from files that are gone" in p.stderr
+    finally:
+        shutil.move(tmp_path / "kept", folder)
+        snakemake("--cores", "2", cwd=repo)  # the verdicts again, from the run put back: nothing trains
+
+
+def test_where_results_are_recorded_is_not_an_input_of_the_results(smoke_project):
+    root, repo = smoke_project["root"], smoke_project["repo"]
+    p = snakemake("-n", "--config", f"tracking={{uri: 'sqlite:///{root}/elsewhere.db'}}", cwd=repo)
+    assert "Nothing to be done" in p.stdout + p.stderr, p.stdout[-2000:]
+
+
+def test_a_tracking_server_that_is_down_stops_the_workflow_in_seconds(smoke_project):
+    import time
+
+    started = time.time()
+    p = snakemake("-n", "--config", "tracking={uri: 'http://127.0.0.1:9'}", cwd=smoke_project["repo"], check=False)
+    assert p.returncode != 0 and "http://127.0.0.1:9 does not answer" in p.stdout + p.stderr
+    assert time.time() - started < 60
+
+
+def test_a_claim_edit_under_dvc_repro_rejudges_without_retraining(smoke_project):
+    repo = smoke_project["repo"]
+
+    def add_claim(p):
+        p["claims"].append(
+            {
+                "id": "planted.added-later",
+                "class": "extension",
+                "statement": "svm beats softmax",
+                "source": "test",
+                "kind": "direction",
+                "experiment": "mnist",
+                "metric": "test_acc",
+                "method": "svm",
+                "baseline": "softmax",
+                "better": "higher",
+                "judged_at": ["smoke"],
+            }
+        )
+
+    edit_yaml(repo / "configs" / "papers" / "cnn_svm.yaml", add_claim)
+    p = run([str(BIN / "dvc"), "repro", "cnn_svm"], repo, timeout=900)
+    out = p.stdout + p.stderr
+    assert "Running stage 'cnn_svm'" in out and "Running stage 'cnn_svm_runs'" not in out, out[-3000:]
+    assert "rule train" not in out, out[-3000:]
+    claims = json.loads((repo / "results" / "claims" / "cnn_svm.json").read_text())
+    assert "planted.added-later" in {c["id"] for c in claims["claims"]}

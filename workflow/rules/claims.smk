@@ -16,6 +16,6 @@ rule judge:
         settings=judge_settings,
         config=CONFIG_FILE,
     shell:
-        "python -m logitrepro judge --config {params.config:q} --paper {wildcards.paper} --metrics {input} "
-        "--out {output} > {log} 2>&1 && "
-        "python -m logitrepro provenance --inputs {input} --outputs {output} >> {log} 2>&1"
+        "python -m logitrepro judge --config {params.config:q} --paper {wildcards.paper} --metrics {input:q} "
+        "--out {output:q} > {log:q} 2>&1 && "
+        "python -m logitrepro provenance --inputs {input:q} --outputs {output:q} >> {log:q} 2>&1"

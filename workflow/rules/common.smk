@@ -1,19 +1,27 @@
 # Config loading, validation and input functions; no rules here.
 import json
+import sys
 import shlex
 from pathlib import Path
 
 from logitrepro.config import ConfigError, load_config, put_interpreter_first_on_path
-from logitrepro.pipeline import effective_config_file, validate_once
+from logitrepro.code_digest import code_digest
+from logitrepro.pipeline import effective_config_file, stale_lock_hint, validate_once
 from logitrepro.provenance import settle as settle_timestamps
+from logitrepro.tracking import TrackingUnavailable, check_reachable, resolve_uri
 
 try:
     CFG = load_config(config)
-    validate_once(
-        CFG
-    )  # every job's hyper-parameters against its task, before any job starts
-except ConfigError as e:
+    # every job's hyper-parameters against its task, before any job starts
+    validate_once(CFG)
+    # a tracking server that is down fails here, in seconds, not in every job
+    if CFG.main["tracking"]["enabled"]:
+        check_reachable(resolve_uri(CFG.main["tracking"]["uri"]))
+except (ConfigError, TrackingUnavailable) as e:
     raise WorkflowError(str(e)) from None
+
+if stale_lock_hint():  # Snakemake's own error says only "cannot be locked"
+    print(f"logitrepro: {stale_lock_hint()}", file=sys.stderr)
 
 # One road for settings: every job reads the config validated here.
 CONFIG_FILE = effective_config_file(config)
@@ -24,7 +32,9 @@ SCALE = CFG.scale
 RESULTS = CFG.main["paths"]["results"]
 DATA = CFG.main["paths"]["data"]
 RES = CFG.main["resources"][SCALE]
-RUN_DIR = f"{RESULTS}/runs/{{paper}}/{{experiment}}/{{arm}}/seed{{seed}}"
+RUN_DIR = (
+    f"{RESULTS}/runs/{{paper}}/{{experiment}}/{{arm}}/seed{{seed}}"  # as Config.run_dir
+)
 
 
 # Timestamps after `dvc pull`: cross-stage inputs (prepared data, tokenized corpora) are ancient()
@@ -34,27 +44,10 @@ RUN_DIR = f"{RESULTS}/runs/{{paper}}/{{experiment}}/{{arm}}/seed{{seed}}"
 settle_timestamps(RESULTS)
 
 
-def ancient_input(fn):
-    """An input function whose files are all marked ancient()."""
-
-    def wrapped(wildcards):
-        files = fn(wildcards)
-        return (
-            [ancient(f) for f in files] if isinstance(files, list) else ancient(files)
-        )
-
-    return wrapped
-
-
 def manifest_checksum(folder):
     """The content checksum in a prepared folder's manifest ('' before it is made)."""
     manifest = Path(folder) / "manifest.json"
     return json.loads(manifest.read_text())["sha256"] if manifest.exists() else ""
-
-
-def data_checksum(wildcards):
-    folder = dataset_dir(wildcards)
-    return manifest_checksum(folder) if folder else "synthetic"
 
 
 def _alternatives(values):
@@ -91,21 +84,41 @@ def run_dirs(paper):
     return [RUN_DIR.format(**r) for r in runs_of(paper)]
 
 
-def dataset_dir(wildcards):
+def train_groups():
+    """Every training job of the running scale (logitrepro.config.Config.train_groups)."""
+    return [g for paper in CFG.papers for g in CFG.train_groups(paper)]
+
+
+def run_file(group, run, name):
+    arm, seed = run
+    return f"{CFG.run_dir(group.paper, group.experiment, arm, seed)}/{name}"
+
+
+def group_data(group):
     """The data a job reads: the prepared dataset, for text the corpus tokenized at the job's
     vocabulary, nothing for data the job generates itself."""
-    folder = CFG.job_spec(
-        wildcards.paper, wildcards.experiment, wildcards.arm, int(wildcards.seed)
-    )["data_dir"]
+    arm, seed = group.runs[0]  # every run of an experiment reads the same data
+    folder = CFG.job_spec(group.paper, group.experiment, arm, seed)["data_dir"]
     return [] if folder is None else folder
 
 
-def job_spec(wildcards):
-    """The resolved job spec, as the rule's params: a config change reruns exactly the jobs it touches."""
-    spec = CFG.job_spec(
-        wildcards.paper, wildcards.experiment, wildcards.arm, int(wildcards.seed)
-    )
-    return json.dumps(spec, sort_keys=True)
+def group_data_checksum(group):
+    folder = group_data(group)
+    return manifest_checksum(folder) if folder else "synthetic"
+
+
+def group_specs(group):
+    """The resolved job specs, as the rule's params: a config change reruns exactly the jobs it touches."""
+    specs = [
+        CFG.job_spec(group.paper, group.experiment, arm, seed)
+        for arm, seed in group.runs
+    ]
+    return json.dumps(specs, sort_keys=True)
+
+
+def group_code(group):
+    """A digest of the code the job runs: a job param, so an edit to its task reruns it."""
+    return code_digest(CFG.experiment(group.paper, group.experiment)["task"])
 
 
 def data_settings(wildcards):

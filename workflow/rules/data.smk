@@ -12,8 +12,8 @@ rule prepare_dataset:
         settings=data_settings,
         config=CONFIG_FILE,
     shell:
-        "python -m logitrepro prepare --config {params.config:q} --dataset {wildcards.dataset} --out {output} "
-        "> {log} 2>&1"
+        "python -m logitrepro prepare --config {params.config:q} --dataset {wildcards.dataset} --out {output:q} "
+        "> {log:q} 2>&1"
 
 
 rule tokenize:
@@ -31,4 +31,4 @@ rule tokenize:
     params:
         corpus_checksum=lambda wc: manifest_checksum(f"{DATA}/{wc.dataset}"),
     shell:
-        "python -m logitrepro tokenize --data {input} --vocab {wildcards.vocab} --out {output} > {log} 2>&1"
+        "python -m logitrepro tokenize --data {input:q} --vocab {wildcards.vocab} --out {output:q} > {log:q} 2>&1"

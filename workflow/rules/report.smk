@@ -21,9 +21,9 @@ rule tables:
     conda:
         "../envs/logitrepro.yaml"
     shell:
-        "python -m logitrepro tables --claims {input} --md {output.md} --tex {output.tex} "
-        "--html {output.html} > {log} 2>&1 && "
-        "python -m logitrepro provenance --inputs {input} --outputs {output} >> {log} 2>&1"
+        "python -m logitrepro tables --claims {input:q} --md {output.md:q} --tex {output.tex:q} "
+        "--html {output.html:q} > {log:q} 2>&1 && "
+        "python -m logitrepro provenance --inputs {input:q} --outputs {output:q} >> {log:q} 2>&1"
 
 
 rule plots:
@@ -47,6 +47,6 @@ rule plots:
         sweep=plot_sweep,
         title=lambda wc: f"{wc.paper} ({SCALE} scale)",
     shell:
-        "python -m logitrepro plots --runs {params.runs} --out {output} "
-        "--curves {params.curves} --title {params.title:q} {params.sweep} > {log} 2>&1 && "
-        "python -m logitrepro provenance --inputs {input} --outputs {output} >> {log} 2>&1"
+        "python -m logitrepro plots --runs {params.runs:q} --out {output:q} "
+        "--curves {params.curves} --title {params.title:q} {params.sweep} > {log:q} 2>&1 && "
+        "python -m logitrepro provenance --inputs {input:q} --outputs {output:q} >> {log:q} 2>&1"

@@ -1,27 +1,36 @@
-rule train:
-    """Train one run and evaluate its final checkpoint in the same process; resumes if interrupted."""
-    input:
-        data=ancient_input(dataset_dir),
-    output:
-        metrics=f"{RUN_DIR}/metrics.json",
-        summary=f"{RUN_DIR}/train.json",
-    log:
-        f"{RESULTS}/logs/train/{{paper}}/{{experiment}}/{{arm}}/seed{{seed}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/train/{{paper}}/{{experiment}}/{{arm}}/seed{{seed}}.tsv"
-    conda:
-        "../envs/logitrepro.yaml"
-    threads: RES["threads"]
-    resources:
-        mem_mb=RES["mem_mb"],
-        runtime=RES["runtime"],
-        gpu=RES["gpus"],
-    params:
-        spec=job_spec,
-        data_checksum=data_checksum,
-        run_dir=lambda wc, output: os.path.dirname(output[0]),
-        config=CONFIG_FILE,
-    shell:
-        "python -m logitrepro train --config {params.config:q} --paper {wildcards.paper} "
-        "--experiment {wildcards.experiment} --arm {wildcards.arm} --seed {wildcards.seed} "
-        "--run-dir {params.run_dir:q} --threads {threads} > {log:q} 2>&1"
+# One rule per training job (Config.train_groups): a job trains its runs one after the other in
+# one process and evaluates each final checkpoint there, writing the run's metrics.json. A run
+# interrupted mid-way resumes from its checkpoint when the job runs again.
+for group in train_groups():
+
+    rule:
+        name:
+            group.rule
+        input:
+            data=ancient(group_data(group)),
+        output:
+            [run_file(group, r, "metrics.json") for r in group.runs],
+            [run_file(group, r, "train.json") for r in group.runs],
+        log:
+            f"{RESULTS}/logs/train/{group.paper}/{group.experiment}/{group.name}.log",
+        benchmark:
+            f"{RESULTS}/benchmarks/train/{group.paper}/{group.experiment}/{group.name}.tsv"
+        conda:
+            "../envs/logitrepro.yaml"
+        threads: RES["threads"]
+        resources:
+            mem_mb=RES["mem_mb"],
+            runtime=RES["runtime"] * len(group.runs),
+            gpu=RES["gpus"],
+        params:
+            specs=group_specs(group),
+            data_checksum=group_data_checksum(group),
+            code=group_code(group),
+            config=CONFIG_FILE,
+            # shell: is evaluated when the job runs, so the group's names travel as params
+            paper=group.paper,
+            experiment=group.experiment,
+            runs=" ".join(f"{arm}:{seed}" for arm, seed in group.runs),
+        shell:
+            "python -m logitrepro train --config {params.config:q} --paper {params.paper} "
+            "--experiment {params.experiment} --runs {params.runs} --threads {threads} > {log:q} 2>&1"

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from logitrepro.budgets import budget_arm
+from logitrepro.budgets import budget_arm, parse_budget_arm
 from logitrepro.claims import power as P
 from logitrepro.claims.kinds import kind
 from logitrepro.claims.spec import region_of
@@ -240,6 +240,16 @@ def _power_of(claim: dict, k, st, region: tuple[float, float], n_expected: int) 
         perfect, basis = to_space(float(claim["paper_effect"])), "the paper's effect"
     else:
         perfect, basis = measured_mean, "observed effect"
+        if not space_region[0] <= perfect <= space_region[1]:
+            # no effect size from the paper, and the observed one argues against the claim: a
+            # "perfect replication" has nothing to stand on
+            return {
+                "basis": basis,
+                "n": n_expected,
+                "sd": st.sd,
+                "perfect": None,
+                "note": "the paper states no effect size and the observed effect lies outside the region",
+            }
     if k.no_effect is not None:
         null = to_space(k.no_effect)
     else:  # an absolute number: the edge of its region nearest the perfect value
@@ -304,7 +314,7 @@ def _judge_interval(claim, k, ev, region, expected) -> tuple[str, str, dict | No
     verdict = interval_verdict(st.ci_low, st.ci_high, *region)
     reason = _interval_reason(verdict, st, region)
     pw = _power_of(claim, k, st, region, len(expected))
-    if verdict == INCONCLUSIVE and pw and pw.get("underpowered"):
+    if verdict == INCONCLUSIVE and P.describe(pw):  # what would decide it
         reason += "; " + P.describe(pw)
     return verdict, reason, st.as_dict(), pw
 
@@ -558,11 +568,67 @@ def judge_claim(
     return record
 
 
+def select_tuned(runs: dict[str, dict[int, dict]], context: dict) -> tuple[dict, dict]:
+    """Runs with each tuned arm standing for the best point of its grid (at every budget), and
+    what was picked: the point whose mean over seeds of `select_by.metric` is best; a point with
+    a diverged or missing seed never wins, as the authors keep configurations that finished."""
+    tune, rule = context.get("tune") or {}, context.get("select_by") or {}
+    out, picked = dict(runs), {}
+    for family, points in tune.items():
+        budgets = {parse_budget_arm(a)[1] for a in runs if parse_budget_arm(a)[0] in points}
+        for b in sorted(budgets):
+            scores = {}
+            for member in points:
+                seeds = runs.get(budget_arm(member, b), {})
+                vals = [m.get(rule["metric"]) for m in seeds.values()]
+                ok = (
+                    seeds
+                    and all(m.get("status") != DIVERGED for m in seeds.values())
+                    and all(isinstance(v, (int, float)) and math.isfinite(v) for v in vals)
+                )
+                scores[member] = float(sum(vals) / len(vals)) if ok else None
+            eligible = {m: v for m, v in scores.items() if v is not None}
+            alias = budget_arm(family, b)
+            if not eligible:
+                picked[alias] = {
+                    "grid": points,
+                    "scores": scores,
+                    "chosen": None,
+                    "why": f"no point of {family}'s grid finished on every seed",
+                }
+                continue
+            best = (min if rule["better"] == "lower" else max)(eligible, key=eligible.get)
+            out[alias] = runs[budget_arm(best, b)]
+            picked[alias] = {
+                "chosen": points[best],
+                "run": budget_arm(best, b),
+                "by": rule["metric"],
+                "scores": {str(points[m]): v for m, v in scores.items()},
+            }
+    return out, picked
+
+
 def judge_paper(paper_cfg: dict, evaluations: list[dict], scale: str, context: dict | None = None) -> list[dict]:
     """One record per claim. `context[experiment]` holds the experiment's seeds at this scale, the
-    scale's budget (`budget_steps`, in `budget_key` units) and the authors' (`authors_budget`)."""
+    scale's budget (`budget_steps`, in `budget_key` units), the authors' (`authors_budget`), and
+    its tuned arms (`tune`, `select_by`)."""
     runs = index_runs(evaluations)
-    return [
-        judge_claim(c, runs.get(c["experiment"], {}), scale, paper_cfg["paper"], (context or {}).get(c["experiment"]))
-        for c in paper_cfg["claims"]
-    ]
+    records = []
+    for c in paper_cfg["claims"]:
+        ctx = (context or {}).get(c["experiment"]) or {}
+        exp_runs, picked = select_tuned(runs.get(c["experiment"], {}), ctx)
+        record = judge_claim(c, exp_runs, scale, paper_cfg["paper"], ctx)
+        roles = [c[r] for r in ("arm", "method", "baseline") if r in c]
+        tuned = {a: p for a, p in picked.items() if parse_budget_arm(a)[0] in roles}
+        if tuned:
+            record["tuning"] = tuned
+            chosen = [
+                f"{a}: {p['chosen']}"
+                for a, p in tuned.items()
+                if parse_budget_arm(a)[1] == record.get("budget", {}).get("multiple", 1)
+            ]
+            if chosen:
+                record["reason"] += f" (tuned over the authors' grid, best final {ctx['select_by']['metric']}: "
+                record["reason"] += "; ".join(chosen) + ")"
+        records.append(record)
+    return records

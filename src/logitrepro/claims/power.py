@@ -117,8 +117,8 @@ def count_power(method_rate: float, baseline_rate: float, n: int) -> dict:
 
 def describe(power: dict | None) -> str:
     """One clause for a verdict's reason: how often a perfect replication passes, and what would fix it."""
-    if not power or "perfect" not in power or not math.isfinite(power.get("perfect", float("nan"))):
-        return ""
+    if not power or power.get("perfect") is None or not math.isfinite(power["perfect"]):
+        return power.get("note", "") if power else ""
     text = f"a perfect replication ({power['basis']}) passes {power['perfect']:.0%} of the time at {power['n']} seeds"
     if power.get("underpowered"):
         needed = power.get("seeds_needed")

@@ -141,7 +141,7 @@ class Task(BaseTask):
         torch.manual_seed(self.seed)
         n_obs = self.obs_scale.size
         self.model = nn.Sequential(nn.Linear(n_obs, hp.hidden), nn.ReLU(), nn.Linear(hp.hidden, d_out)).to(self.device)
-        self.update = ArmUpdate(self.model, hp, self.loss_kind)
+        self.update = ArmUpdate(self.model, hp, self.loss_kind, hp.steps)
         self.expert_queries = 0
         # Two whole expert episodes: the states the imitation loss is reported on.
         expert_act = lambda s: self._as_action(self.expert(s[None])[0])

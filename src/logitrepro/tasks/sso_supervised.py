@@ -1,7 +1,8 @@
 """SSO in supervised learning (sso.supervised, sso.monotone, sso.theory): linear models with the
 logistic or squared loss and an MLP with cross-entropy, every arm spending one expensive
-target-space gradient per step (logitrepro.optim.surrogate), so `steps` is the x-axis of the
-claims; wall time is recorded too.
+target-space gradient per step (logitrepro.optim.surrogate, the authors' parametrisation), so
+`steps` is the x-axis of the claims; wall time is recorded too. `batch_size: null` is the full
+batch (the majorisation-minimisation runs: the training loss then never rises, sso.mm).
 
 Data: any prepared tabular folder (logitrepro.data.store.load_tabular). A sparse (CSR) x, as
 rcv1's 47,236 columns are stored, stays sparse end to end: batches are rows gathered from a torch
@@ -34,7 +35,7 @@ class HParams(ArmHParams):
     hidden: int = hp(0, min=0)  # the MLP's hidden width
     loss: Literal["logistic", "cross_entropy", "squared"] = hp()
     classes: int = hp(2, min=2)
-    batch_size: int = hp(min=1)
+    batch_size: int | None = hp(min=1)  # None: the full training set every step
     # inputs: pixels / 255, or as stored; None: standardised with the training split's statistics
     # (dense inputs) or as stored (sparse ones)
     scale_inputs: Literal["pixels", "none"] | None = None
@@ -46,7 +47,9 @@ class HParams(ArmHParams):
         return problems
 
     def produces(self) -> set[str]:
-        return super().produces() | {"train_objective", "test_acc", "val_train_objective", "val_test_acc"}
+        out = super().produces() | {"train_objective", "test_acc", "val_train_objective", "val_test_acc"}
+        full_batch = {"loss_increases", "loss_checks", "val_loss_increases"} if self.batch_size is None else set()
+        return out | full_batch
 
 
 def make_model(kind: str, d_in: int, d_out: int, hidden: int = 0) -> nn.Module:
@@ -68,7 +71,9 @@ class Task(BaseTask):
         d_out = 1 if self.loss_kind in ("logistic", "squared") else hp.classes
         torch.manual_seed(self.seed)
         self.model = make_model(hp.model, x.shape[1], d_out, hp.hidden).to(self.device)
-        self.update = ArmUpdate(self.model, hp, self.loss_kind)
+        batches_per_epoch = len(self.splits["train"][1]) / hp.batch_size if hp.batch_size else 1.0
+        self.update = ArmUpdate(self.model, hp, self.loss_kind, hp.steps, batches_per_epoch)
+        self.loss_increases, self.loss_checks, self.last_loss = 0, 0, None
 
     def _load_splits(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         """Train and test as (x (N, d) float32, y (N,) int64): pixels / 255, features
@@ -105,6 +110,8 @@ class Task(BaseTask):
 
     def batch(self, step: int):
         x, y = self.splits["train"]
+        if self.hp.batch_size is None:  # full batch
+            return x, y
         idx = torch.from_numpy(batch_indices(len(y), self.hp.batch_size, self.seed, step)).to(self.device)
         return (csr_rows(x, idx) if x.layout == torch.sparse_csr else x[idx]), y[idx]
 
@@ -113,13 +120,26 @@ class Task(BaseTask):
         return loss, {"train_loss": loss.item()}
 
     def train_step(self, batch, optimizer, detailed: bool = False):
-        return self.update.step(batch, optimizer)
+        loss, logs = self.update.step(batch, optimizer)
+        if self.hp.batch_size is None:  # full batch: does the objective ever rise from one step to the next?
+            if self.last_loss is not None:
+                self.loss_checks += 1
+                self.loss_increases += int(float(loss) > self.last_loss * (1 + 1e-7))
+            self.last_loss = float(loss)
+        return loss, logs
 
     def extra_state(self) -> dict:
-        return self.update.state()
+        full_batch = {
+            "loss_increases": self.loss_increases,
+            "loss_checks": self.loss_checks,
+            "last_loss": self.last_loss,
+        }
+        return {**self.update.state(), **full_batch}
 
     def load_extra_state(self, state: dict) -> None:
         self.update.load_state(state)
+        self.loss_increases, self.last_loss = state.get("loss_increases", 0), state.get("last_loss")
+        self.loss_checks = state.get("loss_checks", 0)
 
     @torch.no_grad()
     def evaluate(self, split: str) -> dict[str, float]:
@@ -135,4 +155,8 @@ class Task(BaseTask):
         out[f"{prefix}test_acc"] = float((pred == yt).float().mean()) * 100
         if split == "test":
             out.update(self.update.metrics())
+        if self.hp.batch_size is None:
+            out[f"{prefix}loss_increases"] = float(self.loss_increases)
+            if split == "test":
+                out["loss_checks"] = float(self.loss_checks)
         return out

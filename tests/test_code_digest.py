@@ -1,0 +1,31 @@
+"""Which code a job runs: its task, the loop and what they import, found by reading the code."""
+
+import shutil
+
+from logitrepro import code_digest as cd
+
+
+def copy_package(tmp_path, monkeypatch):
+    dest = tmp_path / "logitrepro"
+    shutil.copytree(cd.PACKAGE, dest, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(cd, "PACKAGE", dest)
+    cd.code_digest.cache_clear()
+    return dest
+
+
+def test_an_edit_to_a_task_or_what_it_imports_changes_its_digest_only(tmp_path, monkeypatch):
+    pkg = copy_package(tmp_path, monkeypatch)
+    before = {t: cd.code_digest(t) for t in ("cnn_svm", "fourier_toy", "sso_supervised")}
+    with open(pkg / "kernels" / "squared_hinge.py", "a") as f:  # the SVM head's loss
+        f.write("\n# an edit\n")
+    cd.code_digest.cache_clear()
+    after = {t: cd.code_digest(t) for t in before}
+    assert after["cnn_svm"] != before["cnn_svm"]
+    assert after["sso_supervised"] == before["sso_supervised"]  # it never imports that file
+    with open(pkg / "tracking.py", "a") as f:  # where results are recorded does not shape them
+        f.write("\n# an edit\n")
+    with open(pkg / "claims" / "engine.py", "a") as f:  # nor does the verdict engine
+        f.write("\n# an edit\n")
+    cd.code_digest.cache_clear()
+    assert {t: cd.code_digest(t) for t in before} == after
+    cd.code_digest.cache_clear()

@@ -1,0 +1,44 @@
+"""What the workflow does before it builds the DAG: one config file for every job, the typed
+check run once per content, and a clear word about a stale lock."""
+
+import json
+import os
+import subprocess
+import sys
+
+from logitrepro.config import load_config
+from logitrepro.pipeline import effective_config_file, stale_lock_hint, validate_once
+from tests.support import PROJECT
+
+
+def test_effective_config_is_one_file_with_a_fixed_path(tmp_path):
+    a = effective_config_file({"scale": "smoke"}, tmp_path)
+    b = effective_config_file({"scale": "cpu", "tracking": {"uri": "http://x"}}, tmp_path)
+    assert a == b  # the same path whatever it holds: passing it to a job is no reason to rerun the job
+    assert json.loads(open(b).read())["tracking"]["uri"] == "http://x"
+
+
+def test_the_typed_check_runs_once_per_config_and_code(tmp_path):
+    cfg = load_config(PROJECT / "configs" / "config.yaml", overrides={"papers": ["cnn_svm"]}, root=PROJECT)
+    assert validate_once(cfg, tmp_path) is True
+    assert validate_once(cfg, tmp_path) is False  # remembered
+    other = load_config(
+        PROJECT / "configs" / "config.yaml", overrides={"papers": ["cnn_svm"], "scale": "smoke"}, root=PROJECT
+    )
+    assert validate_once(other, tmp_path) is True  # another config is checked again
+
+
+def test_a_lock_that_no_snakemake_holds_is_named_with_the_command(tmp_path):
+    assert stale_lock_hint(tmp_path) is None
+    (tmp_path / ".snakemake" / "locks").mkdir(parents=True)
+    (tmp_path / ".snakemake" / "locks" / "0.input.lock").write_text(str(tmp_path / "x"))
+    assert "snakemake --unlock" in stale_lock_hint(tmp_path)
+    # a snakemake process working in the folder holds it: no hint
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "snakemake"], cwd=tmp_path)
+    try:
+        for _ in range(50):
+            if os.path.exists(f"/proc/{holder.pid}/cmdline"):
+                break
+        assert stale_lock_hint(tmp_path) is None
+    finally:
+        holder.kill()
