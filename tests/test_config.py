@@ -35,7 +35,7 @@ def test_bad_value_names_key_path_and_reason():
 def test_bad_paper_config_names_file_and_claim(tmp_path):
     (tmp_path / "configs" / "papers").mkdir(parents=True)
     paper = yaml.safe_load((PROJECT / "configs" / "papers" / "cnn_svm.yaml").read_text())
-    gap = next(c for c in paper["claims"] if c["id"].endswith(".gap"))  # a template: one claim per dataset
+    gap = next(c for c in paper["claims"] if "rule" in c.get("matrix", {}))  # a template: per dataset and rule
     gap["method"] = "svmm"
     (tmp_path / "configs" / "papers" / "cnn_svm.yaml").write_text(yaml.safe_dump(paper))
     with pytest.raises(ConfigError) as e:
@@ -47,9 +47,9 @@ def test_bad_paper_config_names_file_and_claim(tmp_path):
 def test_a_template_with_an_unknown_name_fails_with_the_claim(tmp_path):
     (tmp_path / "configs" / "papers").mkdir(parents=True)
     paper = yaml.safe_load((PROJECT / "configs" / "papers" / "cnn_svm.yaml").read_text())
-    next(c for c in paper["claims"] if c["id"].endswith(".gap"))["metric"] = "${r.metrc}"
+    next(c for c in paper["claims"] if "rule" in c.get("matrix", {}))["statement"] = "${r.metrc}"
     (tmp_path / "configs" / "papers" / "cnn_svm.yaml").write_text(yaml.safe_dump(paper))
-    with pytest.raises(ConfigError, match=r"cnnsvm\.\$\{r\.tag\}\.gap.*has no key 'metrc'"):
+    with pytest.raises(ConfigError, match=r"cnnsvm\.\$\{r\.tag\}\.\$\{rule\.id\}.*has no key 'metrc'"):
         load_config(PROJECT / "configs" / "config.yaml", root=tmp_path)
 
 
@@ -107,8 +107,8 @@ def test_budget_variants_are_runs_of_their_own_with_a_longer_budget(tmp_path):
     assert parse_budget_arm(budget_arm("a_b", 0.5)) == ("a_b", 0.5) and budget_arm("a", 1) == "a"
     (tmp_path / "configs" / "papers").mkdir(parents=True)
     paper = yaml.safe_load((PROJECT / "configs" / "papers" / "cnn_svm.yaml").read_text())
-    gap = next(c for c in paper["claims"] if c["id"].endswith(".gap"))
-    gap["matrix"]["r"] = gap["matrix"]["r"][:1]  # cnnsvm.mnist.gap only: softmax and svm on mnist
+    gap = next(c for c in paper["claims"] if "rule" in c.get("matrix", {}))
+    gap["matrix"]["r"] = gap["matrix"]["r"][:1]  # the mnist gaps only: softmax and svm on mnist
     gap["budgets"] = [1, 5]
     (tmp_path / "configs" / "papers" / "cnn_svm.yaml").write_text(yaml.safe_dump(paper))
     cfg = load_config(PROJECT / "configs" / "config.yaml", overrides={"papers": ["cnn_svm"]}, root=tmp_path)

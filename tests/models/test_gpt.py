@@ -25,9 +25,26 @@ def test_causal_for_every_attention(attention):
     assert not torch.allclose(a[:, 20:], b[:, 20:])
 
 
-def test_attention_arms_have_equal_parameter_counts():
+def test_attention_arms_have_equal_parameter_counts_but_qk_norms_gains():
     counts = {a: sum(p.numel() for p in GPT(small(attention=a)).parameters()) for a in ATTENTIONS}
-    assert len(set(counts.values())) == 1, counts
+    cfg = small()
+    gains = cfg.n_layer * 2 * (cfg.n_embd // cfg.n_head)  # a learnable gain on q and on k, per head dimension
+    assert counts["mha"] == counts["ls"] == counts["softcap"] == counts["qk_norm"] - gains, counts
+
+
+def test_qk_norm_gains_learn_and_shape_the_logits():
+    torch.manual_seed(0)
+    model = GPT(small(attention="qk_norm"))
+    attn = model.blocks[0].attn
+    assert attn.q_norm.weight.requires_grad and attn.q_norm.bias is None
+    idx = torch.randint(0, 97, (2, 16))
+    model.record_max_logits(True)
+    model(idx)
+    before = model.max_logits()[0]
+    with torch.no_grad():
+        attn.q_norm.weight.mul_(4.0)  # a larger gain lets the logits grow beyond sqrt(head_dim)
+    model(idx)
+    assert model.max_logits()[0] > 3 * before
 
 
 def test_ls_with_window_covering_the_sequence_equals_mha():

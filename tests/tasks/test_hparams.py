@@ -91,8 +91,8 @@ def test_a_wrong_type_and_an_unknown_choice_are_named(tmp_path):
 
 def test_a_claim_reading_a_metric_its_task_never_reports_is_a_config_error(tmp_path):
     def edit(p):
-        gap = next(c for c in p["claims"] if c["id"].endswith(".gap"))
-        gap["metric"] = "test_acc_author"
+        gap = next(c for c in p["claims"] if "rule" in c.get("matrix", {}))  # the gap, on both rules
+        gap["matrix"]["rule"][0]["metric"] = "test_acc_author"
 
     msg = failure(tmp_path, "cnn_svm", edit)
     assert "claim cnnsvm.mnist.gap: metric 'test_acc_author' is not reported" in msg

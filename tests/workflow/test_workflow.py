@@ -57,7 +57,7 @@ def test_dry_run_every_scale(scale, tmp_path):
     seeds = {"smoke": 1, "cpu": 3, "paper": 3}[scale]
     counts = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", p.stdout, re.M)}
     runs, jobs = train_runs_and_jobs(p)
-    # cnn_svm: 2 experiments x 2 arms; vq_logits: 5 arms; ls_attention: 4 arms; each per seed.
+    # cnn_svm: 2 experiments x 2 arms; vq_logits: 6 arms and 2 timed layers; ls_attention: 4 arms; each per seed.
     # fourier_head: 3 datasets x (headline at 1x, 5x and 25x the budget, sweep) x the authors' seeds.
     fh_seeds = {"smoke": 1, "cpu": 4, "paper": 4}[scale]
     # Experiments with seeds of their own: chronos (2 arms); atari (2 arms) at smoke and paper scale only.
@@ -67,9 +67,9 @@ def test_dry_run_every_scale(scale, tmp_path):
     # full batch (2), cartpole (SLS over 7 step sizes, m = 5, 20); at paper scale also hopper (9) and the
     # LIBSVM sets (3 x (3 x 7 + 4), the authors' 3 seeds).
     sso = (4 * 24 + 16 + 2 + 9 + (9 + 75 if scale == "paper" else 0)) * seeds
-    assert runs == 13 * seeds + 12 * fh_seeds + chronos + atari + sso
+    assert runs == 16 * seeds + 12 * fh_seeds + chronos + atari + sso
     # jobs: per arm at smoke and cpu scale (a tuned arm's grid with it), per run at paper scale
-    per_arm = {"smoke": 62, "cpu": 60}  # 4 + 5 + 4 (cnn_svm, vq_logits, ls) + 14 (+ 2 atari) + 33 (sso)
+    per_arm = {"smoke": 65, "cpu": 63}  # 4 + 8 + 4 (cnn_svm, vq_logits, ls) + 14 (+ 2 atari) + 33 (sso)
     assert jobs == per_arm.get(scale, runs), (jobs, runs)
     assert "evaluate" not in counts  # a training job evaluates its own final checkpoint
     # LM corpora: one vocabulary for both papers at smoke scale, two at cpu (4096 and 1024) and paper
@@ -261,9 +261,9 @@ def test_smoke_pipeline_tracks_runs_and_claims_in_mlflow(smoke_project):
         for paper in ("cnn_svm", "vq_logits", "ls_attention", "fourier_head", "sso")
         for c in json.loads((repo / "results" / "claims" / f"{paper}.json").read_text())["claims"]
     ]
-    # one record per claim (budgets are its robustness row): cnn_svm 8 and 2 planted; fourier_head:
-    # gaussian (6), chronos (3), atari (2); sso: breast_cancer (6) and cartpole (4)
-    assert len(claims) == 10 + 7 + 9 + (6 + 3 + 2) + (6 + 4)
+    # one record per claim (budgets are its robustness row): cnn_svm 8 and 2 planted; vq_logits 8;
+    # ls_attention 10; fourier_head: gaussian (6), chronos (3), atari (3); sso: breast_cancer (6), cartpole (4)
+    assert len(claims) == 10 + 8 + 10 + (6 + 3 + 3) + (6 + 4)
     assert sorted((r.data.tags["claim_id"], r.data.tags["verdict"]) for r in claim_runs) == sorted(
         (c["id"], c["verdict"]) for c in claims
     )
@@ -303,12 +303,12 @@ def test_a_config_change_reruns_the_jobs_it_touches_and_everything_after(smoke_p
     counts = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", p.stdout, re.M)}
     runs, jobs = train_runs_and_jobs(p)
     # Every job spec names the kernel backend: all runs retrain, and all that is made from them follows.
-    # cnn_svm 2 seeds (with the planted arms); one seed each: vq_logits, ls_attention, fourier_head
+    # cnn_svm 2 seeds (with the planted arms); one seed each: vq_logits (6 arms, 2 timed layers), ls_attention, fourier_head
     # (gaussian 4, chronos 2, atari 2), sso (breast cancer: SGD, SLS and Adam over 7 step sizes and
     # m = 1, 5, 20; cartpole: SLS over 7 step sizes, m = 5, 20)
-    assert runs == 2 * 6 + 5 + 4 + (4 + 2 + 2) + (3 * 7 + 3) + (7 + 2)
-    # one job per arm: cnn_svm 6, vq_logits 5, ls_attention 4, fourier_head 8, sso 6 + 3
-    assert jobs == 6 + 5 + 4 + 8 + 9
+    assert runs == 2 * 6 + 8 + 4 + (4 + 2 + 2) + (3 * 7 + 3) + (7 + 2)
+    # one job per arm: cnn_svm 6, vq_logits 8, ls_attention 4, fourier_head 8, sso 6 + 3
+    assert jobs == 6 + 8 + 4 + 8 + 9
     rest = {k: v for k, v in counts.items() if not k.startswith("train__")}
     assert rest == {"judge": 5, "tables": 5, "plots": 5, "all": 1, "total": jobs + 16}, p.stdout[-2000:]
 

@@ -4,7 +4,9 @@ Attention (`GPTConfig.attention`), all with the same parameter count:
   mha      multi-head causal self-attention (PyTorch SDPA)
   ls       LS-attention: the first n_head - n_global heads local (causal window), the last
            n_global heads global (full causal), in one call of the kernel library
-  qk_norm  MHA with LayerNorm on queries and keys (no affine weights, so no extra parameters)
+  qk_norm  MHA with LayerNorm on queries and keys, each with a learnable gain per head dimension
+           (QK-LayerNorm as the stabiliser papers define it; without the gain every logit is
+           capped near sqrt(head_dim), a handicap the comparison should not carry)
   softcap  MHA with attention-logit soft-capping: s -> c * tanh(s / c)
 
 Output head (`GPTConfig.head`):
@@ -12,8 +14,13 @@ Output head (`GPTConfig.head`):
   vq       VQ-Logits: a K x d codebook and a fixed token -> code map M; L_v[i] = (h C^T)[M(i)]
   vq_bias  VQ-Logits plus a per-token bias b_i
 
-The largest pre-softmax attention logit of each layer is kept in `block.attn.last_max_logit`
-when `record_max_logit` is on (LS-attention's instability measure).
+When `record_max_logit` is on, each layer keeps (LS-attention's instability measure):
+  last_max_logit         the largest pre-softmax attention logit over the keys each head sees
+  last_max_logit_window  the same over the keys within `window` of the query, for every head: a
+                         max over 32 keys is lower than a max over 256 by selection alone, so
+                         LS-attention's local heads are compared with MHA's on the same keys
+  last_capped_fraction   (softcap) the share of logits the cap compresses by more than 7.6%
+                         (|s| > c/2): whether the cap binds at all
 """
 
 from __future__ import annotations
@@ -65,18 +72,23 @@ class CausalSelfAttention(nn.Module):
         self.qkv = nn.Linear(cfg.n_embd, 3 * cfg.n_embd, bias=False)
         self.proj = nn.Linear(cfg.n_embd, cfg.n_embd, bias=False)
         self.drop = nn.Dropout(cfg.dropout)
+        if cfg.attention == "qk_norm":  # a learnable gain, no bias (as QK-LayerNorm in ViT-22B)
+            self.q_norm = nn.LayerNorm(self.head_dim, bias=False)
+            self.k_norm = nn.LayerNorm(self.head_dim, bias=False)
         self.record_max_logit = False
         self.last_max_logit: float | None = None
+        self.last_max_logit_window: float | None = None
+        self.last_capped_fraction: float | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, t, c = x.shape  # (B, T, d)
         q, k, v = self.qkv(x).split(c, dim=2)
         q, k, v = (z.view(b, t, self.n_head, self.head_dim).transpose(1, 2) for z in (q, k, v))  # (B, H, T, D)
         if self.cfg.attention == "qk_norm":
-            q = F.layer_norm(q, (self.head_dim,))
-            k = F.layer_norm(k, (self.head_dim,))
+            q, k = self.q_norm(q), self.k_norm(k)
         if self.record_max_logit:
             self.last_max_logit = self._max_logit(q, k)
+            self.last_max_logit_window = max_attention_logit(q, k, window=self.cfg.window).max().item()
         if self.cfg.attention == "ls":
             y = ls_attention(q, k, v, self.cfg.window, self.cfg.n_global)
         elif self.cfg.attention == "softcap":
@@ -90,8 +102,10 @@ class CausalSelfAttention(nn.Module):
         # The cap acts on the logits themselves, so SDPA cannot do it: explicit (T, T) scores.
         t, cap = q.shape[2], self.cfg.softcap
         s = (q @ k.transpose(-1, -2)) / math.sqrt(self.head_dim)  # (B, H, T, T)
-        s = cap * torch.tanh(s / cap)
         causal = torch.ones(t, t, dtype=torch.bool, device=q.device).tril()
+        if self.record_max_logit:
+            self.last_capped_fraction = (s.detach().abs() > cap / 2)[..., causal].float().mean().item()
+        s = cap * torch.tanh(s / cap)
         return torch.softmax(s.masked_fill(~causal, float("-inf")), dim=-1) @ v
 
     @torch.no_grad()
@@ -184,8 +198,15 @@ class GPT(nn.Module):
         """Per layer, the largest pre-softmax attention logit of the last forward pass."""
         return [block.attn.last_max_logit for block in self.blocks]
 
-    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
-        """idx (B, T) token ids -> (logits (B, T, V) or None when targets are given, loss or None)."""
+    def max_logits_window(self) -> list[float | None]:
+        """Per layer, the largest logit over the keys within the window, for every head."""
+        return [block.attn.last_max_logit_window for block in self.blocks]
+
+    def capped_fractions(self) -> list[float | None]:
+        return [block.attn.last_capped_fraction for block in self.blocks]
+
+    def hidden(self, idx: torch.Tensor) -> torch.Tensor:
+        """idx (B, T) token ids -> the final hidden states (B*T, d), what the output layer reads."""
         b, t = idx.shape
         if t > self.cfg.block_size:
             raise ValueError(f"sequence of {t} tokens exceeds block_size {self.cfg.block_size}")
@@ -193,7 +214,12 @@ class GPT(nn.Module):
         x = self.drop(self.wte(idx) + self.wpe(pos))  # (B, T, d)
         for block in self.blocks:
             x = block(x)
-        h = self.ln_f(x).reshape(b * t, -1)  # (B*T, d)
+        return self.ln_f(x).reshape(b * t, -1)  # (B*T, d)
+
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
+        """idx (B, T) token ids -> (logits (B, T, V) or None when targets are given, loss or None)."""
+        b, t = idx.shape
+        h = self.hidden(idx)  # (B*T, d)
         if targets is None:
             logits = self.lm_head(h) if self.cfg.head == "full" else self.lm_head.logits(h)
             return logits.view(b, t, -1), None

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from logitrepro.kernels import fourier_head_logpmf
-from logitrepro.kernels.fourier_head import EPS, as_complex
+from logitrepro.kernels.fourier_head import as_complex
 
 HIDDEN = (64, 32)
 
@@ -106,11 +106,8 @@ class ToyEnsemble(nn.Module):
 
     @torch.no_grad()
     def pmf(self, x: torch.Tensor) -> torch.Tensor:
-        """(E, B, m) predicted pmfs: softmax for linear heads; for Fourier heads the normalised
-        density itself (their logits are log(pmf + 1e-5))."""
+        """(E, B, m) predicted pmfs, as the authors evaluate every head: softmax of its logits. For
+        a Fourier head that is softmax(log(pmf + 1e-5)), the density floored at 1e-5 per bin and
+        renormalised (toy_synthetic.py: torch.softmax(outputs, 1)), not the raw density."""
         logits, _ = self.forward(x)
-        out = torch.softmax(logits, dim=-1)
-        if self.fourier_idx:
-            f = (logits[self.fourier_idx].exp() - EPS).clamp_min(0)
-            out[self.fourier_idx] = f / f.sum(-1, keepdim=True)
-        return out
+        return torch.softmax(logits, dim=-1)

@@ -50,11 +50,9 @@ class HParams(LoopHParams):
         return problems
 
     def produces(self) -> set[str]:
-        return (
-            super().produces()
-            | {f"{s}_{m}" for s in ("val", "test") for m in ("loss", "ppl")}
-            | {"max_logit_peak", "max_logit_final", "max_logit_growth"}
-        )
+        logits = {f"{k}_{m}" for k in ("max_logit", "max_logit_window") for m in ("peak", "final", "growth")}
+        capped = {"capped_fraction"} if self.attention == "softcap" else set()
+        return super().produces() | {f"{s}_{m}" for s in ("val", "test") for m in ("loss", "ppl")} | logits | capped
 
 
 def frequency_code_map(train_ids: np.ndarray, vocab_size: int, n_codes: int) -> torch.Tensor:
@@ -108,8 +106,13 @@ class Task(BaseTask):
             )
         self.model = GPT(self.config)
         if self.config.head != "full":
-            self.model.lm_head.assign(frequency_code_map(self.tokens["train"], info["vocab_size"], self.config.n_codes))
+            self.assign_code_map()
         self.model.to(self.device)
+
+    def assign_code_map(self) -> None:
+        """The token -> code map of a codebook head: frequency order (logitrepro.tasks.vq_logits
+        adds another)."""
+        self.model.lm_head.assign(frequency_code_map(self.tokens["train"], self.config.vocab_size, self.config.n_codes))
 
     def optimizer(self) -> torch.optim.Optimizer:
         return torch.optim.AdamW(
@@ -126,28 +129,44 @@ class Task(BaseTask):
         rng = np.random.default_rng([self.seed, step])
         return self._windows(ids, rng.integers(0, len(ids) - self.hp.seq_len - 1, self.hp.batch_size))
 
+    def batch_loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The mean next-token cross-entropy of a batch under the model's output layer."""
+        _, loss = self.model(x, y)
+        return loss
+
     def loss(self, batch, detailed: bool = False):
         x, y = batch
         self.model.train()
         self.model.record_max_logits(detailed)  # one more Q K^T per layer: only when the row is logged
-        _, loss = self.model(x, y)
+        loss = self.batch_loss(x, y)
         self.model.record_max_logits(False)
         logs = {"train_loss": loss.item()}
         if detailed:
             maxima = self.model.max_logits()
             logs.update({f"max_logit_l{i}": v for i, v in enumerate(maxima)})
             logs["max_logit"] = max(maxima)
+            logs["max_logit_window"] = max(self.model.max_logits_window())
+            if self.config.attention == "softcap":
+                capped = self.model.capped_fractions()
+                logs["capped_fraction"] = sum(capped) / len(capped)
         return loss, logs
 
     def summarise_history(self, rows: list[dict]) -> dict[str, float]:
         """Attention-logit growth over the run: the peak and last of the per-step maximum over
-        layers, and its least-squares slope against step (logit units per 100 steps)."""
-        pts = [(r["step"], r["max_logit"]) for r in rows if isinstance(r.get("max_logit"), (int, float))]
-        if not pts:
-            return {}
-        steps, values = (np.asarray(v, dtype=float) for v in zip(*pts))
-        slope = float(np.polyfit(steps, values, 1)[0]) * 100 if len(pts) > 1 else float("nan")
-        return {"max_logit_peak": float(values.max()), "max_logit_final": float(values[-1]), "max_logit_growth": slope}
+        layers, and its least-squares slope against step (logit units per 100 steps); the same
+        over the matched window (`max_logit_window_*`); the soft cap's mean binding fraction."""
+        out = {}
+        for key in ("max_logit", "max_logit_window"):
+            pts = [(r["step"], r[key]) for r in rows if isinstance(r.get(key), (int, float))]
+            if not pts:
+                continue
+            steps, values = (np.asarray(v, dtype=float) for v in zip(*pts))
+            slope = float(np.polyfit(steps, values, 1)[0]) * 100 if len(pts) > 1 else float("nan")
+            out.update({f"{key}_peak": float(values.max()), f"{key}_final": float(values[-1]), f"{key}_growth": slope})
+        capped = [r["capped_fraction"] for r in rows if isinstance(r.get("capped_fraction"), (int, float))]
+        if capped:
+            out["capped_fraction"] = float(np.mean(capped))
+        return out
 
     @torch.no_grad()
     def evaluate(self, split: str) -> dict[str, float]:
@@ -157,11 +176,12 @@ class Task(BaseTask):
         # validation during training reads eval_tokens; the final test may read more (test_tokens)
         budget = (self.hp.test_tokens or self.hp.eval_tokens) if split == "test" else self.hp.eval_tokens
         starts = np.arange(0, min(len(ids) - t - 1, budget or 10**9), t)
-        total, count = 0.0, 0
+        total, count, targets = 0.0, 0, []
         for i in range(0, len(starts), self.hp.batch_size):
             x, y = self._windows(ids, starts[i : i + self.hp.batch_size])
-            _, loss = self.model(x, y)
-            total += loss.item() * y.numel()
+            total += self.batch_loss(x, y).item() * y.numel()
             count += y.numel()
+            targets.append(y.reshape(-1).cpu().numpy())
+        self.last_targets = np.concatenate(targets)  # the tokens this evaluation scored (for bounds on them)
         ce = total / count
         return {f"{split}_loss": ce, f"{split}_ppl": math.exp(min(ce, 50.0))}
