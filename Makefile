@@ -9,7 +9,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DVC_NO_ANALYTICS := 1
 CORES ?= all
 
-.PHONY: setup data-sources run smoke lint format test test-all bench dvc-yaml clean-results help
+.PHONY: setup data-sources run smoke lint format test test-all browser bench dvc-yaml clean-results help
 
 help:
 	@echo "make run      install, then run every paper at the default scale (configs/config.yaml)"
@@ -56,8 +56,14 @@ format: $(VENV)/.installed
 test: lint
 	$(PY) -m pytest
 
-test-all: $(VENV)/.installed
+test-all: $(VENV)/.installed browser
 	$(PY) -m pytest -m "not gpu"
+
+# The slow suite opens `mlflow ui` in headless Chromium, as a user would (Debian's package).
+browser:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+	  { apt-get update -qq && apt-get install -y -qq chromium; } || \
+	  { echo "make browser: could not install chromium (needs root and apt-get); the browser test will say so"; }
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/bench_cpu.py

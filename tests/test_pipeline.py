@@ -2,9 +2,10 @@
 check run once per content, and a clear word about a stale lock."""
 
 import json
-import os
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 from logitrepro.config import load_config
 from logitrepro.pipeline import effective_config_file, stale_lock_hint, validate_once
@@ -36,9 +37,11 @@ def test_a_lock_that_no_snakemake_holds_is_named_with_the_command(tmp_path):
     # a snakemake process working in the folder holds it: no hint
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "snakemake"], cwd=tmp_path)
     try:
-        for _ in range(50):
-            if os.path.exists(f"/proc/{holder.pid}/cmdline"):
+        # until the child has exec'd: before that its cmdline is still this test's
+        for _ in range(500):
+            if b"snakemake" in Path(f"/proc/{holder.pid}/cmdline").read_bytes():
                 break
+            time.sleep(0.01)
         assert stale_lock_hint(tmp_path) is None
     finally:
         holder.kill()

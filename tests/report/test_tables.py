@@ -137,3 +137,50 @@ def test_budget_robustness_table_puts_each_budget_s_verdict_side_by_side():
         "1.00 ± 0.00: reproduced",
         "flips between 1× scale and 5× scale (not reproduced → reproduced)",
     ] in md_rows(section)
+
+
+def test_each_html_row_links_its_mlflow_runs_and_the_command_that_reruns_them():
+    from logitrepro.config import TrainGroup
+    from logitrepro.judging import add_reruns
+
+    cf = claims_file()
+    for r in cf["runs"]:
+        r["mlflow_run_id"] = f"id-{r['arm']}-{r['seed']}"
+    cf["mlflow"] = {"ui": "http://127.0.0.1:5000", "experiment_id": "7"}
+    groups = [TrainGroup("p", "e", arm, tuple((arm, s) for s in range(3))) for arm in ("m", "b")]
+    add_reruns(cf, groups, "results/tables/p.html", "scale=cpu")
+    by_id = {c["id"]: c for c in cf["claims"]}
+    assert by_id["p.dir"]["rerun"] == (
+        "snakemake results/tables/p.html --cores all --config scale=cpu --forcerun train__p__e__b train__p__e__m"
+    )
+    assert by_id["p.abs"]["rerun"].endswith("--forcerun train__p__e__m")
+    page = render(cf)["html"]
+    row = next(r for r in page.split("<tr>") if "p.abs" in r)
+    assert "<a href='http://127.0.0.1:5000/#/experiments/7/runs/id-m-0'>m/0</a>" in row
+    assert "id-b-0" not in row  # p.abs reads arm m only
+    assert "rerun: <code>snakemake results/tables/p.html --cores all" in row
+
+
+def test_claims_and_papers_carry_their_cost():
+    cf = claims_file()
+    for c in cf["claims"]:
+        c["cost"] = {
+            "core_s": 1234.4,
+            "gpu_s": 0.0,
+            "wall_s": 2000.0,
+            "runs": 3,
+            "startup_core_s": 10.0,
+            "devices": ["cpu"],
+        }
+    cf["cost"] = {
+        "core_s": 2500.0,
+        "gpu_s": 0.0,
+        "wall_s": 4000.0,
+        "runs": 6,
+        "startup_core_s": 20.0,
+        "devices": ["cpu"],
+    }
+    md = render(cf)["md"]
+    assert "Compute: 2,500 core-s over 6 runs on cpu (20 core-s of it job start-up)" in md
+    assert any(row[0] == "p.abs" and "1,234 core-s" in row for row in md_rows(md))
+    assert "1,234 core-s" in terminal_summary([cf]) and "p: Compute: 2,500 core-s" in terminal_summary([cf])

@@ -255,7 +255,8 @@ def test_smoke_pipeline_tracks_runs_and_claims_in_mlflow(smoke_project):
         assert "test_acc_authors" in r.data.metrics and len(t.client.get_metric_history(r.info.run_id, "val_acc")) >= 3
         artifacts = {a.path for a in t.client.list_artifacts(r.info.run_id)}
         assert {"history.jsonl", "run.json", "checkpoint.pt"} <= artifacts
-    claim_runs = t.find_runs("claims")
+    claim_runs = [r for r in t.find_runs("claims") if "claim_id" in r.data.tags]
+    parents = [r for r in t.find_runs("claims") if "claim_id" not in r.data.tags]
     claims = [
         c
         for paper in ("cnn_svm", "vq_logits", "ls_attention", "fourier_head", "sso")
@@ -267,6 +268,17 @@ def test_smoke_pipeline_tracks_runs_and_claims_in_mlflow(smoke_project):
     assert sorted((r.data.tags["claim_id"], r.data.tags["verdict"]) for r in claim_runs) == sorted(
         (c["id"], c["verdict"]) for c in claims
     )
+    # the claims history: one invocation (DVC's claims_history stage), every claim a child of its parent
+    assert len(parents) == 1 and {r.data.tags["mlflow.parentRunId"] for r in claim_runs} == {parents[0].info.run_id}
+    assert parents[0].data.metrics["paper_claims"] == sum(c.get("class", "paper") == "paper" for c in claims)
+    cnn = next(r for r in claim_runs if r.data.tags["paper"] == "cnn_svm" and r.data.tags["class"] == "paper")
+    assert set(cnn.data.tags["runs"].split(",")) <= {r.info.run_id for r in runs} and cnn.data.tags["runs"]
+    assert cnn.data.params["verdict"] == cnn.data.tags["verdict"] and "core_s" in cnn.data.metrics
+    # judging identical inputs again adds nothing to the history
+    files = [f"results/claims/{p}.json" for p in ("sso", "cnn_svm", "vq_logits", "ls_attention", "fourier_head")]
+    run([sys.executable, "-m", "logitrepro", "record-claims", "--claims", *files], repo)
+    assert len(t.find_runs("claims")) == len(claim_runs) + len(parents)
+    assert t.client.get_experiment_by_name("cnn_svm").tags["mlflow.note.content"].count("arxiv.org") == 1
 
 
 def test_dvc_pull_in_fresh_clone_needs_no_rerun(smoke_project):
@@ -310,7 +322,8 @@ def test_a_config_change_reruns_the_jobs_it_touches_and_everything_after(smoke_p
     # one job per arm: cnn_svm 6, vq_logits 8, ls_attention 4, fourier_head 8, sso 6 + 3
     assert jobs == 6 + 8 + 4 + 8 + 9
     rest = {k: v for k, v in counts.items() if not k.startswith("train__")}
-    assert rest == {"judge": 5, "tables": 5, "plots": 5, "all": 1, "total": jobs + 16}, p.stdout[-2000:]
+    rest_jobs = {"judge": 5, "tables": 5, "plots": 5, "claims_history": 1, "all": 1}
+    assert rest == {**rest_jobs, "total": jobs + sum(rest_jobs.values())}, p.stdout[-2000:]
 
 
 def test_dvc_repro_rebuilds_one_dataset_stage(smoke_project):
@@ -399,3 +412,81 @@ def test_a_claim_edit_under_dvc_repro_rejudges_without_retraining(smoke_project)
     assert "rule train" not in out, out[-3000:]
     claims = json.loads((repo / "results" / "claims" / "cnn_svm.json").read_text())
     assert "planted.added-later" in {c["id"] for c in claims["claims"]}
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def mlflow_ui(smoke_project):
+    """`mlflow server` on the smoke project's store, in its own process group (it spawns workers)."""
+    import signal
+    import time
+    import urllib.request
+
+    port = free_port()
+    repo = smoke_project["repo"]
+    server = subprocess.Popen(
+        [str(BIN / "mlflow"), "server", "--backend-store-uri", f"sqlite:///{repo / 'mlflow.db'}"]
+        + ["--host", "127.0.0.1", "--port", str(port)],
+        cwd=repo,
+        env={**env(), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(f"{url}/health", timeout=1)
+                break
+            except OSError:
+                assert server.poll() is None, "mlflow server exited"
+                time.sleep(0.5)
+        yield url
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+def rendered_claims(dom: str) -> dict[str, str]:
+    """claim id -> verdict from the runs table as the browser rendered it (AG Grid rows)."""
+
+    def cell(row: str, column: str) -> str | None:
+        m = re.search(rf'col-id="{re.escape(column)}"[^>]*>.*?class="ag-cell-value">([^<]*)<', row)
+        return m.group(1) if m else None
+
+    table = {}
+    for row in dom.split('row-index="')[1:]:
+        claim, verdict = cell(row, "tags.`claim_id`"), cell(row, "params.`verdict`")
+        if claim:
+            table[claim] = verdict
+    return table
+
+
+@pytest.mark.slow
+def test_the_claims_experiment_lists_each_claim_with_its_verdict_in_a_browser(smoke_project, mlflow_ui, tmp_path):
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert browser, "headless Chromium is needed: `make browser` installs it (apt-get install chromium)"
+    repo = smoke_project["repo"]
+    files = sorted(str(p) for p in (repo / "results" / "claims").glob("*.json"))  # the provenance records too
+    out = tmp_path / "recorded.json"
+    run([sys.executable, "-m", "logitrepro", "record-claims", "--claims", *files, "--out", str(out)], repo)
+    recorded = json.loads(out.read_text())
+    page = recorded["view"].replace(recorded["ui"], mlflow_ui)
+    p = run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--window-size=3000,4000"]
+        + ["--virtual-time-budget=30000", "--dump-dom", page],
+        repo,
+        timeout=180,
+    )
+    claims = [json.loads(Path(f).read_text()) for f in files if not f.endswith(".prov.json")]
+    expected = {c["id"]: c["verdict"] for f in claims for c in f["claims"]}
+    assert re.search(r'col-id="params.`verdict`"', p.stdout), p.stdout[-3000:]
+    assert rendered_claims(p.stdout) == expected

@@ -1,15 +1,20 @@
 localrules:
     judge,
+    claims_history,
 
 
 rule judge:
-    """Judge every claim of a paper from the seeds of its runs; one MLflow run per claim."""
+    """Judge every claim of a paper from the seeds of its runs, and what each cost; the runs
+    that trained without live tracking are recorded in MLflow here, one writer per paper.
+    """
     input:
         lambda wc: run_files(wc.paper, "metrics.json"),
     output:
         f"{RESULTS}/claims/{{paper}}.json",
     log:
         f"{RESULTS}/logs/judge/{{paper}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/judge/{{paper}}.tsv"
     conda:
         "../envs/logitrepro.yaml"
     params:
@@ -19,3 +24,23 @@ rule judge:
         "python -m logitrepro judge --config {params.config:q} --paper {wildcards.paper} --metrics {input:q} "
         "--out {output:q} > {log:q} 2>&1 && "
         "python -m logitrepro provenance --inputs {input:q} --outputs {output:q} >> {log:q} 2>&1"
+
+
+rule claims_history:
+    """The judged claims into MLflow's claims history: a parent run for this invocation, a
+    child per claim; claims identical to a recorded invocation's add nothing."""
+    input:
+        [f"{RESULTS}/claims/{paper}.json" for paper in CFG.papers],
+    output:
+        f"{RESULTS}/tracking/claims_history.json",
+    log:
+        f"{RESULTS}/logs/claims_history.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/claims_history.tsv"
+    conda:
+        "../envs/logitrepro.yaml"
+    params:
+        config=CONFIG_FILE,
+    shell:
+        "python -m logitrepro record-claims --config {params.config:q} --claims {input:q} --out {output:q} "
+        "> {log:q} 2>&1"

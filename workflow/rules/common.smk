@@ -94,6 +94,13 @@ def run_file(group, run, name):
     return f"{CFG.run_dir(group.paper, group.experiment, arm, seed)}/{name}"
 
 
+def group_benchmark(group):
+    """The job's Snakemake benchmark file; the job reads its path to share its start-up cost."""
+    return (
+        f"{RESULTS}/benchmarks/train/{group.paper}/{group.experiment}/{group.name}.tsv"
+    )
+
+
 def group_data(group):
     """The data a job reads: the prepared dataset, for text the corpus tokenized at the job's
     vocabulary, nothing for data the job generates itself."""
@@ -162,4 +169,9 @@ def paper_outputs(paper):
 
 
 def all_targets():
-    return [f for paper in CFG.papers for f in paper_outputs(paper)]
+    history = (
+        [f"{RESULTS}/tracking/claims_history.json"]
+        if CFG.main["tracking"]["enabled"]
+        else []
+    )
+    return [f for paper in CFG.papers for f in paper_outputs(paper)] + history

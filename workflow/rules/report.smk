@@ -18,6 +18,8 @@ rule tables:
         ),
     log:
         f"{RESULTS}/logs/tables/{{paper}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/tables/{{paper}}.tsv"
     conda:
         "../envs/logitrepro.yaml"
     shell:
@@ -39,6 +41,8 @@ rule plots:
         ),
     log:
         f"{RESULTS}/logs/plots/{{paper}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/plots/{{paper}}.tsv"
     conda:
         "../envs/logitrepro.yaml"
     params:

@@ -14,7 +14,7 @@ for group in train_groups():
         log:
             f"{RESULTS}/logs/train/{group.paper}/{group.experiment}/{group.name}.log",
         benchmark:
-            f"{RESULTS}/benchmarks/train/{group.paper}/{group.experiment}/{group.name}.tsv"
+            group_benchmark(group)
         conda:
             "../envs/logitrepro.yaml"
         threads: RES["threads"]
@@ -31,6 +31,8 @@ for group in train_groups():
             paper=group.paper,
             experiment=group.experiment,
             runs=" ".join(f"{arm}:{seed}" for arm, seed in group.runs),
+            benchmark=group_benchmark(group),
         shell:
             "python -m logitrepro train --config {params.config:q} --paper {params.paper} "
-            "--experiment {params.experiment} --runs {params.runs} --threads {threads} > {log:q} 2>&1"
+            "--experiment {params.experiment} --runs {params.runs} --threads {threads} "
+            "--benchmark {params.benchmark:q} > {log:q} 2>&1"

@@ -608,6 +608,20 @@ def select_tuned(runs: dict[str, dict[int, dict]], context: dict) -> tuple[dict,
     return out, picked
 
 
+def arms_read(claim: dict, context: dict) -> list[str]:
+    """Every arm of its experiment the claim's verdict rests on: its roles and premises at each of
+    its budgets, a tuned arm standing for its whole grid (the search is part of the evidence)."""
+    k = kind(claim["kind"])
+    tune = context.get("tune") or {}
+    out = set()
+    for b in claim.get("budgets") or [1]:
+        c = at_budget(claim, b)
+        for arm in [c[r] for r in k.roles if r in c] + [p["arm"] for p in c.get("premises", [])]:
+            family, budget = parse_budget_arm(arm)
+            out |= {budget_arm(m, budget) for m in tune[family]} if family in tune else {arm}
+    return sorted(out)
+
+
 def judge_paper(paper_cfg: dict, evaluations: list[dict], scale: str, context: dict | None = None) -> list[dict]:
     """One record per claim. `context[experiment]` holds the experiment's seeds at this scale, the
     scale's budget (`budget_steps`, in `budget_key` units), the authors' (`authors_budget`), and
@@ -618,6 +632,7 @@ def judge_paper(paper_cfg: dict, evaluations: list[dict], scale: str, context: d
         ctx = (context or {}).get(c["experiment"]) or {}
         exp_runs, picked = select_tuned(runs.get(c["experiment"], {}), ctx)
         record = judge_claim(c, exp_runs, scale, paper_cfg["paper"], ctx)
+        record["reads"] = arms_read(c, ctx)
         roles = [c[r] for r in ("arm", "method", "baseline") if r in c]
         tuned = {a: p for a, p in picked.items() if parse_budget_arm(a)[0] in roles}
         if tuned:

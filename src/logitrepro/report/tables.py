@@ -4,8 +4,9 @@ Per paper: the results per arm (every reported metric, mean +- 95% CI half-width
 the paper's number where an absolute claim gives one); the claims in three sections kept apart
 (paper claims, which alone are counted; sanity checks, which hold by construction; extensions,
 our own variants), each with its verdict, how sure that verdict is (how often a perfect
-replication and a replication with no effect would pass) and the reason; and, for claims judged
-at several training budgets, the robustness row.
+replication and a replication with no effect would pass), the compute it rests on and the
+reason (in HTML also links to its MLflow runs and the command that reruns them); and, for claims
+judged at several training budgets, the robustness row.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from tabulate import tabulate
 
 from logitrepro.claims.engine import NOT_CHECKED, VERDICTS
 from logitrepro.claims.kinds import CLASS_TITLES, CLASSES
+from logitrepro.costs import fmt_cost
 
 
 def decimals_for(x: float) -> int:
@@ -158,6 +160,7 @@ CLAIM_HEADER = [
     "P(pass | perfect)",
     "P(pass | no effect)",
     "budget",
+    "cost",
     "why",
 ]
 
@@ -184,10 +187,46 @@ def claim_rows(claims_file: dict, cls: str | None = None) -> tuple[list[str], li
                 fmt_power(c, "perfect"),
                 fmt_power(c, "null"),
                 fmt_budget(c),
+                fmt_cost(c.get("cost")),
                 c.get("reason", ""),
             ]
         )
     return CLAIM_HEADER, rows
+
+
+def run_links(claims_file: dict, claim: dict) -> str:
+    """HTML: a link to each MLflow run the claim read, and the command that reruns them."""
+    arms = set(claim.get("reads") or ())
+    runs = [r for r in claims_file.get("runs", []) if r["experiment"] == claim["experiment"] and r["arm"] in arms]
+    ml = claims_file.get("mlflow") or {}
+    links = [
+        f"<a href='{html.escape(ml['ui'])}/#/experiments/{html.escape(str(ml['experiment_id']))}/runs/"
+        f"{html.escape(r['mlflow_run_id'])}'>{html.escape(r['arm'])}/{r['seed']}</a>"
+        for r in runs
+        if ml and r.get("mlflow_run_id")
+    ]
+    out = " ".join(links) if links else html.escape(f"{len(runs)} runs (not tracked in MLflow)")
+    if claim.get("rerun"):
+        out += f"<br>rerun: <code>{html.escape(claim['rerun'])}</code>"
+    return out
+
+
+def html_claims_table(claims_file: dict, cls: str) -> str:
+    """The claims of one class with, per row, its runs in MLflow and the command that reruns them."""
+    header, rows = claim_rows(claims_file, cls)
+    claims = [c for c in claims_file["claims"] if c.get("class", "paper") == cls]
+    cells = [[html.escape(str(x)) for x in row] + [run_links(claims_file, c)] for row, c in zip(rows, claims)]
+    return tabulate(cells, headers=[*header, "runs"], tablefmt="unsafehtml")
+
+
+def cost_summary(claims_file: dict) -> str:
+    cost = claims_file.get("cost")
+    if not cost or not cost.get("runs"):
+        return ""
+    return (
+        f"Compute: {fmt_cost(cost)} over {cost['runs']} runs on {', '.join(cost['devices'])} "
+        f"({cost['startup_core_s']:,.0f} core-s of it job start-up)"
+    )
 
 
 def budget_rows(claims_file: dict) -> tuple[list[str], list[list[str]]]:
@@ -271,20 +310,22 @@ def render(claims_file: dict) -> dict[str, str]:
     """{'md': ..., 'tex': ..., 'html': ...} for one paper."""
     t = title(claims_file)
     arms_h, arms_r = arm_rows(claims_file)
-    sections = [(CLASS_TITLES[cls], *claim_rows(claims_file, cls)) for cls in CLASSES]
-    sections = [s for s in sections if s[2]]
+    sections = [(cls, CLASS_TITLES[cls], *claim_rows(claims_file, cls)) for cls in CLASSES]
+    sections = [s for s in sections if s[3]]
     bud_h, bud_r = budget_rows(claims_file)
     summary = tally(claims_file["claims"])
+    if cost_summary(claims_file):
+        summary += f". {cost_summary(claims_file)}"
     md = (
         f"# {t}\n\n{summary}.\n\nMean ± 95% CI half-width over seeds ([low, high] for ratios). {POWER_NOTE}\n\n"
         f"## Results per arm\n\n{markdown_table(arms_h, arms_r)}\n"
     )
     tex = latex_table(arms_h, arms_r, t + ": results per arm")
     body_html = f"<h2>Results per arm</h2>{html_table(arms_h, arms_r)}"
-    for name, header, rows in sections:
+    for cls, name, header, rows in sections:
         md += f"\n## {name}\n\n{markdown_table(header, rows)}\n"
         tex += "\n" + latex_table(header, rows, f"{t}: {name}")
-        body_html += f"<h2>{html.escape(name)}</h2>{html_table(header, rows)}"
+        body_html += f"<h2>{html.escape(name)}</h2>{html_claims_table(claims_file, cls)}"
     if bud_r:  # the same claims judged again at other training budgets, side by side
         md += (
             "\n## Budget robustness\n\nEach claim judged again from runs trained for other budgets (same seeds); "
@@ -309,7 +350,7 @@ def terminal_summary(claims_files: list[dict]) -> str:
     scales = sorted({cf["scale"] for cf in claims_files})
     all_claims = [c for cf in claims_files for c in cf["claims"]]
     out.append(f"Claims (scale: {', '.join(scales)}): {tally(all_claims)}")
-    header = ["paper", "claim", "claimed", "reproduced (mean ± CI)", "verdict", "P(pass|perfect)"]
+    header = ["paper", "claim", "claimed", "reproduced (mean ± CI)", "verdict", "P(pass|perfect)", "cost"]
     for cls in CLASSES:
         rows = []
         for cf in claims_files:
@@ -319,7 +360,15 @@ def terminal_summary(claims_files: list[dict]) -> str:
                 claimed = fmt_claimed(c.get("claimed")) if c.get("claimed") is not None else c["kind"]
                 budget = f" @ {fmt_budget(c).split(':')[0]}" if c.get("robustness") else ""
                 rows.append(
-                    [cf["paper"], c["id"] + budget, claimed, fmt_measured(c), c["verdict"], fmt_power(c, "perfect")]
+                    [
+                        cf["paper"],
+                        c["id"] + budget,
+                        claimed,
+                        fmt_measured(c),
+                        c["verdict"],
+                        fmt_power(c, "perfect"),
+                        fmt_cost(c.get("cost")),
+                    ]
                 )
         if not rows:
             continue
@@ -329,4 +378,7 @@ def terminal_summary(claims_files: list[dict]) -> str:
             return "  ".join(str(x).ljust(w) for x, w in zip(r, widths))
 
         out += ["", CLASS_TITLES[cls], line(header), line(["-" * w for w in widths])] + [line(r) for r in rows]
+    costs = [f"{cf['paper']}: {cost_summary(cf)}" for cf in claims_files if cost_summary(cf)]
+    if costs:
+        out += ["", "Compute per paper", *costs]
     return "\n".join(out)
