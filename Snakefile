@@ -27,4 +27,5 @@ rule all:
 
 
 onsuccess:
+    record_usage(f"{RESULTS}/benchmarks/snakemake.jsonl")
     shell("{PYTHON} -m logitrepro show --claims-dir {RESULTS}/claims || true")

@@ -1,21 +1,22 @@
 """Where a finished pipeline's core time went: the runs' own training and evaluation against
-everything around them, from Snakemake's benchmark records and each run's metrics.json.
+everything around them.
 
-    python benchmarks/pipeline_overhead.py [--results results] [--total-cpu S] [--wall S]
+    python benchmarks/pipeline_overhead.py [--results results] [--label TEXT]
 
-`--total-cpu` is the CPU of the whole `snakemake` invocation (user + sys of its process tree,
-e.g. from `/usr/bin/time -f '%e %U %S'`); with it the scheduler's own share is counted too.
-Writes one CSV row per part (benchmarks/results/pipeline_overhead.csv, appended) and prints the
-split.
+Reads what the kernel accounted, not Snakemake's sampled benchmarks (which miss most of a short
+job's CPU): each run's metrics.json (its loop, and what its job spent on it and on start-up, in
+the job's own process) and results/benchmarks/snakemake.jsonl (each Snakemake invocation's own
+CPU and its finished jobs' CPU, written when the workflow succeeds). Appends one CSV row per
+part to benchmarks/results/pipeline_overhead.csv and prints the split.
 
 The parts:
 - loop: each run's training loop and its final evaluation (`train_cpu_s`, `eval_cpu_s`),
-- run set-up: what the job spent on a run outside them (its data, model, checkpoint, files),
-- job start-up: the training job's process beyond its runs (interpreter, imports, tracking),
-- judge, tables, plots, claims history: the jobs that read results,
-- data: preparing and tokenizing datasets (real work, but not a run's),
-- scheduler: Snakemake itself (only with --total-cpu).
-Overhead is everything but the loop and the data.
+- run set-up: what a training job spent on a run outside them (data, model, files, tracking),
+- job start-up: a training job's process before its first run (interpreter, imports, config),
+- other jobs: everything else the jobs used (data preparation, judge, tables, plots, claims
+  history, and the training jobs' exit),
+- scheduler: Snakemake itself.
+Overhead is everything but the loop.
 """
 
 from __future__ import annotations
@@ -29,58 +30,46 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import RESULTS, git_commit  # noqa: E402
-from logitrepro.costs import read_benchmark  # noqa: E402
-
-STAGES = {"prepare": "data", "tokenize": "data", "judge": "judge", "tables": "tables", "plots": "plots"}
 
 
-def split(results: Path, total_cpu: float | None = None) -> dict[str, float]:
+def split(results: Path) -> dict[str, float]:
     """Core-seconds per part of the pipeline (see the module docstring)."""
-    parts = dict.fromkeys(["loop", "run set-up", "job start-up", "judge", "tables", "plots", "claims history"], 0.0)
-    parts["data"] = 0.0
-    bench_dir = results / "benchmarks"
-    train_bench = 0.0
-    for tsv in sorted(bench_dir.rglob("*.tsv")):
-        b = read_benchmark(tsv)
-        cpu = b["cpu_time"] if b and b["cpu_time"] == b["cpu_time"] else 0.0
-        stage = tsv.relative_to(bench_dir).parts[0]
-        if stage == "train":
-            train_bench += cpu
-        elif stage == "claims_history.tsv":
-            parts["claims history"] += cpu
-        else:
-            parts[STAGES.get(stage, stage)] = parts.get(STAGES.get(stage, stage), 0.0) + cpu
-    job_runs = 0.0
+    usage = results / "benchmarks" / "snakemake.jsonl"
+    if not usage.exists():
+        raise SystemExit(f"{usage} is missing: it is written when a Snakemake run of this workflow succeeds")
+    records = [json.loads(line) for line in usage.read_text().splitlines() if line.strip()]
+    parts = dict.fromkeys(["loop", "run set-up", "job start-up", "other jobs"], 0.0)
+    started: dict[str, float] = {}
     for metrics in sorted((results / "runs").rglob("metrics.json")):
         c = json.loads(metrics.read_text()).get("compute") or {}
+        job = c.get("job") or {}
         loop = (c.get("train_cpu_s") or 0.0) + (c.get("eval_cpu_s") or 0.0)
         parts["loop"] += loop
-        in_job = (c.get("job") or {}).get("cpu_s") or 0.0
-        parts["run set-up"] += max(0.0, in_job - loop)
-        job_runs += max(in_job, loop)
-    parts["job start-up"] = max(0.0, train_bench - job_runs)
-    if total_cpu is not None:
-        parts["scheduler"] = max(0.0, total_cpu - sum(parts.values()))
+        parts["run set-up"] += max(0.0, (job.get("cpu_s") or 0.0) - loop)
+        started[job.get("benchmark") or str(metrics)] = job.get("startup_cpu_s") or 0.0
+    parts["job start-up"] = sum(started.values())
+    jobs = sum(r["jobs_cpu_s"] for r in records)
+    parts["other jobs"] = max(0.0, jobs - sum(parts.values()))
+    parts["scheduler"] = sum(r["scheduler_cpu_s"] for r in records)
+    parts["wall"] = sum(r["wall_s"] for r in records)
     return {k: round(v, 1) for k, v in parts.items()}
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--results", default="results")
-    ap.add_argument("--total-cpu", type=float, help="CPU seconds of the whole snakemake invocation")
-    ap.add_argument("--wall", type=float, help="its wall seconds (recorded beside the split)")
     ap.add_argument("--label", default="", help="what this run was (recorded in the CSV)")
     ap.add_argument("--out", default=str(RESULTS / "pipeline_overhead.csv"))
     args = ap.parse_args()
-    parts = split(Path(args.results), args.total_cpu)
+    parts = split(Path(args.results))
+    wall = parts.pop("wall")
     total = sum(parts.values())
-    overhead = total - parts["loop"] - parts["data"]
+    overhead = total - parts["loop"]
     width = max(map(len, parts))
     for name, core_s in parts.items():
         print(f"{name:<{width}}  {core_s:>9,.1f} core-s  {100 * core_s / total:5.1f}%")
-    print(f"{'overhead':<{width}}  {overhead:>9,.1f} core-s  {100 * overhead / total:5.1f}%  (all but loop and data)")
-    if args.wall:
-        print(f"wall {args.wall:,.0f} s")
+    print(f"{'overhead':<{width}}  {overhead:>9,.1f} core-s  {100 * overhead / total:5.1f}%  (all but the loop)")
+    print(f"wall {wall:,.0f} s, {total / wall:.2f} cores busy on average")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     new = not out.exists()
@@ -89,7 +78,7 @@ def main() -> int:
         if new:
             w.writerow(["git_commit", "label", "part", "core_s", "share", "total_core_s", "wall_s"])
         for name, core_s in [*parts.items(), ("overhead", overhead)]:
-            w.writerow([git_commit(), args.label, name, core_s, round(core_s / total, 4), round(total, 1), args.wall])
+            w.writerow([git_commit(), args.label, name, core_s, round(core_s / total, 4), round(total, 1), wall])
     return 0
 
 

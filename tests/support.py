@@ -107,3 +107,27 @@ def md_rows(markdown: str) -> list[list[str]]:
         for line in markdown.splitlines()
         if line.startswith("|") and not line.startswith("|--")
     ]
+
+
+def claim(claim_id: str, kind: str, **fields) -> dict:
+    """A claim as a paper config writes it: on experiment `e`, judged at `cpu` unless said."""
+    return {
+        "id": claim_id,
+        "statement": claim_id,
+        "source": "test",
+        "kind": kind,
+        "experiment": "e",
+        "metric": "acc",
+        "judged_at": ["cpu"],
+        **fields,
+    }
+
+
+def direction_claim(claim_id: str = "p.dir", **fields) -> dict:
+    """`m` beats `b` on acc (higher is better)."""
+    return claim(claim_id, "direction", method="m", baseline="b", better="higher", **fields)
+
+
+def paper_config(*claims: dict, **paper) -> dict:
+    """A paper config (id `p`) holding these claims."""
+    return {"paper": {"id": "p", "title": "t", "arxiv": "1.1v1", **paper}, "report": {}, "claims": list(claims)}

@@ -42,21 +42,21 @@ def test_gpu_script_runs_on_cpu_under_the_interpreter(tmp_path):
 
 
 def test_pipeline_overhead_splits_core_time_into_loop_and_the_rest(tmp_path):
-    """A job of two runs (10 + 2 core-s in their loops, 13 + 3 in the job) benchmarked at 20 core-s:
-    4 core-s of start-up and 4 of run set-up; a judge job of 1.5; the scheduler the remainder."""
-    bench = tmp_path / "results" / "benchmarks"
-    for rel, cpu in (("train/p/e/arm.tsv", 20.0), ("judge/p.tsv", 1.5), ("prepare/d.tsv", 5.0)):
-        (bench / rel).parent.mkdir(parents=True, exist_ok=True)
-        (bench / rel).write_text(f"s\tcpu_time\tmax_rss\n30\t{cpu}\t100\n")
+    """A job of two runs (10 + 2 core-s in their loops, 13 + 3 in the job, 4 of start-up), and
+    Snakemake's accounting: 30 core-s in its jobs, 2.5 of its own."""
+    results = tmp_path / "results"
+    (results / "benchmarks").mkdir(parents=True)
+    usage = {"scheduler_cpu_s": 2.5, "jobs_cpu_s": 30.0, "wall_s": 20.0}
+    (results / "benchmarks" / "snakemake.jsonl").write_text(json.dumps(usage) + "\n")
     for seed, (train, ev, job) in enumerate(((9.0, 1.0, 13.0), (1.5, 0.5, 3.0))):
-        run = tmp_path / "results" / "runs" / "p" / "e" / "arm" / f"seed{seed}"
+        run = results / "runs" / "p" / "e" / "arm" / f"seed{seed}"
         run.mkdir(parents=True)
-        compute = {"train_cpu_s": train, "eval_cpu_s": ev, "job": {"cpu_s": job, "runs": 2}}
+        job = {"benchmark": "b.tsv", "cpu_s": job, "startup_cpu_s": 4}
+        compute = {"train_cpu_s": train, "eval_cpu_s": ev, "job": job}
         (run / "metrics.json").write_text(json.dumps({"compute": compute}))
     out = tmp_path / "overhead.csv"
     p = subprocess.run(
-        [sys.executable, "benchmarks/pipeline_overhead.py", "--results", str(tmp_path / "results")]
-        + ["--total-cpu", "30", "--out", str(out)],
+        [sys.executable, "benchmarks/pipeline_overhead.py", "--results", str(results), "--out", str(out)],
         cwd=PROJECT,
         check=True,
         capture_output=True,
@@ -65,5 +65,5 @@ def test_pipeline_overhead_splits_core_time_into_loop_and_the_rest(tmp_path):
     )
     parts = {r["part"]: float(r["core_s"]) for r in read_csv(out)}
     assert (parts["loop"], parts["run set-up"], parts["job start-up"]) == (12.0, 4.0, 4.0), p.stdout
-    assert (parts["judge"], parts["data"], parts["scheduler"]) == (1.5, 5.0, 3.5)
-    assert parts["overhead"] == 4.0 + 4.0 + 1.5 + 3.5
+    assert (parts["other jobs"], parts["scheduler"]) == (30.0 - 20.0, 2.5)
+    assert parts["overhead"] == 4.0 + 4.0 + 10.0 + 2.5 and "1.62 cores busy" in p.stdout

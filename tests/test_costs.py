@@ -4,6 +4,7 @@ import pytest
 
 from logitrepro.costs import claim_costs, read_benchmark, run_costs
 from logitrepro.judging import build_claims_file
+from tests.support import claim, direction_claim, paper_config
 
 HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
 
@@ -37,6 +38,17 @@ def test_a_job_s_start_up_is_shared_by_its_runs(tmp_path):
     assert costs["r/a"]["wall_s"] == pytest.approx(12 + 9)
 
 
+def test_a_start_up_measured_in_the_job_s_process_is_preferred_to_the_sampled_benchmark(tmp_path):
+    bench = tmp_path / "job.tsv"
+    bench.write_text(HEADER + "40.0\t0:00:40\t500\t0\t0\t0\t0\t0\t50\t5.0\n")  # sampled: misses CPU
+    evs = [evaluation("r/a", "a", 0, 10.0, 11.0, str(bench)), evaluation("r/b", "b", 0, 6.0, 7.0, str(bench))]
+    for e in evs:
+        e["compute"]["job"].update(startup_cpu_s=3.0, startup_wall_s=4.0)
+    costs = run_costs(evs)
+    assert costs["r/a"]["startup_core_s"] == pytest.approx(1.5) and costs["r/a"]["core_s"] == pytest.approx(12.5)
+    assert costs["r/b"]["wall_s"] == pytest.approx(8 + 2) and "measured in the job's process" in costs["r/b"]["startup"]
+
+
 def test_a_run_without_a_benchmark_costs_its_own_cpu_and_says_so_and_a_gpu_run_counts_gpu_seconds(tmp_path):
     costs = run_costs([evaluation("r/a", "a", 0, 10.0, 11.0, None, device="cuda", runs=1)])
     assert costs["r/a"]["core_s"] == 11.0 and costs["r/a"]["gpu_s"] == 12.0
@@ -44,36 +56,7 @@ def test_a_run_without_a_benchmark_costs_its_own_cpu_and_says_so_and_a_gpu_run_c
 
 
 def test_a_claim_costs_the_runs_it_reads_and_a_tuned_arm_its_whole_grid(tmp_path):
-    pc = {
-        "paper": {"id": "p", "title": "t", "arxiv": "1.1v1"},
-        "report": {},
-        "claims": [
-            {
-                "id": "p.dir",
-                "statement": "m beats b",
-                "source": "s",
-                "kind": "direction",
-                "experiment": "e",
-                "metric": "acc",
-                "method": "m",
-                "baseline": "b",
-                "better": "higher",
-                "judged_at": ["cpu"],
-            },
-            {
-                "id": "p.abs",
-                "statement": "m is 1",
-                "source": "s",
-                "kind": "absolute",
-                "experiment": "e",
-                "metric": "acc",
-                "arm": "m",
-                "claimed": 1.0,
-                "tolerance": 0.1,
-                "judged_at": ["cpu"],
-            },
-        ],
-    }
+    pc = paper_config(direction_claim(), claim("p.abs", "absolute", arm="m", claimed=1.0, tolerance=0.1))
     evs = [
         evaluation(f"r/{arm}{s}", arm, s, cpu, cpu, None, runs=1)
         for arm, cpu in (("m", 10.0), ("b__t0", 100.0), ("b__t1", 1000.0), ("other", 5.0))

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from logitrepro.config import load_config
-from logitrepro.pipeline import effective_config_file, stale_lock_hint, validate_once
+from logitrepro.pipeline import effective_config_file, runs_on_changed_data, stale_lock_hint, validate_once
 from tests.support import PROJECT
 
 
@@ -45,3 +45,27 @@ def test_a_lock_that_no_snakemake_holds_is_named_with_the_command(tmp_path):
         assert stale_lock_hint(tmp_path) is None
     finally:
         holder.kill()
+
+
+def test_a_run_whose_data_changed_since_it_trained_is_made_stale_and_named(tmp_path):
+    from logitrepro.runs import RunDir
+
+    paths = {"results": str(tmp_path / "r"), "data": str(tmp_path / "d")}
+    overrides = {"scale": "smoke", "papers": ["cnn_svm"], "paths": paths}
+    cfg = load_config(PROJECT / "configs" / "config.yaml", overrides=overrides, root=PROJECT)
+    group, other = cfg.train_groups("cnn_svm")[:2]  # two arms of one experiment: the same data
+    assert group.experiment == other.experiment
+    (arm, seed), (arm2, seed2) = group.runs[0], other.runs[0]
+    data_dir = Path(cfg.job_spec("cnn_svm", group.experiment, arm, seed)["data_dir"])
+    data_dir.mkdir(parents=True)
+    (data_dir / "manifest.json").write_text(json.dumps({"sha256": "b" * 64}))
+    runs = {}
+    for a, s, trained_on in ((arm, seed, "a" * 64), (arm2, seed2, "b" * 64)):
+        run = RunDir(cfg.run_dir("cnn_svm", group.experiment, a, s)).make()
+        run.write_info({"data_checksum": trained_on})
+        run.summary.write_text("{}")
+        runs[trained_on] = run
+    lines = runs_on_changed_data(cfg)
+    assert len(lines) == 1 and "aaaaaaaaaaaa" in lines[0] and "bbbbbbbbbbbb" in lines[0], lines
+    assert not runs["a" * 64].summary.exists() and runs["b" * 64].summary.exists()
+    assert runs_on_changed_data(cfg) == []  # said once: the job is due now

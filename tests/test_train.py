@@ -212,6 +212,17 @@ def test_a_checkpoint_from_other_code_is_not_resumed(tmp_path, prepared_mnist, m
     assert calls[0] == 0 and "made with other code" in capsys.readouterr().out
 
 
+def test_a_finished_run_on_other_data_trains_again_from_scratch(tmp_path, prepared_mnist, monkeypatch, capsys):
+    T.train(spec_for(prepared_mnist), tmp_path / "run")
+    T.train(spec_for(prepared_mnist), tmp_path / "run")  # the same data: kept
+    assert "keeping the finished run" in capsys.readouterr().out
+    monkeypatch.setattr(T.runinfo, "data_checksum", lambda data_dir: "f" * 64)  # re-prepared, other content
+    calls = []
+    monkeypatch.setattr(T, "make_task", counting_batches(T.make_task, calls))
+    T.train(spec_for(prepared_mnist), tmp_path / "run")
+    assert calls[0] == 0 and "trained on other data" in capsys.readouterr().out
+
+
 def test_wall_time_adds_up_over_attempts_and_an_orphaned_mlflow_run_is_closed(tmp_path, prepared_mnist, monkeypatch):
     from logitrepro.tracking import Tracker
 

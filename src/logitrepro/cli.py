@@ -77,6 +77,9 @@ def cmd_train(args) -> int:
     tracker = make_tracker(cfg.main["tracking"]) if cfg.main["tracking"]["live"][cfg.scale] else None
     if tracker is not None:
         tracker.describe_paper(cfg.paper(args.paper)["paper"])
+    # the job's start-up so far (interpreter, imports, config, tracking), from the kernel's
+    # accounting of this process: its share is part of each run's cost (costs.py)
+    startup = {"startup_cpu_s": round(time.process_time(), 2), "startup_wall_s": round(_process_age(), 2)}
     for i, (arm, seed) in enumerate(runs, 1):
         spec = cfg.job_spec(args.paper, args.experiment, arm, seed)
         run_dir = cfg.run_dir(args.paper, args.experiment, arm, seed)
@@ -89,11 +92,19 @@ def cmd_train(args) -> int:
         result["compute"]["job"] = {
             "benchmark": args.benchmark,
             "runs": len(runs),
+            **startup,
             "cpu_s": round(time.process_time() - cpu, 2),
             "wall_s": round(time.time() - wall, 2),
         }
         RunDir(run_dir).write_metrics(result)
     return 0
+
+
+def _process_age() -> float:
+    """Seconds since this process started."""
+    import psutil
+
+    return time.time() - psutil.Process().create_time()
 
 
 def cmd_evaluate(args) -> int:

@@ -1,10 +1,12 @@
 """What each run, and so each claim, cost in compute.
 
 A run's cost is what its own process spent on it (training summed over its attempts, the last
-evaluation: `compute` in its metrics.json) plus its share of its job's start-up: the job's
-Snakemake benchmark record (CPU of the whole process tree, wall time) less what the job spent on
-its runs, split evenly over the runs it holds. Without a benchmark record (a run trained by hand)
-the start-up is unknown and left out, and the cost says so.
+evaluation: `compute` in its metrics.json) plus its share of its job's start-up (interpreter,
+imports, config), which the job measures in its own process before its first run and which is
+split evenly over the runs it holds. Jobs from before that measurement fall back on the job's
+Snakemake benchmark record less what the job spent on its runs; Snakemake samples a process tree
+now and then, so for a job of seconds that record misses CPU and the share is a lower bound.
+Without either (a run trained by hand) the start-up is unknown and left out, and the cost says so.
 
 Core-seconds are CPU time over all threads; a run on a GPU also counts its wall time as
 GPU-seconds (one device per job).
@@ -53,7 +55,15 @@ def run_costs(evaluations: list[dict]) -> dict[str, dict]:
         bench = read_benchmark(path)
         core_share = wall_share = 0.0
         startup = "not measured (no job benchmark record)"
-        if bench is not None:
+        jobs = [(e.get("compute") or {}).get("job") or {} for e in evs]
+        measured = [j.get("startup_cpu_s") for j in jobs]
+        if all(isinstance(m, (int, float)) for m in measured):
+            # measured in the job's own process (costs of the job's exit are left out)
+            runs = max(len(evs), max(int(j.get("runs") or 1) for j in jobs))
+            core_share = _num(measured[0]) / runs
+            wall_share = _num(jobs[0].get("startup_wall_s")) / runs
+            startup = f"measured in the job's process before its first run, shared by {runs} run(s)"
+        elif bench is not None:
             spent_cpu = sum(_num(e["compute"]["job"].get("cpu_s")) for e in evs)
             spent_wall = sum(_num(e["compute"]["job"].get("wall_s")) for e in evs)
             runs = max(len(evs), max(int(e["compute"]["job"].get("runs") or 1) for e in evs))

@@ -92,3 +92,62 @@ def stale_lock_hint(root: str | Path = ".") -> str | None:
         "a Snakemake lock is left from a run that was killed (no snakemake process works in this folder); "
         "remove it with: snakemake --unlock  (then run the same command again)"
     )
+
+
+def record_usage(path: str | Path) -> dict:
+    """Append this Snakemake invocation's CPU to a JSON-lines file: its own (the scheduler:
+    DAG, bookkeeping, polling) and its finished jobs' (every reaped child process tree), from
+    the kernel's accounting. Snakemake's per-job benchmark samples a process tree now and then,
+    which misses most of a short job's CPU; this does not. Called when the workflow succeeds."""
+    import resource
+    import time
+
+    import psutil
+
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    record = {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "scheduler_cpu_s": round(own.ru_utime + own.ru_stime, 2),
+        "jobs_cpu_s": round(children.ru_utime + children.ru_stime, 2),
+        "wall_s": round(time.time() - psutil.Process().create_time(), 2),
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as f:
+        f.write(json.dumps(record) + "\n")
+    return record
+
+
+def runs_on_changed_data(cfg: Config) -> list[str]:
+    """Finished runs whose data has changed since they trained: their run.json names one content
+    checksum, the prepared folder's manifest another. Each is made stale (its train.json, an
+    output of its job, removed) so its job trains again, and the run starts afresh on the new data
+    (train.resume_refusal). Returns a line per run for the user.
+
+    Prepared data is an ancient() input, so a timestamp (after `dvc pull`, say) never reruns a
+    job; its content is checked here rather than as a job param, because Snakemake records a
+    param as it was when the DAG was built, which for data prepared in the same invocation is
+    before the data exists (and the next run would retrain everything)."""
+    from logitrepro import runinfo
+    from logitrepro.runs import RunDir
+
+    current: dict[str, str] = {}
+    stale = []
+    for paper in cfg.papers:
+        for group in cfg.train_groups(paper):
+            for arm, seed in group.runs:
+                run = RunDir(cfg.run_dir(paper, group.experiment, arm, seed))
+                data_dir = cfg.job_spec(paper, group.experiment, arm, seed)["data_dir"]
+                if data_dir is None or not run.summary.exists() or not run.info.exists():
+                    continue
+                if data_dir not in current:
+                    current[data_dir] = runinfo.data_checksum(data_dir)
+                trained_on = run.read_info().get("data_checksum")
+                now = current[data_dir]
+                if trained_on and now != "unknown" and trained_on != now:
+                    run.summary.unlink()
+                    stale.append(
+                        f"{run.path} trained on {data_dir} with checksum {trained_on[:12]}; "
+                        f"it now holds {now[:12]}: its job trains it again"
+                    )
+    return stale

@@ -46,25 +46,26 @@ def device_description() -> str:
     return f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
 
 
+def _manifest(data_dir: str | Path | None) -> dict | None:
+    """The prepared folder's manifest (data/store.py writes it); None when there is none."""
+    if data_dir is None or not (Path(data_dir) / "manifest.json").exists():
+        return None
+    with open(Path(data_dir) / "manifest.json") as f:
+        return json.load(f)
+
+
 def data_checksum(data_dir: str | Path | None) -> str:
     if data_dir is None:
         return "synthetic (generated from the run's seed)"
-    path = Path(data_dir) / "manifest.json"
-    if not path.exists():
-        return "unknown"
-    with open(path) as f:
-        return json.load(f).get("sha256", "unknown")
+    manifest = _manifest(data_dir)
+    return manifest.get("sha256", "unknown") if manifest is not None else "unknown"
 
 
 def data_source(data_dir: str | Path | None) -> str:
     """Where the prepared dataset came from, as its manifest records it."""
-    if data_dir is None:
+    manifest = _manifest(data_dir)
+    if manifest is None:
         return ""
-    path = Path(data_dir) / "manifest.json"
-    if not path.exists():
-        return ""
-    with open(path) as f:
-        manifest = json.load(f)
     if "tokenizer" in manifest:  # a tokenized corpus: made here from a prepared dataset
         return f"{manifest['dataset']}, {manifest['tokenizer']} with {manifest['vocab_size']} tokens"
     return str(manifest.get("source", ""))

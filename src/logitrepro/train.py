@@ -62,7 +62,15 @@ class Counters:
 
 
 def save_checkpoint(
-    run: RunDir, task, optimizer, step: int, status: str, counters: Counters, code: str, packages: dict
+    run: RunDir,
+    task,
+    optimizer,
+    step: int,
+    status: str,
+    counters: Counters,
+    code: str,
+    packages: dict,
+    data_sha: str = "",
 ) -> None:
     tmp = run.checkpoint.with_name(run.checkpoint.name + ".tmp")
     torch.save(
@@ -77,6 +85,7 @@ def save_checkpoint(
             "task_state": task.extra_state(),
             "code": code,  # the code digest: a run resumes only on the code it started with
             "packages": packages,
+            "data_checksum": data_sha,  # the content of the data it trained on (the manifest's)
             # dropout on a GPU draws from the CUDA generator: keep it too, so a resumed run is the same run
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
         },
@@ -127,15 +136,18 @@ def result_packages() -> dict[str, str]:
     return {k: v for k, v in runinfo.package_versions(RESULT_PACKAGES).items()}
 
 
-def resume_refusal(ckpt: dict, spec: dict, code: str, packages: dict) -> str | None:
+def resume_refusal(ckpt: dict, spec: dict, code: str, packages: dict, data_sha: str | None = None) -> str | None:
     """Why a checkpoint cannot continue this run (None: it can). It must be the same config, on
-    the same code (logitrepro.code_digest) and the same versions of the numerical libraries."""
+    the same code (logitrepro.code_digest), the same versions of the numerical libraries and the
+    same data (its content checksum; checkpoints from before it was recorded are taken as is)."""
     if ckpt["spec"]["hparams"] != spec["hparams"] or ckpt["spec"]["seed"] != spec["seed"]:
         return "the checkpoint was made with another config"
     if ckpt.get("code") != code:
         return "the checkpoint was made with other code (logitrepro.code_digest)"
     if ckpt.get("packages") != packages:
         return f"the checkpoint was made with other package versions ({ckpt.get('packages')} vs {packages})"
+    if data_sha is not None and ckpt.get("data_checksum") not in (None, data_sha):
+        return f"the checkpoint was trained on other data (checksum {ckpt['data_checksum'][:12]}, now {data_sha[:12]})"
     return None
 
 
@@ -166,7 +178,7 @@ def train(
         info = run.read_info()  # a previous attempt's, if any
         if run.checkpoint.exists():
             ckpt = load_checkpoint(run, device)
-            refusal = resume_refusal(ckpt, spec, code, packages)
+            refusal = resume_refusal(ckpt, spec, code, packages, runinfo.data_checksum(spec["data_dir"]))
             if refusal is None and ckpt["status"] != "running":
                 if not retrain:
                     print(
@@ -272,14 +284,14 @@ def train(
                         if tracker is not None:
                             tracker.log_history_row(run_id, row)
                     if step % hp.checkpoint_every == 0 and step < hp.steps:
-                        save_checkpoint(run, task, optimizer, step, status, counters, code, packages)
+                        save_checkpoint(run, task, optimizer, step, status, counters, code, packages, data_sha)
                         record_wall()
                     progress.update(step, logs)
         finally:
             progress.close()
         if status == "running":
             status = "completed"
-        save_checkpoint(run, task, optimizer, step, status, counters, code, packages)
+        save_checkpoint(run, task, optimizer, step, status, counters, code, packages, data_sha)
     info["status"] = status
     wall = record_wall()
     summary = {

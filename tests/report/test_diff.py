@@ -7,37 +7,12 @@ from logitrepro.cli import main
 from logitrepro.files import write_json
 from logitrepro.judging import build_claims_file
 from logitrepro.runs import RunDir
+from tests.support import claim, direction_claim, paper_config
 
-PAPER = {
-    "paper": {"id": "p", "title": "t", "arxiv": "1.1v1"},
-    "report": {},
-    "claims": [
-        {
-            "id": "p.dir",
-            "statement": "m beats b",
-            "source": "s",
-            "kind": "direction",
-            "experiment": "e",
-            "metric": "acc",
-            "method": "m",
-            "baseline": "b",
-            "better": "higher",
-            "judged_at": ["cpu"],
-        },
-        {
-            "id": "p.sane",
-            "class": "sanity",
-            "statement": "b is positive",
-            "source": "s",
-            "kind": "absolute",
-            "experiment": "e",
-            "metric": "acc",
-            "arm": "b",
-            "accept": [0, None],
-            "judged_at": ["cpu"],
-        },
-    ],
-}
+PAPER = paper_config(
+    direction_claim(),
+    claim("p.sane", "absolute", arm="b", accept=[0, None], **{"class": "sanity"}),
+)
 
 
 def judged(root, m_acc: list[float], lr: float, torch_version: str) -> dict:

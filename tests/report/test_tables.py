@@ -1,52 +1,17 @@
 from logitrepro.judging import build_claims_file
 from logitrepro.report.tables import render, terminal_summary
-from tests.support import md_rows
+from tests.support import claim, direction_claim, md_rows, paper_config
 
 
 def claims_file():
-    pc = {
-        "paper": {"id": "p", "title": "A & B 100%", "arxiv": "1.1v2"},
-        "report": {"metrics": ["acc"], "labels": {"acc": "acc. %"}},
-        "claims": [
-            {
-                "id": "p.abs",
-                "statement": "m gets 90%",
-                "source": "Table 1",
-                "kind": "absolute",
-                "experiment": "e",
-                "metric": "acc",
-                "arm": "m",
-                "claimed": 90.0,
-                "tolerance": 1.0,
-                "judged_at": ["cpu"],
-                "units": "%",
-            },
-            {
-                "id": "p.dir",
-                "statement": "m beats b",
-                "source": "Table 1",
-                "kind": "direction",
-                "experiment": "e",
-                "metric": "acc",
-                "method": "m",
-                "baseline": "b",
-                "better": "higher",
-                "judged_at": ["paper"],
-            },
-            {
-                "id": "p.sane",
-                "class": "sanity",
-                "statement": "b is b",
-                "source": "code",
-                "kind": "absolute",
-                "experiment": "e",
-                "metric": "acc",
-                "arm": "b",
-                "accept": [0, None],
-                "judged_at": ["cpu"],
-            },
-        ],
-    }
+    pc = paper_config(
+        claim("p.abs", "absolute", arm="m", claimed=90.0, tolerance=1.0, units="%"),
+        direction_claim(judged_at=["paper"]),
+        claim("p.sane", "absolute", arm="b", accept=[0, None], **{"class": "sanity"}),
+        title="A & B 100%",
+        arxiv="1.1v2",
+    )
+    pc["report"] = {"metrics": ["acc"], "labels": {"acc": "acc. %"}}
     evals = [
         {"spec": {"experiment": "e", "arm": arm, "seed": s}, "metrics": {"acc": v, "status": "completed"}}
         for arm, vals in (("m", [90.1, 90.3, 89.9]), ("b", [80.0, 81.0, 82.0]))

@@ -490,3 +490,14 @@ def test_the_claims_experiment_lists_each_claim_with_its_verdict_in_a_browser(sm
     expected = {c["id"]: c["verdict"] for f in claims for c in f["claims"]}
     assert re.search(r'col-id="params.`verdict`"', p.stdout), p.stdout[-3000:]
     assert rendered_claims(p.stdout) == expected
+
+
+def test_data_prepared_in_the_same_invocation_as_its_jobs_leaves_nothing_to_do(smoke_project):
+    """A fresh clone's `make run` prepares the data and trains on it in one Snakemake invocation:
+    what the training jobs record must be what the next dry run computes (the data checksum)."""
+    repo = smoke_project["repo"]
+    shutil.rmtree(repo / "data" / "fashion_mnist")
+    shutil.rmtree(repo / "results" / "runs" / "cnn_svm" / "fashion_mnist")
+    snakemake("--cores", "2", cwd=repo, timeout=900)
+    p = snakemake("-n", cwd=repo)
+    assert "Nothing to be done" in p.stdout + p.stderr, p.stdout[-3000:]

@@ -6,7 +6,13 @@ from pathlib import Path
 
 from logitrepro.config import ConfigError, load_config, put_interpreter_first_on_path
 from logitrepro.code_digest import code_digest
-from logitrepro.pipeline import effective_config_file, stale_lock_hint, validate_once
+from logitrepro.pipeline import (
+    effective_config_file,
+    record_usage,
+    runs_on_changed_data,
+    stale_lock_hint,
+    validate_once,
+)
 from logitrepro.provenance import settle as settle_timestamps
 from logitrepro.tracking import TrackingUnavailable, check_reachable, resolve_uri
 
@@ -38,10 +44,13 @@ RUN_DIR = (
 
 
 # Timestamps after `dvc pull`: cross-stage inputs (prepared data, tokenized corpora) are ancient()
-# and their content checksum is a param of the jobs that read them; within a paper's results,
+# and their content is checked against what each run recorded (below); within a paper's results,
 # timestamps that a checkout scrambled are put back in order from the recorded content of each
 # job's inputs (logitrepro.provenance) before the DAG is built.
 settle_timestamps(RESULTS)
+# ... and a run whose data changed since it trained (the content, not the timestamp) trains again.
+for line in runs_on_changed_data(CFG):
+    print(f"logitrepro: {line}", file=sys.stderr)
 
 
 def manifest_checksum(folder):
@@ -107,11 +116,6 @@ def group_data(group):
     arm, seed = group.runs[0]  # every run of an experiment reads the same data
     folder = CFG.job_spec(group.paper, group.experiment, arm, seed)["data_dir"]
     return [] if folder is None else folder
-
-
-def group_data_checksum(group):
-    folder = group_data(group)
-    return manifest_checksum(folder) if folder else "synthetic"
 
 
 def group_specs(group):

@@ -24,7 +24,6 @@ for group in train_groups():
             gpu=RES["gpus"],
         params:
             specs=group_specs(group),
-            data_checksum=group_data_checksum(group),
             code=group_code(group),
             config=CONFIG_FILE,
             # shell: is evaluated when the job runs, so the group's names travel as params
