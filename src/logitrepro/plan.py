@@ -110,7 +110,7 @@ def measure(spec: dict, steps: int, threads: int, out: str) -> None:
             for step in range(steps):
                 tick = time.perf_counter()
                 loss, _ = task.train_step(task.batch(step), optimizer)
-                float(loss)  # waits for the device
+                float(loss.detach()) if torch.is_tensor(loss) else float(loss)  # waits for the device
                 if device == "cuda":
                     torch.cuda.synchronize()
                 record["step_s"].append(time.perf_counter() - tick)
