@@ -72,3 +72,18 @@ def test_plan_probes_real_shapes_and_names_a_job_that_fails_or_runs_out_of_time(
     timed_out = report["probes"]["cnn_svm/mnist/svm"]
     assert timed_out["status"] == "timeout" and timed_out["step_time"] is None
     assert "cnn_svm/mnist/svm" in {f["probe"] for f in report["papers"]["cnn_svm"]["failures"]}
+
+
+def test_the_chronos_stand_in_holds_every_collection_the_paper_scale_config_reads(tmp_path):
+    """The paper-scale Chronos runs train on the corpus' own collections and score on M1, M3 and
+    Tourism: a stand-in without the training collections failed the probe (found by running plan)."""
+    from logitrepro.data.forecasting import load_collection
+    from logitrepro.plan_data import make_stand_in
+
+    cfg = load_config(PROJECT / "configs" / "config.yaml", overrides={"scale": "paper"}, root=PROJECT)
+    hp = cfg.job_spec("fourier_head", "chronos", "fourier", 1)["hparams"]
+    out = tmp_path / "chronos_zero_shot"
+    words = make_stand_in("chronos_zero_shot", out, log=lambda *a: None)
+    for collection in (*hp["train_collections"], *hp["eval_collections"]):
+        assert load_collection(out, collection), collection
+    assert "training collections" in words

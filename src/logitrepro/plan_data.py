@@ -31,6 +31,9 @@ LIBSVM_SHAPES = {
 # A stand-in made by preparing another dataset of the same layout: the training step and the
 # evaluation read the same shapes (the series collections; Atari frames and returns).
 SAME_LAYOUT = {"chronos_zero_shot": "m_competitions", "dqn_replay_seaquest": "seaquest_recorded"}
+# The Chronos corpus holds its training collections beside the zero-shot ones (M1, M3, Tourism);
+# in the stand-in, M3's series stand in for each (the step reads context windows of one series).
+CHRONOS_TRAINING = ("tsmixup_10m", "kernel_synth_1m")
 
 HOPPER = {"obs": 11, "act": 3, "hidden": 256}  # Hopper's observation and action sizes; the RL Zoo actor's width
 
@@ -149,7 +152,18 @@ def make_stand_in(name: str, out: Path, log) -> str:
         other = SAME_LAYOUT[name]
         log(f"  stand-in for {name}: {other} (the same layout)")
         prepare(other, out, log=lambda *a: None, timeout_s=5)
-        return f"{other} (the same layout and model shapes)"
+        if name != "chronos_zero_shot":
+            return f"{other} (the same layout and model shapes)"
+        import shutil
+
+        from logitrepro.data.forecasting import FIELDS
+
+        for collection in CHRONOS_TRAINING:
+            for field in FIELDS:
+                shutil.copyfile(out / f"m3_{field}.npy", out / f"{collection}_{field}.npy")
+        manifest = json.loads((out / "manifest.json").read_text())
+        write_manifest(out, {k: v for k, v in manifest.items() if k != "files"} | {"stand_in": True})
+        return f"{other}, M3's series as the training collections {', '.join(CHRONOS_TRAINING)}"
     if name in LIBSVM_SHAPES:
         import scipy.sparse
 
