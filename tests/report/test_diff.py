@@ -81,3 +81,15 @@ def test_a_git_revision_is_read_through_dvc(tmp_path, capsys, monkeypatch):
     assert main(["diff", "v1", "v2"]) == 1
     out = capsys.readouterr().out
     assert out.startswith("A: git v1\nB: git v2") and "p.dir: reproduced → not reproduced" in out
+
+
+def test_a_claims_file_from_before_runs_were_recorded_is_said_once_not_field_by_field(tmp_path, capsys):
+    old = judged(tmp_path / "a", [0.90, 0.91, 0.92], lr=0.1, torch_version="2.13.0")
+    for r in old["runs"]:
+        r.pop("made_from", None)
+    write_json(tmp_path / "a" / "claims" / "p.json", old)
+    judged(tmp_path / "b", [0.70, 0.71, 0.72], lr=1.0, torch_version="2.14.0")
+    assert main(["diff", str(tmp_path / "a" / "claims"), str(tmp_path / "b" / "claims")]) == 1
+    out = capsys.readouterr().out
+    assert "the runs of side A carry no record of what they were made from" in out
+    assert "hyper-parameter m.lr" not in out and "package torch" not in out

@@ -71,6 +71,12 @@ def what_differed(a: tuple[dict, dict], b: tuple[dict, dict]) -> list[str]:
     ra, rb = _runs_read(ca, fa), _runs_read(cb, fb)
     if not ra or not rb:
         return out + ["no run records on one side to compare (a claims file from before runs were recorded)"]
+    unrecorded = [side for side, runs in (("A", ra), ("B", rb)) if not any(r.get("made_from") for r in runs.values())]
+    if unrecorded:  # every field would read "None → ...": say it once
+        return out + [
+            f"the runs of side {' and '.join(unrecorded)} carry no record of what they were made from "
+            "(a claims file from before logitrepro recorded commit, packages, data and hyper-parameters per run)"
+        ]
     for key, words in (
         ("git_commit", "commit"),
         ("code", "task code"),
