@@ -195,3 +195,29 @@ def test_nested_command_line_values_arrive_as_strings_and_are_read_as_yaml():
     assert coerce_cli_strings({"seeds": "{smoke: [5]}"}, schema) == {"seeds": {"smoke": [5]}}
     with pytest.raises(ConfigError, match="seeds"):  # what still does not fit is named by the schema
         load_config(PROJECT / "configs" / "config.yaml", overrides={"seeds": "{smoke: [x]}"}, root=PROJECT)
+
+
+@pytest.mark.parametrize("mode", ["experiment", "arm", "run"])
+def test_each_run_is_trained_by_exactly_one_job_in_every_job_mode(mode):
+    cfg = load_config(PROJECT / "configs" / "config.yaml", overrides={"scale": "cpu", "jobs": {"cpu": mode}})
+    groups = cfg.train_groups("sso")
+    runs = [(g.experiment, arm, seed) for g in groups for arm, seed in g.runs]
+    expected = [(e, a, s) for e in cfg.experiments("sso") for a in cfg.arms("sso", e) for s in cfg.seeds_of("sso", e)]
+    assert sorted(runs) == sorted(expected) and len(set(runs)) == len(runs)
+    assert len({g.rule for g in groups}) == len(groups)  # one Snakemake rule each
+    by_experiment = {e: [g for g in groups if g.experiment == e] for e in cfg.experiments("sso")}
+    mnist = by_experiment["mnist"]
+    if mode == "experiment":
+        assert all(len(gs) == 1 and gs[0].name == "all" for gs in by_experiment.values())
+    elif mode == "arm":  # a tuned arm's grid points travel with it: sgd, sls, adam and m = 1, 5, 20
+        assert sorted(g.name for g in mnist) == ["adam", "sgd", "sls", "sso_m1", "sso_m20", "sso_m5"]
+    else:
+        assert all(len(g.runs) == 1 for g in groups)
+    # the experiment's priority (configs/papers/sso.yaml) reaches each of its jobs, others start at 0
+    assert {g.priority for g in mnist} == {cfg.experiment("sso", "mnist")["priority"]} and mnist[0].priority > 0
+    assert {g.priority for g in by_experiment["breast_cancer"]} == {0}
+
+
+def test_a_job_mode_that_does_not_exist_is_a_config_error():
+    with pytest.raises(ConfigError, match="jobs.cpu"):
+        load_config(PROJECT / "configs" / "config.yaml", overrides={"jobs": {"cpu": "paper"}})

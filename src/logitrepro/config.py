@@ -320,11 +320,13 @@ class Config:
         return f"{self.main['paths']['results']}/runs/{paper}/{experiment}/{arm}/seed{seed}"
 
     def train_groups(self, paper: str) -> list[TrainGroup]:
-        """The training jobs of a paper at this scale. `jobs: arm` puts every seed of an arm (and
-        every point of its tuning grid) in one job, which pays for one interpreter and one import
-        of torch instead of one per run; `jobs: run` gives each run a job of its own (cluster jobs
-        small and restartable)."""
-        per_arm = self.main["jobs"][self.scale] == "arm"
+        """The training jobs of a paper at this scale (`jobs:` in configs/config.yaml). A job trains
+        its runs one after the other in one process, paying for one interpreter and one import of
+        torch for all of them: `experiment` puts every run of an experiment (each arm, seed and
+        point of a tuning grid) in one job, `arm` one job per arm, `run` a job per run (cluster jobs
+        small and restartable). An experiment's `priority` orders its jobs' start (the longest
+        first, so that the cores finish together)."""
+        mode = self.main["jobs"][self.scale]
         groups: dict[tuple, list] = {}
         for experiment in sorted(self.experiments(paper)):
             seeds = self.seeds_of(paper, experiment)
@@ -332,14 +334,14 @@ class Config:
                 run, budget = parse_budget_arm(arm)
                 family = budget_arm(run.partition(TUNED)[0], budget)
                 for seed in seeds:
-                    key = (experiment, family) if per_arm else (experiment, arm, seed)
+                    key = {"experiment": (experiment, "all"), "arm": (experiment, family)}.get(
+                        mode, (experiment, f"{arm}_seed{seed}")
+                    )
                     groups.setdefault(key, []).append((arm, seed))
-        out = []
-        for key, runs in groups.items():
-            experiment = key[0]
-            name = "_".join(str(k) for k in key[1:]) if per_arm else f"{key[1]}_seed{key[2]}"
-            out.append(TrainGroup(paper, experiment, name, tuple(runs)))
-        return out
+        return [
+            TrainGroup(paper, experiment, name, tuple(runs), self.experiment(paper, experiment).get("priority", 0))
+            for (experiment, name), runs in groups.items()
+        ]
 
     def judge_context(self, paper: str) -> dict[str, dict]:
         """Per experiment running at this scale, what the claims engine needs besides the runs:
@@ -378,8 +380,9 @@ class TrainGroup:
 
     paper: str
     experiment: str
-    name: str  # unique within the experiment: the arm (per-arm jobs) or arm and seed
+    name: str  # unique within the experiment: 'all', the arm, or arm and seed (jobs: experiment/arm/run)
     runs: tuple[tuple[str, int], ...]  # (arm, seed)
+    priority: int = 0  # Snakemake starts the jobs of higher priority first
 
     @property
     def rule(self) -> str:

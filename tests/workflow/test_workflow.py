@@ -68,9 +68,10 @@ def test_dry_run_every_scale(scale, tmp_path):
     # LIBSVM sets (3 x (3 x 7 + 4), the authors' 3 seeds).
     sso = (4 * 24 + 16 + 2 + 9 + (9 + 75 if scale == "paper" else 0)) * seeds
     assert runs == 16 * seeds + 12 * fh_seeds + chronos + atari + sso
-    # jobs: per arm at smoke and cpu scale (a tuned arm's grid with it), per run at paper scale
-    per_arm = {"smoke": 65, "cpu": 63}  # 4 + 8 + 4 (cnn_svm, vq_logits, ls) + 14 (+ 2 atari) + 33 (sso)
-    assert jobs == per_arm.get(scale, runs), (jobs, runs)
+    # jobs: one per experiment at smoke and cpu scale (every arm, seed and grid point in it), per run at
+    # paper scale: cnn_svm 2, vq_logits 2, ls_attention 1, fourier_head 4 (+ atari), sso 7
+    per_experiment = {"smoke": 17, "cpu": 16}
+    assert jobs == per_experiment.get(scale, runs), (jobs, runs)
     assert "evaluate" not in counts  # a training job evaluates its own final checkpoint
     # LM corpora: one vocabulary for both papers at smoke scale, two at cpu (4096 and 1024) and paper
     # (32768 and 50257), on WikiText-103 in place of Shakespeare at paper scale; plus breast_cancer, Spambase
@@ -319,8 +320,9 @@ def test_a_config_change_reruns_the_jobs_it_touches_and_everything_after(smoke_p
     # (gaussian 4, chronos 2, atari 2), sso (breast cancer: SGD, SLS and Adam over 7 step sizes and
     # m = 1, 5, 20; cartpole: SLS over 7 step sizes, m = 5, 20)
     assert runs == 2 * 6 + 8 + 4 + (4 + 2 + 2) + (3 * 7 + 3) + (7 + 2)
-    # one job per arm: cnn_svm 6, vq_logits 8, ls_attention 4, fourier_head 8, sso 6 + 3
-    assert jobs == 6 + 8 + 4 + 8 + 9
+    # one job per experiment: cnn_svm 2 (the planted arms in mnist's), vq_logits 2, ls_attention 1,
+    # fourier_head 3 (gaussian, chronos, atari), sso 2
+    assert jobs == 2 + 2 + 1 + 3 + 2
     rest = {k: v for k, v in counts.items() if not k.startswith("train__")}
     rest_jobs = {"judge": 5, "tables": 5, "plots": 5, "claims_history": 1, "all": 1}
     assert rest == {**rest_jobs, "total": jobs + sum(rest_jobs.values())}, p.stdout[-2000:]
@@ -361,8 +363,8 @@ def test_a_deleted_run_folder_is_trained_again(smoke_project, tmp_path):
     try:
         p = snakemake("-n", cwd=repo)
         counts = dry_run_counts(p)
-        # that run's job (its arm's other seed is kept, not trained again), then the paper's verdicts
-        assert counts["train__cnn_svm__mnist__svm"] == 1 and counts["judge"] == 1, counts
+        # that run's job (its other runs are kept, not trained again), then the paper's verdicts
+        assert counts["train__cnn_svm__mnist__all"] == 1 and counts["judge"] == 1, counts
         assert sum(v for k, v in counts.items() if k.startswith("train__")) == 1, counts
         assert "results/claims/cnn_svm.json was made from files that are gone" in p.stderr
     finally:

@@ -1,4 +1,5 @@
 # Config loading, validation and input functions; no rules here.
+import hashlib
 import json
 import sys
 import shlex
@@ -119,12 +120,15 @@ def group_data(group):
 
 
 def group_specs(group):
-    """The resolved job specs, as the rule's params: a config change reruns exactly the jobs it touches."""
+    """A digest of the resolved job specs, as the rule's params: a config change reruns exactly
+    the jobs it touches. A digest, not the specs: Snakemake stores a job's params beside each of
+    its outputs, and an experiment job's specs over all of its outputs grow with the square of
+    its runs (megabytes that every later invocation reads back)."""
     specs = [
         CFG.job_spec(group.paper, group.experiment, arm, seed)
         for arm, seed in group.runs
     ]
-    return json.dumps(specs, sort_keys=True)
+    return hashlib.sha256(json.dumps(specs, sort_keys=True).encode()).hexdigest()
 
 
 def group_code(group):

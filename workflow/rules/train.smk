@@ -15,6 +15,7 @@ for group in train_groups():
             f"{RESULTS}/logs/train/{group.paper}/{group.experiment}/{group.name}.log",
         benchmark:
             group_benchmark(group)
+        priority: group.priority
         conda:
             "../envs/logitrepro.yaml"
         threads: RES["threads"]
