@@ -28,4 +28,7 @@ rule all:
 
 onsuccess:
     record_usage(f"{RESULTS}/benchmarks/snakemake.jsonl")
-    shell("{PYTHON} -m logitrepro show --claims-dir {RESULTS}/claims || true")
+    # after the usage record: not a job, so not in the split
+    shell(
+        "{COMMAND_USAGE_ENV}= {PYTHON} -m logitrepro show --claims-dir {RESULTS}/claims || true"
+    )

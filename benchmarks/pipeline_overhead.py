@@ -13,10 +13,14 @@ The parts:
 - loop: each run's training loop and its final evaluation (`train_cpu_s`, `eval_cpu_s`),
 - run set-up: what a training job spent on a run outside them (data, model, files, tracking),
 - job start-up: a training job's process before its first run (interpreter, imports, config),
-- other jobs: everything else the jobs used (data preparation, judge, tables, plots, claims
-  history, and the training jobs' exit),
+- the other jobs, per command where each `python -m logitrepro` job recorded its own CPU
+  (results/benchmarks/commands.jsonl): the training jobs' exit, data preparation, judge (with
+  recording the runs in MLflow), provenance, tables, plots, claims history, and what no command
+  accounts for (the jobs' shells, Snakemake's scheduling solver); "other jobs" in one sum for a
+  run from before those records,
 - scheduler: Snakemake itself.
-Overhead is everything but the loop.
+Overhead is everything but the loop; it is also given without data preparation, which is work of
+the pipeline's own (fetching, verifying, tokenizing), not a cost around the runs.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ def split(results: Path) -> dict[str, float]:
     if not usage.exists():
         raise SystemExit(f"{usage} is missing: it is written when a Snakemake run of this workflow succeeds")
     records = [json.loads(line) for line in usage.read_text().splitlines() if line.strip()]
-    parts = dict.fromkeys(["loop", "run set-up", "job start-up", "other jobs"], 0.0)
+    parts = dict.fromkeys(["loop", "run set-up", "job start-up"], 0.0)
     started: dict[str, float] = {}
     for metrics in sorted((results / "runs").rglob("metrics.json")):
         c = json.loads(metrics.read_text()).get("compute") or {}
@@ -49,7 +53,22 @@ def split(results: Path) -> dict[str, float]:
         started[job.get("benchmark") or str(metrics)] = job.get("startup_cpu_s") or 0.0
     parts["job start-up"] = sum(started.values())
     jobs = sum(r["jobs_cpu_s"] for r in records)
-    parts["other jobs"] = max(0.0, jobs - sum(parts.values()))
+    commands = results / "benchmarks" / "commands.jsonl"
+    if commands.exists():
+        by_command: dict[str, float] = {}
+        for line in commands.read_text().splitlines():
+            if line.strip():
+                r = json.loads(line)
+                by_command[r["command"]] = by_command.get(r["command"], 0.0) + r["cpu_s"]
+        train = by_command.pop("train", 0.0)
+        parts["training jobs' exit"] = max(0.0, train - sum(parts.values()))
+        parts["data preparation"] = by_command.pop("prepare", 0.0) + by_command.pop("tokenize", 0.0)
+        names = {"record-claims": "claims history"}
+        for command, cpu_s in sorted(by_command.items()):
+            parts[names.get(command, command)] = cpu_s
+        parts["job shells, solver"] = max(0.0, jobs - train - sum(by_command.values()) - parts["data preparation"])
+    else:
+        parts["other jobs"] = max(0.0, jobs - sum(parts.values()))
     parts["scheduler"] = sum(r["scheduler_cpu_s"] for r in records)
     parts["wall"] = sum(r["wall_s"] for r in records)
     return {k: round(v, 1) for k, v in parts.items()}
@@ -69,6 +88,12 @@ def main() -> int:
     for name, core_s in parts.items():
         print(f"{name:<{width}}  {core_s:>9,.1f} core-s  {100 * core_s / total:5.1f}%")
     print(f"{'overhead':<{width}}  {overhead:>9,.1f} core-s  {100 * overhead / total:5.1f}%  (all but the loop)")
+    rows = [*parts.items(), ("overhead", overhead)]
+    if "data preparation" in parts:
+        rest = overhead - parts["data preparation"]
+        share = 100 * rest / total
+        print(f"{'':<{width}}  {rest:>9,.1f} core-s  {share:5.1f}%  (all but the loop and data preparation)")
+        rows.append(("overhead without data preparation", rest))
     print(f"wall {wall:,.0f} s, {total / wall:.2f} cores busy on average")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -77,7 +102,7 @@ def main() -> int:
         w = csv.writer(f)
         if new:
             w.writerow(["git_commit", "label", "part", "core_s", "share", "total_core_s", "wall_s"])
-        for name, core_s in [*parts.items(), ("overhead", overhead)]:
+        for name, core_s in rows:
             w.writerow([git_commit(), args.label, name, core_s, round(core_s / total, 4), round(total, 1), wall])
     return 0
 

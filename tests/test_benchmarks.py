@@ -67,3 +67,35 @@ def test_pipeline_overhead_splits_core_time_into_loop_and_the_rest(tmp_path):
     assert (parts["loop"], parts["run set-up"], parts["job start-up"]) == (12.0, 4.0, 4.0), p.stdout
     assert (parts["other jobs"], parts["scheduler"]) == (30.0 - 20.0, 2.5)
     assert parts["overhead"] == 4.0 + 4.0 + 10.0 + 2.5 and "1.62 cores busy" in p.stdout
+
+
+def test_pipeline_overhead_splits_the_other_jobs_by_the_commands_they_ran(tmp_path):
+    """As above, with each job's own record: the training job used 22 core-s in all (16 on its two
+    runs, 4 of start-up, so 2 at its exit), data preparation 3, judge 2.5; Snakemake's children
+    30 core-s in all, so 2.5 went to no command (the jobs' shells, the scheduling solver)."""
+    results = tmp_path / "results"
+    (results / "benchmarks").mkdir(parents=True)
+    usage = {"scheduler_cpu_s": 2.5, "jobs_cpu_s": 30.0, "wall_s": 20.0}
+    (results / "benchmarks" / "snakemake.jsonl").write_text(json.dumps(usage) + "\n")
+    commands = [("prepare", 2.0), ("train", 22.0), ("tokenize", 1.0), ("judge", 2.5)]
+    (results / "benchmarks" / "commands.jsonl").write_text(
+        "".join(json.dumps({"command": c, "cpu_s": s, "wall_s": s}) + "\n" for c, s in commands)
+    )
+    for seed, (train, ev, job) in enumerate(((9.0, 1.0, 13.0), (1.5, 0.5, 3.0))):
+        run = results / "runs" / "p" / "e" / "arm" / f"seed{seed}"
+        run.mkdir(parents=True)
+        job = {"benchmark": "b.tsv", "cpu_s": job, "startup_cpu_s": 4}
+        (run / "metrics.json").write_text(json.dumps({"compute": {"train_cpu_s": train, "eval_cpu_s": ev, "job": job}}))
+    out = tmp_path / "overhead.csv"
+    subprocess.run(
+        [sys.executable, "benchmarks/pipeline_overhead.py", "--results", str(results), "--out", str(out)],
+        cwd=PROJECT,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    parts = {r["part"]: float(r["core_s"]) for r in read_csv(out)}
+    assert parts["training jobs' exit"] == 2.0 and parts["data preparation"] == 3.0 and parts["judge"] == 2.5
+    assert parts["job shells, solver"] == 30.0 - 22.0 - 3.0 - 2.5 and "other jobs" not in parts
+    assert parts["overhead"] == 4.0 + 4.0 + 2.0 + 3.0 + 2.5 + 2.5 + 2.5
+    assert parts["overhead without data preparation"] == parts["overhead"] - 3.0

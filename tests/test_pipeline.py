@@ -2,6 +2,7 @@
 check run once per content, and a clear word about a stale lock."""
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -69,3 +70,15 @@ def test_a_run_whose_data_changed_since_it_trained_is_made_stale_and_named(tmp_p
     assert len(lines) == 1 and "aaaaaaaaaaaa" in lines[0] and "bbbbbbbbbbbb" in lines[0], lines
     assert not runs["a" * 64].summary.exists() and runs["b" * 64].summary.exists()
     assert runs_on_changed_data(cfg) == []  # said once: the job is due now
+
+
+def test_a_workflow_command_records_its_own_cpu_and_a_hand_run_one_does_not(tmp_path):
+    usage = tmp_path / "commands.jsonl"
+    out = tmp_path / "out.json"
+    out.write_text("{}")
+    cmd = [sys.executable, "-m", "logitrepro", "provenance", "--outputs", str(out)]
+    env = {**os.environ, "LOGITREPRO_COMMAND_USAGE": str(usage)}
+    subprocess.run(cmd, cwd=PROJECT, env=env, check=True, capture_output=True, timeout=120)
+    subprocess.run(cmd, cwd=PROJECT, env={**env, "LOGITREPRO_COMMAND_USAGE": ""}, check=True, timeout=120)
+    (record,) = [json.loads(line) for line in usage.read_text().splitlines()]
+    assert record["command"] == "provenance" and record["cpu_s"] > 0 and record["wall_s"] >= record["cpu_s"] / 2

@@ -9,6 +9,7 @@ overrides, resolved by logitrepro.config.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 import yaml
 
 from logitrepro.config import ConfigError, load_config
+from logitrepro.pipeline import COMMAND_USAGE_ENV, record_command_usage
 
 DEFAULT_CONFIG = "configs/config.yaml"
 
@@ -431,6 +433,9 @@ def main(argv: list[str] | None = None) -> int:
     except TrackingUnavailable as e:
         print(f"logitrepro: {e}", file=sys.stderr)
         return 4
+    finally:
+        if os.environ.get(COMMAND_USAGE_ENV):  # a workflow job: its CPU, for the pipeline's overhead split
+            record_command_usage(args.command, os.environ[COMMAND_USAGE_ENV])
 
 
 if __name__ == "__main__":

@@ -118,6 +118,32 @@ def record_usage(path: str | Path) -> dict:
     return record
 
 
+#: Set by the workflow for its jobs: each `python -m logitrepro` command appends its own CPU here.
+COMMAND_USAGE_ENV = "LOGITREPRO_COMMAND_USAGE"
+
+
+def record_command_usage(command: str, path: str | Path) -> dict:
+    """Append what this process (and the children it reaped) spent, from the kernel's accounting,
+    to a JSON-lines file: per command, the split of the jobs' CPU that Snakemake's own record
+    (record_usage) gives only in total. Called as a command exits."""
+    import resource
+    import time
+
+    import psutil
+
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    record = {
+        "command": command,
+        "cpu_s": round(own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime, 3),
+        "wall_s": round(time.time() - psutil.Process().create_time(), 3),
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as f:  # one short line per write, O_APPEND: parallel jobs do not interleave
+        f.write(json.dumps(record) + "\n")
+    return record
+
+
 def runs_on_changed_data(cfg: Config) -> list[str]:
     """Finished runs whose data has changed since they trained: their run.json names one content
     checksum, the prepared folder's manifest another. Each is made stale (its train.json, an

@@ -1,6 +1,7 @@
 # Config loading, validation and input functions; no rules here.
 import hashlib
 import json
+import os
 import sys
 import shlex
 from pathlib import Path
@@ -8,6 +9,7 @@ from pathlib import Path
 from logitrepro.config import ConfigError, load_config, put_interpreter_first_on_path
 from logitrepro.code_digest import code_digest
 from logitrepro.pipeline import (
+    COMMAND_USAGE_ENV,
     effective_config_file,
     record_usage,
     runs_on_changed_data,
@@ -35,6 +37,10 @@ CONFIG_FILE = effective_config_file(config)
 
 # Jobs call `python -m logitrepro`: they must find the interpreter that runs Snakemake.
 PYTHON = put_interpreter_first_on_path()
+# ... and each records its own CPU there (benchmarks/pipeline_overhead.py splits the jobs' CPU by it)
+os.environ[COMMAND_USAGE_ENV] = (
+    f"{CFG.main['paths']['results']}/benchmarks/commands.jsonl"
+)
 SCALE = CFG.scale
 RESULTS = CFG.main["paths"]["results"]
 DATA = CFG.main["paths"]["data"]

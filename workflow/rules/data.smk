@@ -6,6 +6,8 @@ rule prepare_dataset:
         f"{RESULTS}/logs/prepare/{{dataset}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/prepare/{{dataset}}.tsv"
+    # data first: a few seconds each, and the longest training jobs wait on them
+    priority: 10
     conda:
         "../envs/logitrepro.yaml"
     params:
@@ -26,6 +28,7 @@ rule tokenize:
         f"{RESULTS}/logs/tokenize/{{dataset}}-bpe{{vocab}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/tokenize/{{dataset}}-bpe{{vocab}}.tsv"
+    priority: 10
     conda:
         "../envs/logitrepro.yaml"
     params:
