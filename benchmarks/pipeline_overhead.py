@@ -14,10 +14,11 @@ The parts:
 - run set-up: what a training job spent on a run outside them (data, model, files, tracking),
 - job start-up: a training job's process before its first run (interpreter, imports, config),
 - the other jobs, per command where each `python -m logitrepro` job recorded its own CPU
-  (results/benchmarks/commands.jsonl): the training jobs' exit, data preparation, judge (with
+  (results/benchmarks/commands.jsonl): the training jobs between their runs, data preparation, judge (with
   recording the runs in MLflow), provenance, tables, plots, claims history, and what no command
-  accounts for (the jobs' shells, Snakemake's scheduling solver); "other jobs" in one sum for a
-  run from before those records,
+  records: each process's exit after its record (unloading torch and MLflow, about 0.4-0.7 s), the
+  jobs' shells, Snakemake's scheduling solver; "other jobs" in one sum for a run from before
+  those records,
 - scheduler: Snakemake itself.
 Overhead is everything but the loop; it is also given without data preparation, which is work of
 the pipeline's own (fetching, verifying, tokenizing), not a cost around the runs.
@@ -61,12 +62,12 @@ def split(results: Path) -> dict[str, float]:
                 r = json.loads(line)
                 by_command[r["command"]] = by_command.get(r["command"], 0.0) + r["cpu_s"]
         train = by_command.pop("train", 0.0)
-        parts["training jobs' exit"] = max(0.0, train - sum(parts.values()))
+        parts["training jobs, between runs"] = max(0.0, train - sum(parts.values()))
         parts["data preparation"] = by_command.pop("prepare", 0.0) + by_command.pop("tokenize", 0.0)
         names = {"record-claims": "claims history"}
         for command, cpu_s in sorted(by_command.items()):
             parts[names.get(command, command)] = cpu_s
-        parts["job shells, solver"] = max(0.0, jobs - train - sum(by_command.values()) - parts["data preparation"])
+        parts["process exits, shells"] = max(0.0, jobs - train - sum(by_command.values()) - parts["data preparation"])
     else:
         parts["other jobs"] = max(0.0, jobs - sum(parts.values()))
     parts["scheduler"] = sum(r["scheduler_cpu_s"] for r in records)

@@ -71,8 +71,8 @@ def test_pipeline_overhead_splits_core_time_into_loop_and_the_rest(tmp_path):
 
 def test_pipeline_overhead_splits_the_other_jobs_by_the_commands_they_ran(tmp_path):
     """As above, with each job's own record: the training job used 22 core-s in all (16 on its two
-    runs, 4 of start-up, so 2 at its exit), data preparation 3, judge 2.5; Snakemake's children
-    30 core-s in all, so 2.5 went to no command (the jobs' shells, the scheduling solver)."""
+    runs, 4 of start-up, so 2 between them), data preparation 3, judge 2.5; Snakemake's children
+    30 core-s in all, so 2.5 went to no command's record (process exits, shells, the solver)."""
     results = tmp_path / "results"
     (results / "benchmarks").mkdir(parents=True)
     usage = {"scheduler_cpu_s": 2.5, "jobs_cpu_s": 30.0, "wall_s": 20.0}
@@ -95,7 +95,7 @@ def test_pipeline_overhead_splits_the_other_jobs_by_the_commands_they_ran(tmp_pa
         timeout=120,
     )
     parts = {r["part"]: float(r["core_s"]) for r in read_csv(out)}
-    assert parts["training jobs' exit"] == 2.0 and parts["data preparation"] == 3.0 and parts["judge"] == 2.5
-    assert parts["job shells, solver"] == 30.0 - 22.0 - 3.0 - 2.5 and "other jobs" not in parts
+    assert parts["training jobs, between runs"] == 2.0 and parts["data preparation"] == 3.0 and parts["judge"] == 2.5
+    assert parts["process exits, shells"] == 30.0 - 22.0 - 3.0 - 2.5 and "other jobs" not in parts
     assert parts["overhead"] == 4.0 + 4.0 + 2.0 + 3.0 + 2.5 + 2.5 + 2.5
     assert parts["overhead without data preparation"] == parts["overhead"] - 3.0

@@ -8,8 +8,16 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from logitrepro.config import load_config
-from logitrepro.pipeline import effective_config_file, runs_on_changed_data, stale_lock_hint, validate_once
+from logitrepro.pipeline import (
+    effective_config_file,
+    invoked_as_dry_run,
+    runs_on_changed_data,
+    stale_lock_hint,
+    validate_once,
+)
 from tests.support import PROJECT
 
 
@@ -66,6 +74,8 @@ def test_a_run_whose_data_changed_since_it_trained_is_made_stale_and_named(tmp_p
         run.write_info({"data_checksum": trained_on})
         run.summary.write_text("{}")
         runs[trained_on] = run
+    (dry,) = runs_on_changed_data(cfg, dry_run=True)  # said, nothing removed
+    assert "without -n" in dry and runs["a" * 64].summary.exists()
     lines = runs_on_changed_data(cfg)
     assert len(lines) == 1 and "aaaaaaaaaaaa" in lines[0] and "bbbbbbbbbbbb" in lines[0], lines
     assert not runs["a" * 64].summary.exists() and runs["b" * 64].summary.exists()
@@ -82,3 +92,11 @@ def test_a_workflow_command_records_its_own_cpu_and_a_hand_run_one_does_not(tmp_
     subprocess.run(cmd, cwd=PROJECT, env={**env, "LOGITREPRO_COMMAND_USAGE": ""}, check=True, timeout=120)
     (record,) = [json.loads(line) for line in usage.read_text().splitlines()]
     assert record["command"] == "provenance" and record["cpu_s"] > 0 and record["wall_s"] >= record["cpu_s"] / 2
+
+
+@pytest.mark.parametrize(
+    "argv, dry",
+    [(["-n"], True), (["-np", "--cores", "1"], True), (["--dry-run"], True), (["--cores", "all"], False), ([], False)],
+)
+def test_a_dry_run_is_read_from_the_command_line_as_snakemake_reads_it(argv, dry):
+    assert invoked_as_dry_run(argv) is dry

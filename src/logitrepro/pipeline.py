@@ -144,11 +144,24 @@ def record_command_usage(command: str, path: str | Path) -> dict:
     return record
 
 
-def runs_on_changed_data(cfg: Config) -> list[str]:
+def invoked_as_dry_run(argv: list[str] | None = None) -> bool:
+    """Whether the Snakemake command line that reads the Snakefile asks for a dry run (-n): its
+    workflow object learns that only after the Snakefile is read. Snakemake's own parser reads
+    it, so `-np` and `--dry-run` count as they do for Snakemake."""
+    import sys
+
+    from snakemake.cli import get_argument_parser
+
+    args, _ = get_argument_parser().parse_known_args(sys.argv[1:] if argv is None else argv)
+    return bool(getattr(args, "dryrun", False))
+
+
+def runs_on_changed_data(cfg: Config, dry_run: bool = False) -> list[str]:
     """Finished runs whose data has changed since they trained: their run.json names one content
     checksum, the prepared folder's manifest another. Each is made stale (its train.json, an
     output of its job, removed) so its job trains again, and the run starts afresh on the new data
-    (train.resume_refusal). Returns a line per run for the user.
+    (train.resume_refusal). Returns a line per run for the user; a dry run removes nothing and
+    says so (its plan does not show those jobs).
 
     Prepared data is an ancient() input, so a timestamp (after `dvc pull`, say) never reruns a
     job; its content is checked here rather than as a job param, because Snakemake records a
@@ -171,9 +184,11 @@ def runs_on_changed_data(cfg: Config) -> list[str]:
                 trained_on = run.read_info().get("data_checksum")
                 now = current[data_dir]
                 if trained_on and now != "unknown" and trained_on != now:
-                    run.summary.unlink()
+                    if not dry_run:
+                        run.summary.unlink()
+                    outcome = "a run without -n trains it again" if dry_run else "its job trains it again"
                     stale.append(
                         f"{run.path} trained on {data_dir} with checksum {trained_on[:12]}; "
-                        f"it now holds {now[:12]}: its job trains it again"
+                        f"it now holds {now[:12]}: {outcome}"
                     )
     return stale

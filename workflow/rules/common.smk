@@ -11,6 +11,7 @@ from logitrepro.code_digest import code_digest
 from logitrepro.pipeline import (
     COMMAND_USAGE_ENV,
     effective_config_file,
+    invoked_as_dry_run,
     record_usage,
     runs_on_changed_data,
     stale_lock_hint,
@@ -56,7 +57,7 @@ RUN_DIR = (
 # job's inputs (logitrepro.provenance) before the DAG is built.
 settle_timestamps(RESULTS)
 # ... and a run whose data changed since it trained (the content, not the timestamp) trains again.
-for line in runs_on_changed_data(CFG):
+for line in runs_on_changed_data(CFG, dry_run=invoked_as_dry_run()):
     print(f"logitrepro: {line}", file=sys.stderr)
 
 
