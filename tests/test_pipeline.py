@@ -14,6 +14,7 @@ from logitrepro.config import load_config
 from logitrepro.pipeline import (
     effective_config_file,
     invoked_as_dry_run,
+    lift_default_job_rate_limit,
     runs_on_changed_data,
     stale_lock_hint,
     validate_once,
@@ -100,3 +101,13 @@ def test_a_workflow_command_records_its_own_cpu_and_a_hand_run_one_does_not(tmp_
 )
 def test_a_dry_run_is_read_from_the_command_line_as_snakemake_reads_it(argv, dry):
     assert invoked_as_dry_run(argv) is dry
+
+
+def test_only_snakemakes_default_job_rate_limit_is_lifted():
+    from snakemake.settings.types import MaxJobsPerTimespan, SchedulingSettings
+
+    default = SchedulingSettings(max_jobs_per_timespan=MaxJobsPerTimespan.parse_choice("100/1s"))
+    assert lift_default_job_rate_limit(default) is True and default.max_jobs_per_timespan is None
+    chosen = SchedulingSettings(max_jobs_per_timespan=MaxJobsPerTimespan.parse_choice("50/1m"))
+    assert lift_default_job_rate_limit(chosen) is False and chosen.max_jobs_per_timespan.max_jobs == 50
+    assert lift_default_job_rate_limit(default) is False  # nothing left to lift

@@ -12,6 +12,7 @@ from logitrepro.pipeline import (
     COMMAND_USAGE_ENV,
     effective_config_file,
     invoked_as_dry_run,
+    lift_default_job_rate_limit,
     record_usage,
     runs_on_changed_data,
     stale_lock_hint,
@@ -29,6 +30,10 @@ try:
         check_reachable(resolve_uri(CFG.main["tracking"]["uri"]))
 except (ConfigError, TrackingUnavailable) as e:
     raise WorkflowError(str(e)) from None
+
+# Snakemake's default job rate limit re-selects jobs in ever more timer threads while jobs wait
+# for cores (logitrepro.pipeline.lift_default_job_rate_limit); a limit you set stays.
+lift_default_job_rate_limit(workflow.scheduling_settings)
 
 if stale_lock_hint():  # Snakemake's own error says only "cannot be locked"
     print(f"logitrepro: {stale_lock_hint()}", file=sys.stderr)
