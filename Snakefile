@@ -26,6 +26,12 @@ rule all:
         all_targets(),
 
 
+# Snakemake's default job rate limit re-selects jobs in ever more timer threads while jobs wait
+# for cores (logitrepro.pipeline.lift_default_job_rate_limit); a limit you set stays.
+onstart:
+    lift_default_job_rate_limit(workflow)
+
+
 onsuccess:
     record_usage(f"{RESULTS}/benchmarks/snakemake.jsonl")
     # after the usage record: not a job, so not in the split

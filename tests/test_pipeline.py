@@ -14,7 +14,6 @@ from logitrepro.config import load_config
 from logitrepro.pipeline import (
     effective_config_file,
     invoked_as_dry_run,
-    lift_default_job_rate_limit,
     runs_on_changed_data,
     stale_lock_hint,
     validate_once,
@@ -103,11 +102,37 @@ def test_a_dry_run_is_read_from_the_command_line_as_snakemake_reads_it(argv, dry
     assert invoked_as_dry_run(argv) is dry
 
 
-def test_only_snakemakes_default_job_rate_limit_is_lifted():
-    from snakemake.settings.types import MaxJobsPerTimespan, SchedulingSettings
+SCHEDULED_WORKFLOW = """
+import json, sys, threading
+sys.path.insert(0, {src!r})
+from logitrepro.pipeline import lift_default_job_rate_limit
 
-    default = SchedulingSettings(max_jobs_per_timespan=MaxJobsPerTimespan.parse_choice("100/1s"))
-    assert lift_default_job_rate_limit(default) is True and default.max_jobs_per_timespan is None
-    chosen = SchedulingSettings(max_jobs_per_timespan=MaxJobsPerTimespan.parse_choice("50/1m"))
-    assert lift_default_job_rate_limit(chosen) is False and chosen.max_jobs_per_timespan.max_jobs == 50
-    assert lift_default_job_rate_limit(default) is False  # nothing left to lift
+onstart:
+    open("lifted", "w").write(str(lift_default_job_rate_limit(workflow)))
+
+rule all:
+    input: expand("out/{{i}}.txt", i=range(6))
+
+rule one:
+    output: "out/{{i}}.txt"
+    shell: "sleep 0.2; touch {{output}}"
+
+onsuccess:
+    timers = [t for t in threading.enumerate() if isinstance(t, threading.Timer) and t.is_alive()]
+    open("timers", "w").write(str(len(timers)))
+"""
+
+
+@pytest.mark.parametrize("limit, lifted", [(None, True), ("50/1s", False)])
+def test_snakemakes_default_job_rate_limit_is_lifted_and_a_chosen_one_kept(tmp_path, limit, lifted):
+    """Snakemake's default limit leaves once-a-second job selection chains running (timer threads
+    alive when the workflow ends); lifted, every job still runs and no such chain is left."""
+    (tmp_path / "Snakefile").write_text(SCHEDULED_WORKFLOW.format(src=str(PROJECT / "src")))
+    cmd = [str(Path(sys.executable).parent / "snakemake"), "--cores", "1", "--quiet"]
+    if limit:
+        cmd += ["--max-jobs-per-timespan", limit]
+    subprocess.run(cmd, cwd=tmp_path, check=True, capture_output=True, timeout=300)
+    assert len(list((tmp_path / "out").iterdir())) == 6
+    assert (tmp_path / "lifted").read_text() == str(lifted)
+    timers = int((tmp_path / "timers").read_text())
+    assert (timers == 0) if lifted else (timers > 0), timers

@@ -118,19 +118,27 @@ def record_usage(path: str | Path) -> dict:
     return record
 
 
-def lift_default_job_rate_limit(scheduling_settings) -> bool:
-    """Drop Snakemake's default job rate limit (--max-jobs-per-timespan 100/1s) for this workflow;
-    a limit set on the command line or in a profile stays. Returns whether it was dropped.
+def lift_default_job_rate_limit(workflow) -> bool:
+    """Drop Snakemake's default job rate limit (--max-jobs-per-timespan 100/1s) from the job
+    scheduler of this workflow; a limit set on the command line or in a profile stays. Called
+    from the Snakefile's onstart, once the scheduler exists and before it schedules anything.
+    Returns whether it was dropped.
 
     With a rate limit Snakemake 9 selects jobs again one second after every round of scheduling,
     and each job event starts one more such once-a-second chain of timer threads that runs until
     the workflow ends: late in a `cpu` run ten chains re-validate the waiting jobs ten times a
-    second, which was most of Snakemake's own CPU (issue 14). This workflow submits a few dozen
-    jobs, so it needs no rate limit; without one Snakemake schedules on job events only."""
-    limit = getattr(scheduling_settings, "max_jobs_per_timespan", None)
-    if limit is None or (limit.max_jobs, limit.timespan) != (100, 1):
+    second, most of Snakemake's own CPU (issue 14). This workflow submits a few dozen jobs and
+    needs no rate limit; without one Snakemake schedules on job events only."""
+    scheduler = getattr(workflow, "scheduler", None)
+    limit = getattr(getattr(workflow, "scheduling_settings", None), "max_jobs_per_timespan", None)
+    if getattr(scheduler, "job_rate_limiter", None) is None or limit is None:
         return False
-    scheduling_settings.max_jobs_per_timespan = None
+    if (limit.max_jobs, limit.timespan) != (100, 1):
+        return False
+    import sys
+
+    scheduler.job_rate_limiter = None
+    scheduler.resources["_job_count"] = sys.maxsize  # what Snakemake holds when no limit is set
     return True
 
 

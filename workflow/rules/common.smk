@@ -31,10 +31,6 @@ try:
 except (ConfigError, TrackingUnavailable) as e:
     raise WorkflowError(str(e)) from None
 
-# Snakemake's default job rate limit re-selects jobs in ever more timer threads while jobs wait
-# for cores (logitrepro.pipeline.lift_default_job_rate_limit); a limit you set stays.
-lift_default_job_rate_limit(workflow.scheduling_settings)
-
 if stale_lock_hint():  # Snakemake's own error says only "cannot be locked"
     print(f"logitrepro: {stale_lock_hint()}", file=sys.stderr)
 
