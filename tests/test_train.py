@@ -263,3 +263,37 @@ def test_checkpoints_load_tensors_and_plain_data_only(tmp_path, prepared_mnist):
 class Exploit:
     def __reduce__(self):
         return (print, ("pwned",))
+
+
+def test_a_run_recorded_after_training_holds_what_a_live_run_holds(tmp_path, prepared_mnist):
+    """A judge records runs that trained without tracking (cpu scale) in a few batched calls; the
+    MLflow run must hold what a run logged live holds, and recording it again adds nothing."""
+    from logitrepro.tracking import Tracker
+
+    tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "mlruns")
+    T.train(spec_for(prepared_mnist), tmp_path / "live", tracker=tracker)
+    live = tracker.client.get_run(T.evaluate(tmp_path / "live", tracker=tracker)["mlflow_run_id"])
+    T.train(spec_for(prepared_mnist), tmp_path / "later")
+    evaluation = T.evaluate(tmp_path / "later")
+    ids = tracker.record_runs([evaluation])
+    assert tracker.record_runs([evaluation]) == ids and len(tracker.find_runs("cnn_svm")) == 2
+    later = tracker.client.get_run(ids[evaluation["run_dir"]])
+
+    def own(tags: dict) -> dict:
+        return {k: v for k, v in tags.items() if not k.startswith("mlflow.") and k != "content"}
+
+    assert own(later.data.tags) == own(live.data.tags) and later.data.tags["status"] == "completed"
+    assert later.data.params == live.data.params and later.data.params["hparams.head"] == "svm"
+    assert later.info.status == live.info.status == "FINISHED" and later.info.run_name == live.info.run_name
+    timing = {"train_s", "train_wall_s"}
+    assert set(later.data.metrics) == set(live.data.metrics) and "test_acc_authors" in later.data.metrics
+    assert {k: v for k, v in later.data.metrics.items() if k not in timing} == {
+        k: v for k, v in live.data.metrics.items() if k not in timing
+    }
+    curve = [(m.step, m.value) for m in tracker.client.get_metric_history(later.info.run_id, "val_acc")]
+    live_curve = [(m.step, m.value) for m in tracker.client.get_metric_history(live.info.run_id, "val_acc")]
+    assert sorted(set(curve)) == sorted(set(live_curve)) and len(set(curve)) >= 4
+    artifacts = {a.path for a in tracker.client.list_artifacts(later.info.run_id)}
+    assert artifacts == {a.path for a in tracker.client.list_artifacts(live.info.run_id)} >= {"checkpoint.pt"}
+    inputs = [(i.dataset.name, i.dataset.digest) for i in later.inputs.dataset_inputs]
+    assert inputs == [(i.dataset.name, i.dataset.digest) for i in live.inputs.dataset_inputs] and inputs

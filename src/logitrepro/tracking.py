@@ -46,6 +46,8 @@ CLAIM_COLUMNS = (
     "tags.`scale`",
 )
 DIGEST_CHARS = 16  # MLflow stores a dataset digest in at most 36 characters
+# What one MLflow log_batch call takes at most: 1,000 entries, of them at most 100 params.
+BATCH_ENTRIES, BATCH_PARAMS = 1000, 100
 
 
 def claims_view_key(parent_run_id: str) -> str:
@@ -61,6 +63,18 @@ def claims_digest(claims_files: list[dict]) -> str:
 
 def run_name(spec: dict) -> str:
     return f"{spec['experiment']}-{spec['arm']}-seed{spec['seed']}"
+
+
+def run_params(spec: dict) -> dict[str, Any]:
+    """A training run's params: its hyper-parameters, dataset and scale."""
+    return {"hparams": spec["hparams"], "dataset": spec["dataset"], "scale": spec["scale"]}
+
+
+def param_entries(params: dict[str, Any]) -> list:
+    """MLflow Params, flattened (`hparams.lr`), values as text within MLflow's length limit."""
+    from mlflow.entities import Param
+
+    return [Param(k, str(v)[:6000]) for k, v in sorted(flatten(params).items())]
 
 
 def run_tags(spec: dict, data_sha: str, commit: str) -> dict:
@@ -140,6 +154,7 @@ class Tracker:
         self.artifacts = Path(artifacts).resolve()
         self.retries = retries
         self._lock = FileLock(uri.removeprefix("sqlite:///") + ".lock") if uri.startswith("sqlite:///") else None
+        self._experiment_ids: dict[str, str] = {}  # name -> id, once found or made
         # Creating the client opens the store, which runs the schema migrations on a new
         # database: two jobs doing that at once collide ("duplicate column"), so hold the lock.
         with self._write():
@@ -163,6 +178,9 @@ class Tracker:
                 time.sleep(0.2 * 2**attempt)
 
     def experiment_id(self, name: str) -> str:
+        if name in self._experiment_ids:
+            return self._experiment_ids[name]
+
         def get_or_create():
             exp = self.client.get_experiment_by_name(name)
             if exp is not None:
@@ -172,7 +190,8 @@ class Tracker:
                 location = (self.artifacts / name).as_uri()
             return self.client.create_experiment(name, artifact_location=location)
 
-        return self._call(get_or_create)
+        self._experiment_ids[name] = self._call(get_or_create)
+        return self._experiment_ids[name]
 
     def start_run(self, experiment: str, run_name: str, tags: dict[str, Any], run_id: str | None = None) -> str:
         """Create a run, or reopen `run_id` when a job resumes after an interruption."""
@@ -197,13 +216,19 @@ class Tracker:
             self._call(self.client.set_terminated, run_id, "KILLED")
 
     def log_params(self, run_id: str, params: dict[str, Any]) -> None:
-        from mlflow.entities import Param
-
-        flat = [Param(k, str(v)[:6000]) for k, v in sorted(flatten(params).items())]
         existing = self._call(self.client.get_run, run_id).data.params
-        new = [p for p in flat if p.key not in existing]  # params are immutable once logged (resume)
-        for i in range(0, len(new), 100):
-            self._call(self.client.log_batch, run_id, params=new[i : i + 100])
+        # params are immutable once logged (a resumed run has them already)
+        self.log_batch(run_id, params=[p for p in param_entries(params) if p.key not in existing])
+
+    def log_batch(self, run_id: str, params: list | None = None, metrics: list | None = None) -> None:
+        """Params and metrics in as few store calls as MLflow's limits allow (each call is a
+        transaction: on SQLite, a commit to disk)."""
+        params, metrics = list(params or []), list(metrics or [])
+        while params or metrics:
+            p, params = params[:BATCH_PARAMS], params[BATCH_PARAMS:]
+            room = BATCH_ENTRIES - len(p)
+            m, metrics = metrics[:room], metrics[room:]
+            self._call(self.client.log_batch, run_id, params=p, metrics=m)
 
     def log_metrics(self, run_id: str, metrics: dict[str, float], step: int | None = None) -> None:
         from mlflow.entities import Metric
@@ -232,7 +257,7 @@ class Tracker:
         """The job's run (reopened when a job resumes), tagged, with its hyper-parameters and its
         dataset as an MLflow input (the UI's Dataset column)."""
         run_id = self.start_run(spec["paper"], run_name(spec), run_tags(spec, data_sha, commit), run_id)
-        self.log_params(run_id, {"hparams": spec["hparams"], "dataset": spec["dataset"], "scale": spec["scale"]})
+        self.log_params(run_id, run_params(spec))
         self.log_dataset(run_id, spec, data_sha, data_source)
         return run_id
 
@@ -291,8 +316,6 @@ class Tracker:
         its tags, hyper-parameters, history as curves, final metrics and files, exactly as a live
         run has them. A run already recorded with the same content (or logged live) is not
         recorded again. Returns {run folder: MLflow run id}."""
-        from mlflow.entities import Metric
-
         out, known = {}, {}
         for paper in sorted({e["spec"]["paper"] for e in evaluations}):
             for r in self.find_runs(paper):
@@ -307,31 +330,41 @@ class Tracker:
             if content in known:
                 out[str(run.path)] = known[content]
                 continue
-            info = run.read_info()
-            spec = ev["spec"]
-            run_id = self.start_training_run(
-                spec, info.get("data_checksum", ""), info.get("git_commit", ""), data_source=info.get("data_source", "")
-            )
-            self.set_tags(run_id, {"content": content, "status": ev["metrics"].get("status", "")})
-            stamp = int(time.time() * 1000)
-            curve = [
-                Metric(k, float(v), stamp, row["step"])
-                for row in run.read_history()
-                if "event" not in row
-                for k, v in row.items()
-                if k != "step" and isinstance(v, (int, float)) and math.isfinite(v)
-            ]
-            for i in range(0, len(curve), 1000):  # MLflow takes at most 1,000 metrics a call
-                self._call(self.client.log_batch, run_id, metrics=curve[i : i + 1000])
-            self.record_evaluation(
-                run_id,
-                ev["metrics"],
-                ev["metrics"].get("steps", 0),
-                ev["metrics"].get("status", ""),
-                [p for p in (run.history, run.info, run.checkpoint) if p.exists()],
-            )
-            out[str(run.path)] = known[content] = run_id
+            out[str(run.path)] = known[content] = self._record_finished_run(run, ev, content)
         return out
+
+    def _record_finished_run(self, run: RunDir, ev: dict, content: str) -> str:
+        """One finished run into MLflow in five store calls (a judge records hundreds): the run
+        with its tags, one batch of params, curves and final metrics, its dataset, its files,
+        and the run closed. What it holds is what start_training_run, log_history_row,
+        finish_training and record_evaluation give a live run."""
+        from mlflow.entities import Metric
+
+        info, spec, metrics = run.read_info(), ev["spec"], ev["metrics"]
+        status = metrics.get("status", "")
+        tags = {**run_tags(spec, info.get("data_checksum", ""), info.get("git_commit", "")), "content": content}
+        tags["status"] = status
+        run_id = self.start_run(spec["paper"], run_name(spec), tags)
+        stamp = int(time.time() * 1000)
+        curve = [
+            Metric(k, float(v), stamp, row["step"])
+            for row in run.read_history()
+            if "event" not in row
+            for k, v in row.items()
+            if k != "step" and isinstance(v, (int, float)) and math.isfinite(v)
+        ]
+        final = [
+            Metric(k, float(v), stamp, metrics.get("steps", 0))
+            for k, v in metrics.items()
+            if isinstance(v, (int, float)) and k != "steps"
+        ]
+        self.log_batch(run_id, params=param_entries(run_params(spec)), metrics=curve + final)
+        self.log_dataset(run_id, spec, info.get("data_checksum", ""), info.get("data_source", ""))
+        for f in (run.history, run.info, run.checkpoint):
+            if f.exists():
+                self.log_artifact(run_id, f)
+        self.end_run(run_id, "FINISHED" if status == "completed" else "FAILED")
+        return run_id
 
     # ------------------------------------------------------------------ judged claims
 

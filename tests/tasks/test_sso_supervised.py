@@ -180,3 +180,37 @@ def test_failed_line_searches_are_counted(tabular):
     for task in (gives_up, fine):
         task.train_step(task.batch(0), task.optimizer())
     assert gives_up.evaluate("test")["armijo_failures"] == 1 and fine.evaluate("test")["armijo_failures"] == 0
+
+
+def test_the_runs_of_a_job_share_the_data_and_train_as_they_would_alone(tabular, tmp_path):
+    """A job trains an experiment's runs in one process, loading the data once; a run trained
+    after another must be the run trained alone, and a file damaged since is still caught."""
+    import shutil
+
+    from logitrepro import train as T
+    from logitrepro.data.store import CorruptData
+    from logitrepro.tasks.sso_supervised import prepared_splits
+
+    data = tmp_path / "breast_cancer"
+    shutil.copytree(tabular, data)
+    seed1 = {**spec(data, steps=12), "seed": 1}
+    prepared_splits.cache_clear()
+    first, second = make_task(spec(data)), make_task(seed1)
+    assert second.splits["train"][0] is first.splits["train"][0]  # loaded and scaled once
+    assert make_task(spec(tabular)).splits["train"][0] is not first.splits["train"][0]  # another folder
+
+    def history(run_dir):
+        return [{k: v for k, v in r.items() if k != "train_s"} for r in T.RunDir(run_dir).read_history()]
+
+    prepared_splits.cache_clear()
+    T.train(spec(data, batch_size=None, steps=12), tmp_path / "full-batch")  # trains on the shared tensors
+    T.train(spec(data, steps=12), tmp_path / "seed0")
+    T.train(seed1, tmp_path / "after")
+    prepared_splits.cache_clear()
+    T.train(seed1, tmp_path / "alone")
+    assert history(tmp_path / "after") == history(tmp_path / "alone") and len(history(tmp_path / "alone")) >= 2
+
+    x = data / "train_x.npy"
+    x.write_bytes(x.read_bytes()[:-8] + bytes(8))  # same size, other content
+    with pytest.raises(CorruptData, match="train_x.npy"):
+        make_task(spec(data))
