@@ -14,6 +14,7 @@ from logitrepro.config import load_config
 from logitrepro.pipeline import (
     effective_config_file,
     invoked_as_dry_run,
+    record_usage,
     runs_on_changed_data,
     stale_lock_hint,
     validate_once,
@@ -80,6 +81,17 @@ def test_a_run_whose_data_changed_since_it_trained_is_made_stale_and_named(tmp_p
     assert len(lines) == 1 and "aaaaaaaaaaaa" in lines[0] and "bbbbbbbbbbbb" in lines[0], lines
     assert not runs["a" * 64].summary.exists() and runs["b" * 64].summary.exists()
     assert runs_on_changed_data(cfg) == []  # said once: the job is due now
+
+
+def test_a_snakemake_invocation_records_its_own_cpu_and_its_finished_jobs(tmp_path):
+    usage = tmp_path / "benchmarks" / "snakemake.jsonl"
+    before = record_usage(usage)
+    burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass"
+    subprocess.run([sys.executable, "-c", burn], check=True, timeout=60)  # a job, reaped
+    after = record_usage(usage)
+    assert [json.loads(line) for line in usage.read_text().splitlines()] == [before, after]
+    assert after["jobs_cpu_s"] - before["jobs_cpu_s"] >= 0.3
+    assert after["scheduler_cpu_s"] >= before["scheduler_cpu_s"] > 0 and after["wall_s"] >= before["wall_s"]
 
 
 def test_a_workflow_command_records_its_own_cpu_and_a_hand_run_one_does_not(tmp_path):

@@ -94,28 +94,41 @@ def stale_lock_hint(root: str | Path = ".") -> str | None:
     )
 
 
-def record_usage(path: str | Path) -> dict:
-    """Append this Snakemake invocation's CPU to a JSON-lines file: its own (the scheduler:
-    DAG, bookkeeping, polling) and its finished jobs' (every reaped child process tree), from
-    the kernel's accounting. Snakemake's per-job benchmark samples a process tree now and then,
-    which misses most of a short job's CPU; this does not. Called when the workflow succeeds."""
+def _process_usage() -> tuple[float, float, float]:
+    """(this process's CPU, its reaped children's CPU, its age), all in seconds, from the kernel."""
     import resource
     import time
 
     import psutil
 
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    record = {
-        "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "scheduler_cpu_s": round(own.ru_utime + own.ru_stime, 2),
-        "jobs_cpu_s": round(children.ru_utime + children.ru_stime, 2),
-        "wall_s": round(time.time() - psutil.Process().create_time(), 2),
-    }
+    age = time.time() - psutil.Process().create_time()
+    return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime, age
+
+
+def _append_line(path: str | Path, record: dict) -> dict:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as f:
+    with path.open("a") as f:  # one short line per write, O_APPEND: parallel jobs do not interleave
         f.write(json.dumps(record) + "\n")
     return record
+
+
+def record_usage(path: str | Path) -> dict:
+    """Append this Snakemake invocation's CPU to a JSON-lines file: its own (the scheduler:
+    DAG, bookkeeping, polling) and its finished jobs' (every reaped child process tree), from
+    the kernel's accounting. Snakemake's per-job benchmark samples a process tree now and then,
+    which misses most of a short job's CPU; this does not. Called when the workflow succeeds."""
+    import time
+
+    own, children, age = _process_usage()
+    record = {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "scheduler_cpu_s": round(own, 2),
+        "jobs_cpu_s": round(children, 2),
+        "wall_s": round(age, 2),
+    }
+    return _append_line(path, record)
 
 
 def lift_default_job_rate_limit(workflow) -> bool:
@@ -150,22 +163,8 @@ def record_command_usage(command: str, path: str | Path) -> dict:
     """Append what this process (and the children it reaped) spent, from the kernel's accounting,
     to a JSON-lines file: per command, the split of the jobs' CPU that Snakemake's own record
     (record_usage) gives only in total. Called as a command exits."""
-    import resource
-    import time
-
-    import psutil
-
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    record = {
-        "command": command,
-        "cpu_s": round(own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime, 3),
-        "wall_s": round(time.time() - psutil.Process().create_time(), 3),
-    }
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as f:  # one short line per write, O_APPEND: parallel jobs do not interleave
-        f.write(json.dumps(record) + "\n")
-    return record
+    own, children, age = _process_usage()
+    return _append_line(path, {"command": command, "cpu_s": round(own + children, 3), "wall_s": round(age, 3)})
 
 
 def invoked_as_dry_run(argv: list[str] | None = None) -> bool:
