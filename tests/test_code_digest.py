@@ -29,3 +29,22 @@ def test_an_edit_to_a_task_or_what_it_imports_changes_its_digest_only(tmp_path, 
     cd.code_digest.cache_clear()
     assert {t: cd.code_digest(t) for t in before} == after
     cd.code_digest.cache_clear()
+
+
+def test_an_import_added_to_a_task_brings_its_file_into_the_digest(tmp_path, monkeypatch):
+    """Each module's imports are parsed once per state of its file: an edited module is read again."""
+    pkg = copy_package(tmp_path, monkeypatch)
+    before = cd.code_digest("sso_supervised")
+    with open(pkg / "kernels" / "squared_hinge.py", "a") as f:  # not imported by the SSO task
+        f.write("\n# an edit\n")
+    cd.code_digest.cache_clear()
+    assert cd.code_digest("sso_supervised") == before
+    with open(pkg / "tasks" / "sso_supervised.py", "a") as f:
+        f.write("\nfrom logitrepro.kernels import squared_hinge  # noqa\n")
+    cd.code_digest.cache_clear()
+    with_import = cd.code_digest("sso_supervised")
+    with open(pkg / "kernels" / "squared_hinge.py", "a") as f:
+        f.write("\n# another edit\n")
+    cd.code_digest.cache_clear()
+    assert len({before, with_import, cd.code_digest("sso_supervised")}) == 3
+    cd.code_digest.cache_clear()

@@ -12,11 +12,19 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent
 # Modules that record where results go and how they came about, but do not shape them.
-NOT_RESULT_SHAPING = {"tracking.py", "runinfo.py"}
+NOT_RESULT_SHAPING = {"tracking.py", "runinfo.py", "code_digest.py"}
 
 
-def _logitrepro_imports(path: Path, package_root: Path) -> set[Path]:
-    """The package's source files a module imports (anywhere in it: late imports count)."""
+def _logitrepro_imports(path: Path, package_root: Path) -> frozenset[Path]:
+    """The package's source files a module imports (anywhere in it: late imports count). Parsed
+    once per state of the file: every task's digest walks the same shared modules, and
+    `snakemake -n` computes them all."""
+    st = path.stat()
+    return _parsed_imports(path, package_root, st.st_size, st.st_mtime_ns)
+
+
+@functools.cache
+def _parsed_imports(path: Path, package_root: Path, size: int, mtime_ns: int) -> frozenset[Path]:
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
         names = []
@@ -39,7 +47,7 @@ def _logitrepro_imports(path: Path, package_root: Path) -> set[Path]:
             for file in (candidate.with_suffix(".py"), candidate / "__init__.py"):
                 if file.is_file():
                     found.add(file)
-    return found
+    return frozenset(found)
 
 
 @functools.cache
