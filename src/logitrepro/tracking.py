@@ -77,6 +77,11 @@ def param_entries(params: dict[str, Any]) -> list:
     return [Param(k, str(v)[:6000]) for k, v in sorted(flatten(params).items())]
 
 
+def final_metrics(metrics: dict) -> dict[str, float]:
+    """The numbers of an evaluation that become MLflow metrics (the step count is their step)."""
+    return {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and k != "steps"}
+
+
 def run_tags(spec: dict, data_sha: str, commit: str) -> dict:
     return {
         "paper": spec["paper"],
@@ -303,8 +308,7 @@ class Tracker:
 
     def record_evaluation(self, run_id: str, metrics: dict, step: int, status: str, files: list[Path]) -> None:
         """The final metrics, the run's files as artifacts, and the run closed."""
-        numeric = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and k != "steps"}
-        self.log_metrics(run_id, numeric, step)
+        self.log_metrics(run_id, final_metrics(metrics), step)
         for f in files:
             self.log_artifact(run_id, f)
         self.end_run(run_id, "FINISHED" if status == "completed" else "FAILED")
@@ -342,8 +346,11 @@ class Tracker:
 
         info, spec, metrics = run.read_info(), ev["spec"], ev["metrics"]
         status = metrics.get("status", "")
-        tags = {**run_tags(spec, info.get("data_checksum", ""), info.get("git_commit", "")), "content": content}
-        tags["status"] = status
+        tags = {
+            **run_tags(spec, info.get("data_checksum", ""), info.get("git_commit", "")),
+            "content": content,
+            "status": status,
+        }
         run_id = self.start_run(spec["paper"], run_name(spec), tags)
         stamp = int(time.time() * 1000)
         curve = [
@@ -353,11 +360,7 @@ class Tracker:
             for k, v in row.items()
             if k != "step" and isinstance(v, (int, float)) and math.isfinite(v)
         ]
-        final = [
-            Metric(k, float(v), stamp, metrics.get("steps", 0))
-            for k, v in metrics.items()
-            if isinstance(v, (int, float)) and k != "steps"
-        ]
+        final = [Metric(k, float(v), stamp, metrics.get("steps", 0)) for k, v in final_metrics(metrics).items()]
         self.log_batch(run_id, params=param_entries(run_params(spec)), metrics=curve + final)
         self.log_dataset(run_id, spec, info.get("data_checksum", ""), info.get("data_source", ""))
         for f in (run.history, run.info, run.checkpoint):
