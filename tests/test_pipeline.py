@@ -135,7 +135,7 @@ onsuccess:
 """
 
 
-@pytest.mark.parametrize("limit, lifted", [(None, True), ("50/1s", False)])
+@pytest.mark.parametrize("limit, lifted", [(None, True), ("50/1s", False), ("100/1s", False)])
 def test_snakemakes_default_job_rate_limit_is_lifted_and_a_chosen_one_kept(tmp_path, limit, lifted):
     """Snakemake's default limit leaves once-a-second job selection chains running (timer threads
     alive when the workflow ends); lifted, every job still runs and no such chain is left."""

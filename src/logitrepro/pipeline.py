@@ -131,9 +131,10 @@ def record_usage(path: str | Path) -> dict:
     return _append_line(path, record)
 
 
-def lift_default_job_rate_limit(workflow) -> bool:
+def lift_default_job_rate_limit(workflow, argv: list[str] | None = None) -> bool:
     """Drop Snakemake's default job rate limit (--max-jobs-per-timespan 100/1s) from the job
-    scheduler of this workflow; a limit set on the command line or in a profile stays. Called
+    scheduler of this workflow; a limit set on the command line or in a profile stays (a profile
+    that sets exactly 100/1s cannot be told from the default, and is lifted too). Called
     from the Snakefile's onstart, once the scheduler exists and before it schedules anything.
     Returns whether it was dropped.
 
@@ -146,10 +147,11 @@ def lift_default_job_rate_limit(workflow) -> bool:
     limit = getattr(getattr(workflow, "scheduling_settings", None), "max_jobs_per_timespan", None)
     if getattr(scheduler, "job_rate_limiter", None) is None or limit is None:
         return False
-    if (limit.max_jobs, limit.timespan) != (100, 1):
-        return False
     import sys
 
+    argv = sys.argv[1:] if argv is None else argv
+    if (limit.max_jobs, limit.timespan) != (100, 1) or any(a.startswith("--max-jobs-per-timespan") for a in argv):
+        return False
     scheduler.job_rate_limiter = None
     scheduler.resources["_job_count"] = sys.maxsize  # what Snakemake holds when no limit is set
     return True
