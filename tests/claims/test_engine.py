@@ -265,3 +265,37 @@ def test_divergence_counts_where_it_is_the_claims_subject():
         runs["mha"][s]["status"] = "diverged"
     rec = judge("ls_attention", "ls.instability", runs)
     assert rec["verdict"] == REPRODUCED and "diverged seeds counted as the outcome" in rec["reason"]
+
+
+def test_a_grid_point_is_picked_on_held_out_seeds_and_judged_on_fresh_ones():
+    """SGD's point lr=1 wins on the held-out seeds; lr=10 is luckier on the judged seeds. The claim
+    must read lr=1's judged runs: picking on the judged seeds would carry that luck into the verdict."""
+    from logitrepro.claims import judge_paper
+
+    cfg = config_at("cpu")
+    pc = {**cfg.paper("sso"), "claims": [real("sso", "sso.supervised.breast_cancer")[0]]}
+    context = cfg.judge_context("sso")
+    ctx = context["breast_cancer"]
+    ctx = {**ctx, "select_seeds": [100, 101]}
+    one, ten = (run for run, point in ctx["tune"]["sgd"].items() if point["lr"] in (1.0, 10.0))
+    loss = {
+        one: {100: 0.10, 101: 0.11, 0: 0.50, 1: 0.52, 2: 0.51},
+        ten: {100: 0.30, 101: 0.31, 0: 0.01, 1: 0.02, 2: 0.01},
+    }
+    evaluations = [
+        {"spec": {"experiment": "breast_cancer", "arm": arm, "seed": s}, "metrics": {"train_objective": v}}
+        for arm, per_seed in loss.items()
+        for s, v in per_seed.items()
+    ] + [
+        {"spec": {"experiment": "breast_cancer", "arm": "sso_m20", "seed": s}, "metrics": {"train_objective": 0.2}}
+        for s in (0, 1, 2)
+    ]
+    (rec,) = judge_paper(pc, evaluations, "cpu", {**context, "breast_cancer": ctx})
+    assert (
+        rec["tuning"]["sgd"]["chosen"] == {"lr": 1.0} and rec["tuning"]["sgd"]["picked_on"] == "held-out seeds 100, 101"
+    )
+    assert rec["verdict"] == REPRODUCED and rec["seeds"]["used"] == [0, 1, 2]  # SSO's 0.2 against lr=1's 0.5
+    assert "on held-out seeds 100, 101" in rec["reason"]
+    (rec,) = judge_paper(pc, evaluations, "cpu", context)  # picked on the judged seeds: lr=10's luck wins
+    assert rec["tuning"]["sgd"]["chosen"] == {"lr": 10.0} and rec["verdict"] == NOT_REPRODUCED
+    assert "on the judged seeds" in rec["reason"]

@@ -570,9 +570,15 @@ def judge_claim(
 
 def select_tuned(runs: dict[str, dict[int, dict]], context: dict) -> tuple[dict, dict]:
     """Runs with each tuned arm standing for the best point of its grid (at every budget), and
-    what was picked: the point whose mean over seeds of `select_by.metric` is best; a point with
-    a diverged or missing seed never wins, as the authors keep configurations that finished."""
+    what was picked: the point whose mean of `select_by.metric` is best; a point with a diverged or
+    missing seed never wins, as the authors keep configurations that finished.
+
+    With held-out selection seeds (`select_seeds`) the point is picked on those and the arm then
+    stands for the chosen point's runs on the judged seeds only, so the luck of the pick does not
+    carry into the verdict; without them it is picked on the judged seeds, and the record says so."""
     tune, rule = context.get("tune") or {}, context.get("select_by") or {}
+    held_out = list(context.get("select_seeds") or [])
+    judged = set(context.get("seeds") or [])
     out, picked = dict(runs), {}
     for family, points in tune.items():
         budgets = {parse_budget_arm(a)[1] for a in runs if parse_budget_arm(a)[0] in points}
@@ -580,29 +586,35 @@ def select_tuned(runs: dict[str, dict[int, dict]], context: dict) -> tuple[dict,
             scores = {}
             for member in points:
                 seeds = runs.get(budget_arm(member, b), {})
-                vals = [m.get(rule["metric"]) for m in seeds.values()]
+                picking = {s: m for s, m in seeds.items() if s in held_out} if held_out else seeds
+                vals = [m.get(rule["metric"]) for m in picking.values()]
                 ok = (
-                    seeds
-                    and all(m.get("status") != DIVERGED for m in seeds.values())
+                    picking
+                    and (not held_out or set(picking) == set(held_out))
+                    and all(m.get("status") != DIVERGED for m in picking.values())
                     and all(isinstance(v, (int, float)) and math.isfinite(v) for v in vals)
                 )
                 scores[member] = float(sum(vals) / len(vals)) if ok else None
             eligible = {m: v for m, v in scores.items() if v is not None}
             alias = budget_arm(family, b)
+            on = f"held-out seeds {', '.join(map(str, held_out))}" if held_out else "the judged seeds"
             if not eligible:
                 picked[alias] = {
                     "grid": points,
                     "scores": scores,
                     "chosen": None,
-                    "why": f"no point of {family}'s grid finished on every seed",
+                    "picked_on": on,
+                    "why": f"no point of {family}'s grid finished on every seed it is picked on ({on})",
                 }
                 continue
             best = (min if rule["better"] == "lower" else max)(eligible, key=eligible.get)
-            out[alias] = runs[budget_arm(best, b)]
+            chosen = runs[budget_arm(best, b)]
+            out[alias] = {s: m for s, m in chosen.items() if s in judged} if held_out and judged else chosen
             picked[alias] = {
                 "chosen": points[best],
                 "run": budget_arm(best, b),
                 "by": rule["metric"],
+                "picked_on": on,
                 "scores": {str(points[m]): v for m, v in scores.items()},
             }
     return out, picked
@@ -643,7 +655,8 @@ def judge_paper(paper_cfg: dict, evaluations: list[dict], scale: str, context: d
                 if parse_budget_arm(a)[1] == record.get("budget", {}).get("multiple", 1)
             ]
             if chosen:
-                record["reason"] += f" (tuned over the authors' grid, best final {ctx['select_by']['metric']}: "
+                on = next(iter(tuned.values())).get("picked_on", "the judged seeds")
+                record["reason"] += f" (tuned over the authors' grid, best final {ctx['select_by']['metric']} on {on}: "
                 record["reason"] += "; ".join(chosen) + ")"
         records.append(record)
     return records
