@@ -400,9 +400,7 @@ def _judge_interval(claim, k, ev, region, expected, baseline_mean=None):
 
 def _difference_reason(verdict: str, diff, claimed: float, region, reference: dict) -> str:
     low, high = region[0] - claimed, region[1] - claimed
-    theirs = (
-        f"; theirs ± {fmt(reference['reference_se'])} (s.e.) included" if reference.get("reference_se") else ""
-    )
+    theirs = f"; theirs ± {fmt(reference['reference_se'])} (s.e.) included" if reference.get("reference_se") else ""
     ci = f"ours - theirs ({fmt(claimed)}): 95% CI {fmt_region(diff.ci_low, diff.ci_high)} over {diff.n} seeds{theirs}"
     if verdict == REPRODUCED:
         return f"{ci}, inside the tolerance {fmt_region(low, high)}"

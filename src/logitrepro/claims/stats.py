@@ -75,8 +75,9 @@ def welch_df(var_a: float, n_a: int, var_b: float, df_b: float) -> float:
     return math.inf if denominator == 0 else (a + var_b) ** 2 / denominator
 
 
-def difference_stats(values, reference: float, reference_se: float = 0.0, reference_df: float = math.inf,
-                     confidence: float = CONFIDENCE) -> SeedStats:
+def difference_stats(
+    values, reference: float, reference_se: float = 0.0, reference_df: float = math.inf, confidence: float = CONFIDENCE
+) -> SeedStats:
     """Our mean minus a reported one, with one interval for both uncertainties: our seeds' and, where
     the paper gives its spread, the standard error of its number (Welch)."""
     v = np.asarray(list(values), dtype=float)

@@ -6,7 +6,8 @@ the paper's number where an absolute claim gives one); the claims in four sectio
 paper's setting; sanity checks, which hold by construction; extensions, our own variants), each
 with its verdict, how sure that verdict is (how often a perfect replication and one of a
 negligible effect would pass), the compute it rests on and the reason (in HTML also links to its
-MLflow runs and the command that reruns them); and, for claims judged at several training budgets, the robustness row.
+MLflow runs and the command that reruns them); and, for claims judged at several training
+budgets, the robustness row.
 """
 
 from __future__ import annotations
