@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from logitrepro.tasks.language_model import cross_entropy_bound, frequency_code_map
+from logitrepro.tasks.language_model import cross_entropy_bound, frequency_code_map, unigram_perplexity
 
 
 def test_frequency_map_gives_frequent_tokens_their_own_code_and_uses_every_code():
@@ -39,3 +39,9 @@ def test_the_logit_trajectory_is_summarised_by_its_explosion_not_a_straight_line
     flat = LMTask.summarise_history(None, [{"step": s, "max_logit": 5.0 - 0.1 * s} for s in (10, 20)])
     assert flat["max_logit_rise_growth"] == 0.0  # the peak is the first value: no rising phase
     assert LMTask.summarise_history(None, [{"step": 1, "val_ppl": 2.0}]) == {}
+
+
+def test_the_unigram_perplexity_is_what_a_model_without_context_gets():
+    # training counts 3, 1, 0 (+1 each): p = 4/7, 2/7, 1/7; targets 0, 1 -> exp(-(log 4/7 + log 2/7) / 2)
+    got = unigram_perplexity(np.array([0, 0, 0, 1]), np.array([0, 1]), 3)
+    assert got == pytest.approx(math.exp(-(math.log(4 / 7) + math.log(2 / 7)) / 2))

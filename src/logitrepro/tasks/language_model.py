@@ -53,7 +53,8 @@ class HParams(LoopHParams):
         trajectory = ("peak", "final", "growth", "early", "explosion", "mean", "rise_growth")
         logits = {f"{k}_{m}" for k in ("max_logit", "max_logit_window") for m in trajectory}
         capped = {"capped_fraction"} if self.attention == "softcap" else set()
-        return super().produces() | {f"{s}_{m}" for s in ("val", "test") for m in ("loss", "ppl")} | logits | capped
+        context = {"test_ppl_unigram", "test_ppl_over_unigram"}
+        return super().produces() | {f"{s}_{m}" for s in ("val", "test") for m in ("loss", "ppl")} | logits | capped | context
 
 
 def frequency_code_map(train_ids: np.ndarray, vocab_size: int, n_codes: int) -> torch.Tensor:
@@ -70,6 +71,14 @@ def frequency_code_map(train_ids: np.ndarray, vocab_size: int, n_codes: int) -> 
     rest = order[singles:]
     code_of_token[rest] = singles + np.arange(len(rest)) % (n_codes - singles)
     return torch.from_numpy(code_of_token)
+
+
+def unigram_perplexity(train_ids: np.ndarray, targets: np.ndarray, vocab_size: int) -> float:
+    """The perplexity of `targets` under the training split's token frequencies (add-one smoothed):
+    what a model that ignores its context gets."""
+    counts = np.bincount(train_ids.astype(np.int64), minlength=vocab_size).astype(float) + 1.0
+    log_p = np.log(counts / counts.sum())
+    return float(np.exp(-log_p[targets.astype(np.int64)].mean()))
 
 
 def cross_entropy_bound(code_of_token: torch.Tensor, targets: np.ndarray) -> float:
@@ -215,4 +224,8 @@ class Task(BaseTask):
             targets.append(y.reshape(-1).cpu().numpy())
         self.last_targets = np.concatenate(targets)  # the tokens this evaluation scored (for bounds on them)
         ce = total / count
-        return {f"{split}_loss": ce, f"{split}_ppl": math.exp(min(ce, 50.0))}
+        out = {f"{split}_loss": ce, f"{split}_ppl": math.exp(min(ce, 50.0))}
+        if split == "test":  # how much the model gets from its context: a unigram model of the same tokens
+            unigram = unigram_perplexity(self.tokens["train"], self.last_targets, self.config.vocab_size)
+            out.update(test_ppl_unigram=unigram, test_ppl_over_unigram=out["test_ppl"] / unigram)
+        return out
