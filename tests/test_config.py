@@ -202,7 +202,9 @@ def test_each_run_is_trained_by_exactly_one_job_in_every_job_mode(mode):
     cfg = load_config(PROJECT / "configs" / "config.yaml", overrides={"scale": "cpu", "jobs": {"cpu": mode}})
     groups = cfg.train_groups("sso")
     runs = [(g.experiment, arm, seed) for g in groups for arm, seed in g.runs]
-    expected = [(e, a, s) for e in cfg.experiments("sso") for a in cfg.arms("sso", e) for s in cfg.seeds_of("sso", e)]
+    expected = [
+        (e, a, s) for e in cfg.experiments("sso") for a in cfg.arms("sso", e) for s in cfg.run_seeds("sso", e, a)
+    ]
     assert sorted(runs) == sorted(expected) and len(set(runs)) == len(runs)
     assert len({g.rule for g in groups}) == len(groups)  # one Snakemake rule each
     by_experiment = {e: [g for g in groups if g.experiment == e] for e in cfg.experiments("sso")}
@@ -221,3 +223,29 @@ def test_each_run_is_trained_by_exactly_one_job_in_every_job_mode(mode):
 def test_a_job_mode_that_does_not_exist_is_a_config_error():
     with pytest.raises(ConfigError, match="jobs.cpu"):
         load_config(PROJECT / "configs" / "config.yaml", overrides={"jobs": {"cpu": "paper"}})
+
+
+def sso_with_selection_seeds(tmp_path, seeds):
+    """A copy of the SSO config whose breast-cancer experiment picks its grid points on `seeds`."""
+    (tmp_path / "configs" / "papers").mkdir(parents=True, exist_ok=True)
+    paper = yaml.safe_load((PROJECT / "configs" / "papers" / "sso.yaml").read_text())
+    exp = paper["experiments"]["breast_cancer"]  # its select_by is a YAML alias shared with others: a copy
+    exp["select_by"] = {**exp["select_by"], "seeds": seeds}
+    (tmp_path / "configs" / "papers" / "sso.yaml").write_text(yaml.safe_dump(paper))
+    return load_config(PROJECT / "configs" / "config.yaml", overrides={"papers": ["sso"]}, root=tmp_path)
+
+
+def test_grid_points_also_train_on_held_out_selection_seeds_and_other_arms_do_not(tmp_path):
+    cfg = sso_with_selection_seeds(tmp_path, {"cpu": [100, 101], "smoke": [100]})
+    runs = {(arm, seed) for g in cfg.train_groups("sso") if g.experiment == "breast_cancer" for arm, seed in g.runs}
+    judged = cfg.seeds_of("sso", "breast_cancer")
+    assert cfg.selection_seeds("sso", "breast_cancer") == [100, 101] and 100 not in judged
+    assert {s for arm, s in runs if arm == "sgd__t0"} == set(judged) | {100, 101}
+    assert {s for arm, s in runs if arm == "sso_m20"} == set(judged)  # not tuned: judged seeds only
+    assert cfg.judge_context("sso")["breast_cancer"]["select_seeds"] == [100, 101]
+    assert cfg.selection_seeds("sso", "spambase") == []  # another experiment keeps picking as before
+
+
+def test_selection_seeds_that_are_also_judged_are_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match=r"select_by.seeds \(cpu\): seeds \[1\] are also judged"):
+        sso_with_selection_seeds(tmp_path, {"cpu": [1, 100]})

@@ -288,7 +288,7 @@ def cmd_provenance(args) -> int:
 def cmd_validate(args) -> int:
     cfg = _config(args)
     cfg.validate_tasks()
-    n_runs = sum(len(cfg.arms(p, e)) * len(cfg.seeds_of(p, e)) for p in cfg.papers for e in cfg.experiments(p))
+    n_runs = sum(len(cfg.run_seeds(p, e, a)) for p in cfg.papers for e in cfg.experiments(p) for a in cfg.arms(p, e))
     print(
         f"config OK: scale {cfg.scale}, papers {', '.join(cfg.papers)}, {n_runs} runs at this scale; "
         f"every arm's hyper-parameters checked at every scale"

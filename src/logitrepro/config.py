@@ -204,6 +204,24 @@ class Config:
                 return own
         return self.seeds
 
+    def selection_seeds(self, paper: str, experiment: str) -> list[int]:
+        """The held-out seeds a tuned experiment picks its grid points on (`select_by.seeds`), never
+        the seeds its claims are judged on: selecting and judging on the same seeds would carry the
+        luck of the pick into the verdict. [] where the experiment tunes nothing or names none."""
+        exp = self.experiment(paper, experiment)
+        own = (exp.get("select_by") or {}).get("seeds")
+        if isinstance(own, dict):
+            own = own.get(self.scale)
+        return list(own or []) if exp.get("tune") else []
+
+    def run_seeds(self, paper: str, experiment: str, arm: str) -> list[int]:
+        """The seeds a run name trains on: the experiment's seeds, and for a point of a tuning grid
+        also the held-out selection seeds."""
+        seeds = self.seeds_of(paper, experiment)
+        if TUNED in parse_budget_arm(arm)[0]:
+            seeds = seeds + [s for s in self.selection_seeds(paper, experiment) if s not in seeds]
+        return seeds
+
     def dataset_of(self, exp: dict) -> str:
         """The experiment's dataset at the running scale (e.g. WikiText-103 at paper scale only)."""
         return exp.get("dataset_at", {}).get(self.scale, exp["dataset"])
@@ -332,11 +350,10 @@ class Config:
         mode = self.main["jobs"][self.scale]
         groups: dict[tuple, list] = {}
         for experiment in sorted(self.experiments(paper)):
-            seeds = self.seeds_of(paper, experiment)
             for arm in self.arms(paper, experiment):
                 run, budget = parse_budget_arm(arm)
                 family = budget_arm(run.partition(TUNED)[0], budget)
-                for seed in seeds:
+                for seed in self.run_seeds(paper, experiment, arm):
                     key = {"experiment": (experiment, "all"), "arm": (experiment, family)}.get(
                         mode, (experiment, f"{arm}_seed{seed}")
                     )
@@ -362,6 +379,7 @@ class Config:
             out[name] = {
                 "tune": tuned,
                 "select_by": exp.get("select_by"),
+                "select_seeds": self.selection_seeds(paper, name),
                 "seeds": self.seeds_of(paper, name),
                 "budget_key": key,
                 "budget_steps": hparams.get(key),
@@ -450,7 +468,26 @@ def load_config(
         _check_paper(paper, name, str(path))
         paper["claims"] = [normalise(c) for c in paper["claims"]]
         papers[name], files[name] = paper, str(path)
-    return Config(main=data, papers=papers, paper_files=files)
+    cfg = Config(main=data, papers=papers, paper_files=files)
+    _check_selection_seeds(cfg)
+    return cfg
+
+
+def _check_selection_seeds(cfg: Config) -> None:
+    """Held-out selection seeds (`select_by.seeds`) share none with the seeds the claims are judged on."""
+    problems = []
+    for paper in cfg.papers:
+        for scale in SCALES:
+            at = Config(main={**cfg.main, "scale": scale}, papers=cfg.papers, paper_files=cfg.paper_files)
+            for name in at.experiments(paper):
+                shared = sorted(set(at.selection_seeds(paper, name)) & set(at.seeds_of(paper, name)))
+                if shared:
+                    problems.append(
+                        f"  {cfg.paper_files.get(paper, paper)}: experiments.{name}.select_by.seeds ({scale}): "
+                        f"seeds {shared} are also judged; seeds that pick a grid point must be held out"
+                    )
+    if problems:
+        raise ConfigError("selection seeds overlap the judged seeds:\n" + "\n".join(problems))
 
 
 def _claim_metric_problems(paper: dict, built: dict) -> list[str]:
@@ -513,6 +550,7 @@ def _check_paper(paper: dict, name: str, where: str) -> None:
             problems.append(
                 f"  experiments.{name}.select_by: a tuned experiment says which metric picks the best point"
             )
+
         for arm in exp["arms"]:
             if TUNED in arm:
                 problems.append(

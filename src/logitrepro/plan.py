@@ -70,7 +70,7 @@ def probes_of(cfg: Config, papers: list[str] | None = None) -> list[Probe]:
                 key = (paper, experiment, family)
                 if key not in out:
                     out[key] = Probe(paper, experiment, parse_budget_arm(arm)[0])
-                out[key].runs += [(arm, seed) for seed in cfg.seeds_of(paper, experiment)]
+                out[key].runs += [(arm, seed) for seed in cfg.run_seeds(paper, experiment, arm)]
     return list(out.values())
 
 

@@ -462,7 +462,7 @@ class Tracker:
             "ci_high": measured.get("ci_high"),
             "n_seeds": measured.get("n"),
             "p_pass_perfect": power.get("perfect"),
-            "p_pass_null": power.get("null"),
+            "p_pass_negligible": power.get("null"),
             "core_s": cost.get("core_s"),
             "gpu_s": cost.get("gpu_s"),
             "wall_s": cost.get("wall_s"),

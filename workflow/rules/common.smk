@@ -90,7 +90,7 @@ def runs_of(paper):
         dict(paper=paper, experiment=e, arm=a, seed=s)
         for e in sorted(exps)
         for a in CFG.arms(paper, e)
-        for s in CFG.seeds_of(paper, e)
+        for s in CFG.run_seeds(paper, e, a)
     ]
 
 

@@ -27,7 +27,7 @@ from logitrepro.budgets import budget_arm, parse_budget_arm
 from logitrepro.claims import power as P
 from logitrepro.claims.kinds import kind
 from logitrepro.claims.spec import region_of
-from logitrepro.claims.stats import ALPHA, count_test, events_needed, log_seed_stats, seed_stats
+from logitrepro.claims.stats import ALPHA, count_test, difference_stats, events_needed, log_seed_stats, seed_stats
 
 REPRODUCED = "reproduced"
 NOT_REPRODUCED = "not reproduced"
@@ -225,37 +225,104 @@ def _interval_reason(verdict: str, st, region: tuple[float, float]) -> str:
     return f"{ci} straddles the boundary {' and '.join(edges)} of the accepted {fmt_region(low_ok, high_ok)}"
 
 
-def _power_of(claim: dict, k, st, region: tuple[float, float], n_expected: int) -> dict | None:
-    """Pass probabilities of a perfect and of a no-effect replication (logitrepro.claims.power)."""
+def reference_of(claim: dict) -> dict:
+    """The uncertainty of the paper's own number for an absolute claim: the standard error of a
+    mean of `n` runs with the seed spread its tolerance rule names (`seed_sd`); none where the
+    paper's number is exact to its reported digits."""
+    rule = claim.get("tolerance_spec") or {}
+    if claim["kind"] != "absolute" or claim.get("claimed") is None or rule.get("rule") != "seed_sd":
+        return {}
+    n = int(rule.get("n", 1))
+    # a spread published for the setup (one run of theirs) is taken as known; their own seeds' sd
+    # is an estimate with n - 1 degrees of freedom
+    return {"reference_se": float(rule["sd"]) / math.sqrt(n), "reference_df": math.inf if n < 2 else float(n - 1)}
+
+
+def _baseline_mean(claim: dict, runs: dict, expected: list[int]) -> float | None:
+    key = claim.get("baseline_metric", claim["metric"])
+    vals = [
+        float(m[key])
+        for s, m in runs.get(claim.get("baseline"), {}).items()
+        if s in expected and isinstance(m.get(key), (int, float)) and math.isfinite(m[key])
+    ]
+    return sum(vals) / len(vals) if vals else None
+
+
+def negligible_effect(claim: dict, k, region: tuple[float, float], baseline_mean: float | None):
+    """(the statistic under an effect too small to matter, in display units, and the rule in words),
+    or (None, why not). Stated per claim (`negligible`), else a quarter of the paper's effect from
+    no effect, else for a comparison 1% of the baseline (logitrepro.claims.power)."""
+    stated = claim.get("negligible")
+    if stated is not None:
+        return float(stated["value"]), f"stated: {stated['why']}"
+    share, rel = P.NEGLIGIBLE_SHARE, P.NEGLIGIBLE_RELATIVE
+    effect = claim.get("claimed") if k.name != "direction" else claim.get("paper_effect")
+    origin = k.no_effect if k.name != "absolute" else claim.get("no_effect")
+    if effect is not None and origin is not None:
+        if k.space == "log":
+            return math.exp(share * math.log(float(effect))), f"a quarter of the paper's effect ({effect:g})"
+        return origin + share * (float(effect) - origin), f"a quarter of the paper's effect ({effect:g})"
+    if k.space == "log":
+        better_above = region[0] >= 1.0 or (region[1] == math.inf and region[0] > 0)
+        return (1 + rel if better_above else 1 - rel), f"{rel:.0%} better than no effect (no effect size in the paper)"
+    if k.name == "direction" and baseline_mean is not None:
+        factor = float(claim.get("baseline_factor", 1.0))
+        return rel * abs(factor * baseline_mean), f"a margin of {rel:.0%} of the baseline (no effect size in the paper)"
+    if k.name == "absolute" and origin is not None:
+        return float(origin), "no effect (the claim's no_effect value; no effect size in the paper)"
+    return None, "no negligible effect stated for this number"
+
+
+def _power_of(claim: dict, k, st, region: tuple[float, float], n_expected: int, baseline_mean=None) -> dict | None:
+    """Pass probabilities of a perfect and of a negligible replication (logitrepro.claims.power).
+    An absolute claim with a claimed value is judged on ours - theirs: its statistic is that
+    difference, its perfect replication a difference of 0."""
     if st is None or st.n < 2 or n_expected < 2:
         return None
     log = k.space == "log"
     to_space = (lambda v: math.log(v) if v > 0 else -math.inf) if log else (lambda v: v)
     to_display = math.exp if log else (lambda v: v)
-    space_region = (to_space(region[0]) if region[0] > 0 or not log else -math.inf, to_space(region[1]))
-    measured_mean = math.log(st.mean) if log else st.mean
+    reference = reference_of(claim)
+    shift = float(claim["claimed"]) if k.name == "absolute" and claim.get("claimed") is not None else 0.0
+    space_region = (
+        to_space(region[0] - shift) if region[0] > 0 or not log else -math.inf,
+        to_space(region[1] - shift),
+    )
+    measured_mean = math.log(st.mean) if log else st.mean - shift
     if claim.get("claimed") is not None and k.name != "direction":
-        perfect, basis = to_space(float(claim["claimed"])), "the claimed value"
+        perfect, basis = to_space(float(claim["claimed"]) - shift), "the claimed value"
     elif claim.get("paper_effect") is not None:
         perfect, basis = to_space(float(claim["paper_effect"])), "the paper's effect"
     else:
-        perfect, basis = measured_mean, "observed effect"
+        perfect, basis = measured_mean, "post-hoc: the observed effect"
         if not space_region[0] <= perfect <= space_region[1]:
             # no effect size from the paper, and the observed one argues against the claim: a
             # "perfect replication" has nothing to stand on
             return {
                 "basis": basis,
+                "post_hoc": True,
                 "n": n_expected,
                 "sd": st.sd,
                 "perfect": None,
                 "note": "the paper states no effect size and the observed effect lies outside the region",
             }
-    if k.no_effect is not None:
-        null = to_space(k.no_effect)
-    else:  # an absolute number: the edge of its region nearest the perfect value
-        edges = [e for e in space_region if math.isfinite(e)]
-        null = min(edges, key=lambda e: abs(e - perfect)) if edges else None
-    return P.interval_power(perfect, null, st.sd, n_expected, space_region, basis, to_display)
+    null_display, null_basis = negligible_effect(claim, k, region, baseline_mean)
+    null = None if null_display is None else to_space(null_display - shift)
+    out = P.interval_power(
+        perfect,
+        null,
+        st.sd,
+        st.n,
+        n_expected,
+        space_region,
+        basis,
+        null_basis,
+        (lambda v: v + shift) if not log else to_display,
+        **reference,
+    )
+    if null is None:
+        out["null_basis"] = null_basis
+    return out
 
 
 def _seeds_clause(ev: Evidence, expected: list[int]) -> str:
@@ -270,10 +337,11 @@ def _seeds_clause(ev: Evidence, expected: list[int]) -> str:
     return f"rests on seeds {', '.join(map(str, used)) or 'none'} of {len(expected)}; " + "; ".join(parts)
 
 
-def _judge_interval(claim, k, ev, region, expected) -> tuple[str, str, dict | None, dict | None]:
+def _judge_interval(claim, k, ev, region, expected, baseline_mean=None):
+    """(verdict, reason, the statistic's interval, power, the difference to the paper's number or None)."""
     vals = ev.values
     if len(vals) < 2:
-        return INCONCLUSIVE, f"{len(vals)} usable seed(s): an interval needs at least 2", None, None
+        return INCONCLUSIVE, f"{len(vals)} usable seed(s): an interval needs at least 2", None, None, None
     finite = {s: v for s, v in vals.items() if math.isfinite(v)}
     if len(finite) < len(vals):  # e.g. a method that never reached the target
         stuck = sorted(s for s in vals if s not in finite)
@@ -286,6 +354,7 @@ def _judge_interval(claim, k, ev, region, expected) -> tuple[str, str, dict | No
                 ),
                 None,
                 None,
+                None,
             )
         return (
             INCONCLUSIVE,
@@ -293,6 +362,7 @@ def _judge_interval(claim, k, ev, region, expected) -> tuple[str, str, dict | No
                 f"seeds {', '.join(map(str, stuck))} have an unbounded value (never reached the "
                 f"target) while others lie inside {fmt_region(*region)}"
             ),
+            None,
             None,
             None,
         )
@@ -307,16 +377,38 @@ def _judge_interval(claim, k, ev, region, expected) -> tuple[str, str, dict | No
                 ),
                 None,
                 None,
+                None,
             )
         st = log_seed_stats(vals.values())
     else:
         st = seed_stats(vals.values())
-    verdict = interval_verdict(st.ci_low, st.ci_high, *region)
-    reason = _interval_reason(verdict, st, region)
-    pw = _power_of(claim, k, st, region, len(expected))
+    diff = None
+    if k.name == "absolute" and claim.get("claimed") is not None:
+        # one interval for ours - theirs, with the uncertainty of their number where the paper gives it
+        claimed, reference = float(claim["claimed"]), reference_of(claim)
+        diff = difference_stats(vals.values(), claimed, **reference)
+        verdict = interval_verdict(diff.ci_low, diff.ci_high, region[0] - claimed, region[1] - claimed)
+        reason = _difference_reason(verdict, diff, claimed, region, reference)
+    else:
+        verdict = interval_verdict(st.ci_low, st.ci_high, *region)
+        reason = _interval_reason(verdict, st, region)
+    pw = _power_of(claim, k, st, region, len(expected), baseline_mean)
     if verdict == INCONCLUSIVE and P.describe(pw):  # what would decide it
         reason += "; " + P.describe(pw)
-    return verdict, reason, st.as_dict(), pw
+    return verdict, reason, st.as_dict(), pw, None if diff is None else {**diff.as_dict(), **reference}
+
+
+def _difference_reason(verdict: str, diff, claimed: float, region, reference: dict) -> str:
+    low, high = region[0] - claimed, region[1] - claimed
+    theirs = f"; theirs ± {fmt(reference['reference_se'])} (s.e.) included" if reference.get("reference_se") else ""
+    ci = f"ours - theirs ({fmt(claimed)}): 95% CI {fmt_region(diff.ci_low, diff.ci_high)} over {diff.n} seeds{theirs}"
+    if verdict == REPRODUCED:
+        return f"{ci}, inside the tolerance {fmt_region(low, high)}"
+    if verdict == NOT_REPRODUCED:
+        side = "above" if diff.ci_low > high else "below"
+        return f"{ci}, {side} the tolerance {fmt_region(low, high)}"
+    edges = [fmt(e) for e in (low, high) if math.isfinite(e) and diff.ci_low < e < diff.ci_high]
+    return f"{ci} straddles the edge {' and '.join(edges)} of the tolerance {fmt_region(low, high)}"
 
 
 def _judge_never(claim, ev, runs, expected) -> tuple[str, str, dict | None]:
@@ -467,8 +559,12 @@ def judge(
     elif k.space == "count":
         verdict, reason, record["measured"], pw = _judge_counts(claim, ev, expected)
     else:
-        verdict, reason, st, pw = _judge_interval(claim, k, ev, region, expected)
+        verdict, reason, st, pw, diff = _judge_interval(
+            claim, k, ev, region, expected, _baseline_mean(claim, runs, expected)
+        )
         record["measured"] = st or measured
+        if diff is not None:
+            record["difference"] = diff
     if seeds_note:
         reason += f" ({seeds_note})"
     record.update(verdict=verdict, reason=reason, power=pw)
@@ -570,9 +666,15 @@ def judge_claim(
 
 def select_tuned(runs: dict[str, dict[int, dict]], context: dict) -> tuple[dict, dict]:
     """Runs with each tuned arm standing for the best point of its grid (at every budget), and
-    what was picked: the point whose mean over seeds of `select_by.metric` is best; a point with
-    a diverged or missing seed never wins, as the authors keep configurations that finished."""
+    what was picked: the point whose mean of `select_by.metric` is best; a point with a diverged or
+    missing seed never wins, as the authors keep configurations that finished.
+
+    With held-out selection seeds (`select_seeds`) the point is picked on those and the arm then
+    stands for the chosen point's runs on the judged seeds only, so the luck of the pick does not
+    carry into the verdict; without them it is picked on the judged seeds, and the record says so."""
     tune, rule = context.get("tune") or {}, context.get("select_by") or {}
+    held_out = list(context.get("select_seeds") or [])
+    judged = set(context.get("seeds") or [])
     out, picked = dict(runs), {}
     for family, points in tune.items():
         budgets = {parse_budget_arm(a)[1] for a in runs if parse_budget_arm(a)[0] in points}
@@ -580,29 +682,35 @@ def select_tuned(runs: dict[str, dict[int, dict]], context: dict) -> tuple[dict,
             scores = {}
             for member in points:
                 seeds = runs.get(budget_arm(member, b), {})
-                vals = [m.get(rule["metric"]) for m in seeds.values()]
+                picking = {s: m for s, m in seeds.items() if s in held_out} if held_out else seeds
+                vals = [m.get(rule["metric"]) for m in picking.values()]
                 ok = (
-                    seeds
-                    and all(m.get("status") != DIVERGED for m in seeds.values())
+                    picking
+                    and (not held_out or set(picking) == set(held_out))
+                    and all(m.get("status") != DIVERGED for m in picking.values())
                     and all(isinstance(v, (int, float)) and math.isfinite(v) for v in vals)
                 )
                 scores[member] = float(sum(vals) / len(vals)) if ok else None
             eligible = {m: v for m, v in scores.items() if v is not None}
             alias = budget_arm(family, b)
+            on = f"held-out seeds {', '.join(map(str, held_out))}" if held_out else "the judged seeds"
             if not eligible:
                 picked[alias] = {
                     "grid": points,
                     "scores": scores,
                     "chosen": None,
-                    "why": f"no point of {family}'s grid finished on every seed",
+                    "picked_on": on,
+                    "why": f"no point of {family}'s grid finished on every seed it is picked on ({on})",
                 }
                 continue
             best = (min if rule["better"] == "lower" else max)(eligible, key=eligible.get)
-            out[alias] = runs[budget_arm(best, b)]
+            chosen = runs[budget_arm(best, b)]
+            out[alias] = {s: m for s, m in chosen.items() if s in judged} if held_out and judged else chosen
             picked[alias] = {
                 "chosen": points[best],
                 "run": budget_arm(best, b),
                 "by": rule["metric"],
+                "picked_on": on,
                 "scores": {str(points[m]): v for m, v in scores.items()},
             }
     return out, picked
@@ -643,7 +751,8 @@ def judge_paper(paper_cfg: dict, evaluations: list[dict], scale: str, context: d
                 if parse_budget_arm(a)[1] == record.get("budget", {}).get("multiple", 1)
             ]
             if chosen:
-                record["reason"] += f" (tuned over the authors' grid, best final {ctx['select_by']['metric']}: "
+                on = next(iter(tuned.values())).get("picked_on", "the judged seeds")
+                record["reason"] += f" (tuned over the authors' grid, best final {ctx['select_by']['metric']} on {on}: "
                 record["reason"] += "; ".join(chosen) + ")"
         records.append(record)
     return records

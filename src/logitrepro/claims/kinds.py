@@ -16,9 +16,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-CLASSES = ("paper", "sanity", "extension")
+CLASSES = ("paper", "proxy", "sanity", "extension")
 CLASS_TITLES = {
     "paper": "Paper claims",
+    "proxy": "Proxies (this machine's measurement standing in for the paper's setting; not counted)",
     "sanity": "Sanity checks (hold by construction; not counted)",
     "extension": "Extensions (our own variants and questions; not counted)",
 }

@@ -81,8 +81,9 @@ def tolerance_from_rule(rule: dict) -> tuple[float, str]:
     """(half-width, the rule in words)."""
     name = rule["rule"]
     if name == "seed_sd":
-        k = float(rule.get("k", 2))
-        return k * float(rule["sd"]), f"{k:g} x sd {rule['sd']:g} ({rule['sd_source']})"
+        k, n = float(rule.get("k", 2)), int(rule.get("n", 1))
+        over = f" over {n} runs" if n > 1 else ""
+        return k * float(rule["sd"]), f"{k:g} x sd {rule['sd']:g}{over} ({rule['sd_source']})"
     if name == "reported_precision":
         digits = int(rule["digits"])
         return 0.5 * 10.0**-digits, f"half the last reported digit ({digits} decimals)"
@@ -122,6 +123,7 @@ def normalise(claim: dict) -> dict:
     out.setdefault("class", "paper")
     tol = claim.get("tolerance")
     if isinstance(tol, dict):
+        out["tolerance_spec"] = tol  # the rule itself: seed_sd also gives the paper's number its uncertainty
         out["tolerance"], out["tolerance_rule"] = tolerance_from_rule(tol)
         out["tolerance"] = round(out["tolerance"], 12)
     if claim.get("accept") is not None:

@@ -65,6 +65,34 @@ def log_seed_stats(values, confidence: float = CONFIDENCE) -> SeedStats:
     )
 
 
+def welch_df(var_a: float, n_a: int, var_b: float, df_b: float) -> float:
+    """Welch-Satterthwaite degrees of freedom of a difference of two means: `var_a` the sample
+    variance of n_a values, `var_b` the squared standard error of the other mean with df_b degrees
+    of freedom (inf for a spread taken as known)."""
+    a = var_a / n_a
+    tail_b = 0.0 if math.isinf(df_b) else var_b**2 / df_b
+    denominator = a**2 / (n_a - 1) + tail_b
+    return math.inf if denominator == 0 else (a + var_b) ** 2 / denominator
+
+
+def difference_stats(
+    values, reference: float, reference_se: float = 0.0, reference_df: float = math.inf, confidence: float = CONFIDENCE
+) -> SeedStats:
+    """Our mean minus a reported one, with one interval for both uncertainties: our seeds' and, where
+    the paper gives its spread, the standard error of its number (Welch)."""
+    v = np.asarray(list(values), dtype=float)
+    if v.size < 2:
+        raise ValueError("a difference interval needs at least two of our seeds")
+    var = float(v.var(ddof=1))
+    se = math.sqrt(var / v.size + reference_se**2)
+    df = welch_df(var, v.size, reference_se**2, reference_df)
+    mean = float(v.mean()) - reference
+    if se == 0:
+        return SeedStats(int(v.size), mean, 0.0, mean, mean)
+    half = float(sstats.t.ppf(0.5 + confidence / 2, df=df)) * se
+    return SeedStats(int(v.size), mean, math.sqrt(var), mean - half, mean + half)
+
+
 @dataclass(frozen=True)
 class CountTest:
     """Events of a method and a baseline over the same number of seeds and steps. Under 'no

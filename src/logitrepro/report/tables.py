@@ -1,12 +1,13 @@
 """Paper-style tables from a claims file: claimed beside reproduced, as Markdown, LaTeX, HTML.
 
 Per paper: the results per arm (every reported metric, mean +- 95% CI half-width over seeds, with
-the paper's number where an absolute claim gives one); the claims in three sections kept apart
-(paper claims, which alone are counted; sanity checks, which hold by construction; extensions,
-our own variants), each with its verdict, how sure that verdict is (how often a perfect
-replication and a replication with no effect would pass), the compute it rests on and the
-reason (in HTML also links to its MLflow runs and the command that reruns them); and, for claims
-judged at several training budgets, the robustness row.
+the paper's number where an absolute claim gives one); the claims in four sections kept apart
+(paper claims, which alone are counted; proxies, this machine's measurement standing in for the
+paper's setting; sanity checks, which hold by construction; extensions, our own variants), each
+with its verdict, how sure that verdict is (how often a perfect replication and one of a
+negligible effect would pass), the compute it rests on and the reason (in HTML also links to its
+MLflow runs and the command that reruns them); and, for claims judged at several training
+budgets, the robustness row.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from tabulate import tabulate
 
 from logitrepro.claims.engine import NOT_CHECKED, VERDICTS
 from logitrepro.claims.kinds import CLASS_TITLES, CLASSES
+from logitrepro.claims.power import expected_by_chance
 from logitrepro.costs import fmt_cost
 
 
@@ -88,6 +90,11 @@ def describe_test(c: dict) -> str:
         text = "fewer events than the baseline (exact binomial test, p < 0.05)"
     elif kind == "bound":
         text = "≥ bound"
+    elif kind == "absolute" and c.get("claimed") is not None:
+        low, high = (None if v is None else round(v - c["claimed"], 12) for v in c["region"])
+        text = f"ours - theirs in {fmt_region((low, high))}, one interval with the paper's s.e."
+        if c.get("tolerance_rule"):
+            text += f" ({c['tolerance_rule']})"
     else:
         text = f"{kind} in {fmt_region(c['region'])}"
         if c.get("tolerance_rule"):
@@ -104,8 +111,8 @@ def fmt_power(c: dict, key: str) -> str:
         return "–"
     text = f"{v:.0%}"
     if key == "perfect":
-        if p.get("basis") == "observed effect":
-            text += " (obs.)"
+        if p.get("post_hoc"):
+            text += " (post-hoc)"
         if p.get("underpowered"):
             text += f"; underpowered: {p['seeds_needed']} seeds" if p.get("seeds_needed") else "; underpowered"
     return text
@@ -158,7 +165,7 @@ CLAIM_HEADER = [
     "reproduced (mean ± 95% CI)",
     "verdict",
     "P(pass | perfect)",
-    "P(pass | no effect)",
+    "P(pass | negligible)",
     "budget",
     "cost",
     "why",
@@ -252,13 +259,21 @@ def budget_rows(claims_file: dict) -> tuple[list[str], list[list[str]]]:
 
 
 def tally(claims: list[dict]) -> str:
-    """Paper claims only, each once, by verdict; with how many inconclusive ones are underpowered."""
+    """Paper claims only, each once, by verdict; with how many judged ones are underpowered and how
+    many would pass by chance if every effect were negligible (the sum of P(pass | negligible))."""
     paper = [c for c in claims if c.get("class", "paper") == "paper"]
     parts = [f"{sum(c['verdict'] == v for c in paper)} {v}" for v in VERDICTS if any(c["verdict"] == v for c in paper)]
-    weak = sum(1 for c in paper if (c.get("power") or {}).get("underpowered") and c["verdict"] != NOT_CHECKED)
+    judged = [c for c in paper if c["verdict"] != NOT_CHECKED]
+    weak = sum(1 for c in judged if (c.get("power") or {}).get("underpowered"))
     text = f"{len(paper)} paper claims: " + ", ".join(parts)
     if weak:
         text += f"; {weak} judged claims are underpowered at this seed count"
+    chance, carried = expected_by_chance(judged)
+    if carried:
+        text += (
+            f"; if every effect were negligible, {chance:.1f} of the {carried} judged claims with a "
+            f"negligible effect would still pass (sum of P(pass | negligible))"
+        )
     return text
 
 
@@ -300,9 +315,13 @@ def title(claims_file: dict) -> str:
 
 
 POWER_NOTE = (
-    "P(pass | perfect): how often a replication whose true effect is the paper's (or, marked obs., the "
-    "observed one) would be judged reproduced with this many seeds and this seed spread; P(pass | no "
-    "effect): the same for a replication with no effect (an absolute number: at the edge of its region)."
+    "P(pass | perfect): how often a replication whose true effect is the paper's would be judged "
+    "reproduced with this many seeds, the seed spread taken at its 80% upper confidence bound; marked "
+    "post-hoc where the paper gives no effect size and the observed effect stands in (it can only echo "
+    "the verdict). P(pass | negligible): the same for an effect too small to matter (stated per claim; "
+    "by default a quarter of the paper's effect, else 1% of the baseline): how much 'reproduced' says. "
+    "An absolute number is judged on one interval for ours - theirs that carries the paper's own "
+    "standard error where it reports a spread."
 )
 
 
@@ -350,6 +369,7 @@ def terminal_summary(claims_files: list[dict]) -> str:
     scales = sorted({cf["scale"] for cf in claims_files})
     all_claims = [c for cf in claims_files for c in cf["claims"]]
     out.append(f"Claims (scale: {', '.join(scales)}): {tally(all_claims)}")
+    out += [f"  {cf['paper']}: {tally(cf['claims'])}" for cf in claims_files]
     header = ["paper", "claim", "claimed", "reproduced (mean ± CI)", "verdict", "P(pass|perfect)", "cost"]
     for cls in CLASSES:
         rows = []
