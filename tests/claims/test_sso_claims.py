@@ -69,7 +69,7 @@ def test_sso_against_sgd_reads_sgd_at_the_authors_step_and_its_training():
     c = claim("sso.supervised.breast_cancer")
     assert c["baseline"] == "sgd" and c["premises"][0] == {
         "arm": "sgd",
-        "metric": "objective_drop_frac",
+        "metric": "best_drop_frac",
         "ci_above": 0.1,
         "why": c["premises"][0]["why"],
     }
@@ -92,10 +92,13 @@ def test_the_stationarity_claim_reads_the_gradient_norm_ratio_below_a_tenth():
 
 def test_a_tuned_sso_arm_is_read_at_the_best_point_of_its_grid():
     """breast_cancer tunes SSO's s over the authors' grid: the claim reads the point with the
-    lowest mean final training loss, and says which it took."""
+    lowest mean final training loss on the held-out seeds 100-102, at its runs on the judged seeds
+    0-2. Here s = 10 wins on the held-out seeds while s = 100 is luckier on the judged ones."""
     cfg = config()
     c = claim("sso.supervised-sls.breast_cancer")
-    grid = cfg.judge_context("sso")["breast_cancer"]["tune"]["sso_m20"]
+    context = cfg.judge_context("sso")["breast_cancer"]
+    assert context["select_seeds"] == [100, 101, 102] and context["seeds"] == [0, 1, 2]
+    grid = context["tune"]["sso_m20"]
     assert sorted(p["target_stepsize"] for p in grid.values()) == [1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0, 1000.0]
     evaluations = []
 
@@ -104,14 +107,14 @@ def test_a_tuned_sso_arm_is_read_at_the_best_point_of_its_grid():
 
     losses = {1e-3: 0.6, 1e-2: 0.4, 0.1: 0.2, 1.0: 0.1, 10.0: 0.05, 100.0: 0.08, 1000.0: 0.3}
     for run, point in grid.items():  # the loss falls with s up to 10, then rises
-        loss = losses[point["target_stepsize"]]
-        for s in (0, 1, 2):
-            put(run, s, train_objective=loss + 0.001 * s, status="completed")
-    for run in cfg.judge_context("sso")["breast_cancer"]["tune"]["sls"]:
-        for s in (0, 1, 2):
-            put(run, s, train_objective=0.07 + 0.001 * s, objective_drop_frac=0.8, status="completed")
-    records = judge_paper(
-        {"paper": cfg.paper("sso")["paper"], "claims": [c]}, evaluations, "cpu", cfg.judge_context("sso")
-    )
-    assert records[0]["verdict"] == REPRODUCED  # 0.05 against 0.07
-    assert records[0]["tuning"]["sso_m20"]["chosen"] == {"target_stepsize": 10.0}
+        for s in (0, 1, 2, 100, 101, 102):
+            lucky = point["target_stepsize"] == 100.0 and s < 100
+            put(run, s, train_objective=(0.01 if lucky else losses[point["target_stepsize"]]) + 0.001 * (s % 100))
+    for run in context["tune"]["sls"]:
+        for s in (0, 1, 2, 100, 101, 102):
+            put(run, s, train_objective=0.07 + 0.001 * (s % 100), best_drop_frac=0.8)
+    paper = {"paper": cfg.paper("sso")["paper"], "claims": [c]}
+    (record,) = judge_paper(paper, evaluations, "cpu", cfg.judge_context("sso"))
+    assert record["tuning"]["sso_m20"]["chosen"] == {"target_stepsize": 10.0}
+    assert record["verdict"] == REPRODUCED and record["seeds"]["used"] == [0, 1, 2]  # 0.05 against 0.07
+    assert record["per_seed"] == pytest.approx({"0": 0.02, "1": 0.02, "2": 0.02})

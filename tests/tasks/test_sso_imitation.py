@@ -88,6 +88,17 @@ def test_return_auc_averages_the_evaluated_returns_only():
     assert t.summarise_history([{"step": 1}]) == {}
 
 
+def test_the_premise_reads_the_imitation_loss_at_the_best_evaluation():
+    """An SLS run that learns and then loses it still counts as learning (best_drop_frac); one
+    that never gets below where it started does not."""
+    t = task()
+    start = t.initial_imitation_loss
+    learns_then_forgets = [{"val_imitation_loss": v * start} for v in (0.9, 0.4, 30.0)]
+    never = [{"val_imitation_loss": v * start} for v in (4.0, 2.0, 1.5)]
+    assert t.summarise_history(learns_then_forgets)["best_drop_frac"] == pytest.approx(0.6)
+    assert t.summarise_history(never)["best_drop_frac"] == pytest.approx(-0.5)
+
+
 def test_unknown_task_is_named():
     with pytest.raises(KeyError, match="unknown task 'bandit'.*sso_imitation"):
         make_task(task_spec("bandit", {**HP, "optimizer": "sso"}))

@@ -316,6 +316,11 @@ def test_a_run_reports_how_much_of_its_initial_loss_it_removed(tabular):
     assert m["initial_objective"] == pytest.approx(initial, rel=1e-5)
     assert m["objective_drop_frac"] == pytest.approx(1 - m["train_objective"] / initial)
     assert 0.1 < m["objective_drop_frac"] < 1
+    # the premise's metric: the share gone at the best evaluation of the run, here the second of three
+    rows = [{"val_train_objective": 0.5 * initial}, {"val_train_objective": 0.2 * initial}, {"step": 3}]
+    rows.append({"val_train_objective": 0.9 * initial})
+    assert task.summarise_history(rows)["best_drop_frac"] == pytest.approx(0.8)
+    assert task.summarise_history([{"step": 1}]) == {}
 
 
 def test_a_full_batch_run_reports_its_gradient_norm_against_the_start(tabular):

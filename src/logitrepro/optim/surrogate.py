@@ -138,6 +138,14 @@ def largest_gram_eigenvalue(x: torch.Tensor) -> float:
     return float(torch.linalg.eigvalsh(x64.T @ x64)[-1])
 
 
+def best_drop_frac(rows: list[dict], key: str, initial: float) -> dict[str, float]:
+    """{'best_drop_frac': the share of the initial loss gone at the run's best evaluation of `key`}:
+    the premise that a baseline trains. A baseline that never moves fails it; one that makes
+    progress and then loses it passes (its instability is part of the comparison)."""
+    values = [r[key] for r in rows if isinstance(r.get(key), (int, float)) and math.isfinite(r[key])]
+    return {"best_drop_frac": 1.0 - min(values) / initial} if values else {}
+
+
 def scheduled(step0: float, schedule: str, t: int, total: int) -> float:
     """The step at outer step t (1-based) of `total`, as the authors' schedules set it."""
     if schedule == "constant":

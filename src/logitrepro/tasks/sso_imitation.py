@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from logitrepro.optim.surrogate import ArmHParams, ArmUpdate, target_loss
+from logitrepro.optim.surrogate import ArmHParams, ArmUpdate, best_drop_frac, target_loss
 from logitrepro.tasks.base import Task as BaseTask
 from logitrepro.tasks.hparams import hp
 
@@ -68,7 +68,7 @@ class HParams(ArmHParams):
     def produces(self) -> set[str]:
         per_split = ("policy_return", "imitation_loss", "expert_queries")
         out = {f"{p}{m}" for p in ("", "val_") for m in per_split} | {"return_auc"}
-        return super().produces() | out | {"initial_imitation_loss", "objective_drop_frac"}
+        return super().produces() | out | {"initial_imitation_loss", "objective_drop_frac", "best_drop_frac"}
 
 
 def make_env(env_id: str = "CartPole-v1"):
@@ -221,6 +221,8 @@ class Task(BaseTask):
     def summarise_history(self, rows: list[dict]) -> dict[str, float]:
         """Return against expert queries as one number: the mean of the evaluated returns along
         the run (the area under the curve per evaluation), so an arm that learns sooner scores
-        higher even when every arm ends at the maximum."""
+        higher even when every arm ends at the maximum; and the share of the initial imitation
+        loss gone at the best evaluation (the premise that the baseline learns)."""
         returns = [r["val_policy_return"] for r in rows if "val_policy_return" in r]
-        return {"return_auc": float(np.mean(returns))} if returns else {}
+        out = {"return_auc": float(np.mean(returns))} if returns else {}
+        return out | best_drop_frac(rows, "val_imitation_loss", self.initial_imitation_loss)
