@@ -436,7 +436,7 @@ def parse_tuned(exp: dict, run: str) -> tuple[str, dict]:
 def claim_arms(claim: dict) -> list[str]:
     """The arms a claim reads: its roles' and its premises'."""
     return [claim[k] for k in ("arm", "method", "baseline") if k in claim] + [
-        p["arm"] for p in claim.get("premises", [])
+        a for p in claim.get("premises", []) for a in (p["arm"], p.get("ratio_to")) if a
     ]
 
 
@@ -515,12 +515,13 @@ def _claim_metric_problems(paper: dict, built: dict) -> list[str]:
                         f"experiment {claim['experiment']!r} at {scale} scale{hint}"
                     )
             for premise in claim.get("premises", []):
-                hp = built.get((scale, claim["experiment"], premise["arm"]))
-                if hp is not None and premise["metric"] not in hp.produces():
-                    problems.append(
-                        f"  claim {claim['id']}: premise metric {premise['metric']!r} is not reported "
-                        f"by arm {premise['arm']!r}"
-                    )
+                for arm in (premise["arm"], premise.get("ratio_to")):
+                    hp = built.get((scale, claim["experiment"], arm)) if arm else None
+                    if hp is not None and premise["metric"] not in hp.produces():
+                        problems.append(
+                            f"  claim {claim['id']}: premise metric {premise['metric']!r} is not reported "
+                            f"by arm {arm!r}"
+                        )
     return sorted(set(problems))
 
 

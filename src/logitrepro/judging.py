@@ -6,6 +6,7 @@ import math
 import shlex
 
 from logitrepro import claims, costs
+from logitrepro.metrics.instability import add_spike_episodes
 from logitrepro.runs import RunDir
 
 
@@ -37,6 +38,7 @@ def build_claims_file(pc: dict, scale: str, evaluations: list[dict], context: di
     experiment expects and its budgets (without it, the seeds present are the ones expected)."""
     paper = pc["paper"]["id"]
     report = pc.get("report", {})
+    add_spike_episodes(evaluations)  # metrics across an experiment's arms, before any claim reads them
     metrics = report.get("metrics") or sorted({c["metric"] for c in pc["claims"]})
     records = claims.judge_paper(pc, evaluations, scale, context)
     run_cost = costs.run_costs(evaluations)

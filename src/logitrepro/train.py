@@ -39,26 +39,35 @@ def select_device(wanted: str = "auto") -> str:
 class Counters:
     """What the loop accumulates besides the model: compute spent on training steps (not on
     evaluation), and loss spikes, a step whose loss jumps `spike_nats` above the running average
-    of the losses before it (after `spike_burnin` steps). Saved in every checkpoint."""
+    of the losses before it (after `spike_burnin` steps); with `keep_losses`, every step's training
+    loss (the trace that judges a spike against the other arms on the same batch:
+    logitrepro.metrics.instability). Saved in every checkpoint."""
 
     DECAY = 0.9
 
-    def __init__(self, spike_nats: float, spike_burnin: int, state: dict | None = None):
+    def __init__(self, spike_nats: float, spike_burnin: int, state: dict | None = None, keep_losses: bool = False):
         self.spike_nats, self.spike_burnin = spike_nats, spike_burnin
         state = state or {}
         self.train_s = state.get("train_s", 0.0)
         self.loss_spikes = state.get("loss_spikes", 0)
         self.loss_ema = state.get("loss_ema")
+        self.losses = list(state.get("losses") or []) if keep_losses else None
 
     def observe(self, step: int, loss: float) -> bool:
         """Record the loss of `step` (1-based); True when it is a spike."""
         spike = self.loss_ema is not None and step > self.spike_burnin and loss > self.loss_ema + self.spike_nats
         self.loss_spikes += int(spike)
         self.loss_ema = loss if self.loss_ema is None else self.DECAY * self.loss_ema + (1 - self.DECAY) * loss
+        if self.losses is not None:
+            del self.losses[step - 1 :]  # a resumed run writes its steps again from the checkpoint's
+            self.losses.append(round(loss, 6))
         return spike
 
     def state(self) -> dict:
-        return {"train_s": self.train_s, "loss_spikes": self.loss_spikes, "loss_ema": self.loss_ema}
+        out = {"train_s": self.train_s, "loss_spikes": self.loss_spikes, "loss_ema": self.loss_ema}
+        if self.losses is not None:
+            out["losses"] = list(self.losses)
+        return out
 
 
 def save_checkpoint(
@@ -235,7 +244,7 @@ def train(
         info["attempts"] = attempts = [*attempts, attempt]
         run.write_info(info)
 
-        counters = Counters(hp.spike_nats, hp.spike_burnin, counter_state)
+        counters = Counters(hp.spike_nats, hp.spike_burnin, counter_state, keep_losses=hp.loss_trace)
         with open(run.history, "w") as f:  # rewrite: drop rows logged after the checkpoint we resumed from
             f.writelines(json.dumps(r) + "\n" for r in history)
         started, cpu_started = time.time(), time.process_time()
@@ -361,6 +370,12 @@ def evaluate(run_dir: str | Path, threads: int = 1, tracker: Tracker | None = No
         }
         # a diverged run is data: its instability counts, its weights may hold NaN
         metrics["instability_events"] = metrics["loss_spikes"] + metrics["diverged"]
+        if counters.get("losses") is not None:  # judged against the other arms' (logitrepro.metrics.instability)
+            metrics["loss_trace"] = {
+                "losses": counters["losses"],
+                "spike_nats": task.hp.spike_nats,
+                "spike_burnin": task.hp.spike_burnin,
+            }
         for split in splits:
             metrics.update(task.evaluate(split))
     history = [r for r in run.read_history(ckpt["step"]) if "event" not in r]

@@ -70,10 +70,10 @@ def plant(claim: dict, target: str, seeds: list[int], budgets: list[float] | Non
                 if claim.get("checks_metric"):
                     _put(runs, arm["arm"], s, claim["checks_metric"], checks)
         elif k == "fewer_events":
-            method, base = {
+            method, base = {  # the baseline's events enough for a count premise (5 in all) in every case
                 PASS: ([0] * n, [3] * n),
-                FAIL: ([5] * n, [1] * n),
-                STRADDLE: ([0] * n, [1] + [0] * (n - 1)),
+                FAIL: ([8] * n, [2] * n),
+                STRADDLE: ([1] * n, [2] * n),
             }[target]
             for s, m, b in zip(seeds, method, base):
                 _put(runs, arm["method"], s, metric, m)
@@ -104,15 +104,27 @@ def plant(claim: dict, target: str, seeds: list[int], budgets: list[float] | Non
                     _put(runs, arm["method"], s, "curve", {claim["cost"]: [100.0 * v], metric: [target_value]})
         for premise in claim.get("premises", []):
             p_arm = budget_arm(premise["arm"], budget)
+            ref = budget_arm(premise["ratio_to"], budget) if "ratio_to" in premise else None
             for s in seeds:
                 have = runs.get(p_arm, {}).get(s, {})
-                if premise["metric"] in have:
+                if premise["metric"] in have and (ref is None or premise["metric"] in runs.get(ref, {}).get(s, {})):
                     continue
                 if "ci_above" in premise:
                     value = premise["ci_above"] + 1.0 + 0.01 * _spread(n)[seeds.index(s)]
                 elif "ci_below" in premise:
                     value = premise["ci_below"] - 1.0 + 0.01 * _spread(n)[seeds.index(s)]
+                elif "each_above" in premise:
+                    value = premise["each_above"] + 1.0
                 else:
                     value = premise["total_at_least"]
-                _put(runs, p_arm, s, premise["metric"], value)
+                if ref is not None:  # the ratio to the reference arm is the value planted
+                    own = runs.get(p_arm, {}).get(s, {}).get(premise["metric"])
+                    base = runs.get(ref, {}).get(s, {}).get(premise["metric"])
+                    if own is not None:  # the claim planted this arm already: plant the reference
+                        _put(runs, ref, s, premise["metric"], own / value)
+                    else:
+                        _put(runs, ref, s, premise["metric"], 10.0 if base is None else base)
+                        _put(runs, p_arm, s, premise["metric"], (10.0 if base is None else base) * value)
+                else:
+                    _put(runs, p_arm, s, premise["metric"], value)
     return runs

@@ -34,3 +34,38 @@ def test_sign_argmax_breaks_ties_towards_first_class():
     target = torch.tensor([2, 1])
     acc = accuracy_scores(logits, target)
     assert acc["acc"] == 100.0 and acc["acc_sign"] == 50.0
+
+
+def test_the_tie_rate_counts_samples_whose_sign_vector_has_no_single_maximum():
+    # row 0: two +1s (a tie); row 1: one +1 (none); row 2: no +1 at all, every sign -1 (a tie); row 3: one +1
+    logits = torch.tensor([[0.3, -1.0, 0.9], [-0.5, 2.0, -0.1], [-0.2, -0.4, -3.0], [-1.0, -1.0, 0.5]])
+    acc = accuracy_scores(logits, torch.tensor([2, 1, 1, 2]))
+    assert acc["sign_ties"] == 50.0
+    assert acc["acc"] - acc["acc_sign"] <= acc["sign_ties"]  # the rule can cost at most the ties
+
+
+def test_the_authors_gap_is_judged_only_where_the_rules_ties_are_rarer_than_the_gap():
+    from logitrepro.claims import INCONCLUSIVE, REPRODUCED
+    from tests.claims.test_engine import judge
+
+    def runs(ties):
+        return {
+            "softmax": {s: {"test_acc_authors": 99.2} for s in range(3)},
+            "svm": {s: {"test_acc_authors": 99.0 + 0.01 * s, "test_sign_ties": ties + 0.01 * s} for s in range(3)},
+        }
+
+    rec = judge("cnn_svm", "cnnsvm.mnist.gap", runs(1.5))  # ties on 1.5% of the images, the paper's gap 0.19
+    assert rec["verdict"] == INCONCLUSIVE and "sign ties" in rec["reason"] and "below 0.19" in rec["reason"]
+    assert judge("cnn_svm", "cnnsvm.mnist.gap", runs(0.05))["verdict"] == REPRODUCED
+    assert (
+        judge(
+            "cnn_svm",
+            "cnnsvm.mnist.gap-argmax",
+            {
+                **runs(1.5),
+                "svm": {s: {"test_acc": 99.0} for s in range(3)},
+                "softmax": {s: {"test_acc": 99.2} for s in range(3)},
+            },
+        )["verdict"]
+        == REPRODUCED
+    )

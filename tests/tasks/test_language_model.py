@@ -24,11 +24,18 @@ def test_cross_entropy_bound_is_mean_log_cluster_size():
     assert cross_entropy_bound(m, y) == (math.log(2) + math.log(3) + 0 + 0) / 4
 
 
-def test_summarise_history_gives_peak_last_and_slope_per_100_steps():
+def test_the_logit_trajectory_is_summarised_by_its_explosion_not_a_straight_line():
+    """A rise and a recovery: a straight line through the run says 10 per 100 steps; the explosion
+    from the first logged value (1) to the peak (16 at step 30) is ln 16, the rise 75 per 100 steps."""
     from logitrepro.tasks.language_model import Task as LMTask
 
-    rows = [{"step": s, "max_logit": 10.0 + 0.5 * s} for s in (10, 20, 30, 40)] + [{"step": 45, "val_ppl": 3.0}]
-    out = LMTask.summarise_history(None, rows)
-    assert out["max_logit_peak"] == 30.0 and out["max_logit_final"] == 30.0
-    assert out["max_logit_growth"] == pytest.approx(50.0)  # 0.5 per step
+    rows = [{"step": s, "max_logit": v} for s, v in zip((10, 20, 30, 40, 50), (1.0, 4.0, 16.0, 8.0, 4.0))]
+    out = LMTask.summarise_history(None, rows + [{"step": 45, "val_ppl": 3.0}])
+    assert out["max_logit_early"] == 1.0 and out["max_logit_peak"] == 16.0 and out["max_logit_final"] == 4.0
+    assert out["max_logit_explosion"] == pytest.approx(math.log(16.0))
+    assert out["max_logit_mean"] == pytest.approx(6.6)
+    assert out["max_logit_rise_growth"] == pytest.approx((16 - 1) / (30 - 10) * 100)
+    assert out["max_logit_growth"] == pytest.approx(10.0)  # sum (x - 30)(y - 6.6) = 100 over sum (x - 30)^2 = 1000
+    flat = LMTask.summarise_history(None, [{"step": s, "max_logit": 5.0 - 0.1 * s} for s in (10, 20)])
+    assert flat["max_logit_rise_growth"] == 0.0  # the peak is the first value: no rising phase
     assert LMTask.summarise_history(None, [{"step": 1, "val_ppl": 2.0}]) == {}

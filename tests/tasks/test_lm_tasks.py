@@ -56,6 +56,14 @@ def test_ls_task_times_itself_against_mha_at_each_length(tokens):
     assert "latency_ms_t16" in m and "latency_ratio_t16" not in m  # MHA is the reference itself
 
 
+def test_weight_decay_spares_norm_gains_so_qk_norm_is_not_pulled_towards_a_cap(tokens):
+    task = make_task(lm_spec("ls_attention", tokens, attention="qk_norm", weight_decay=0.1))
+    decay = {id(p): g["weight_decay"] for g in task.optimizer().param_groups for p in g["params"]}
+    attn = task.model.blocks[0].attn
+    assert decay[id(attn.q_norm.weight)] == decay[id(attn.k_norm.weight)] == 0.0
+    assert decay[id(attn.qkv.weight)] == 0.1 and len(decay) == len(list(task.model.parameters()))
+
+
 def test_ls_task_logs_attention_logit_maxima_only_when_asked(tokens):
     task = make_task(lm_spec("ls_attention", tokens, attention="mha"))
     _, plain = task.loss(task.batch(0))

@@ -172,22 +172,44 @@ def evidence(claim: dict, runs: dict[str, dict[int, dict]], expected: list[int])
 # ---------------------------------------------------------------------------------------- premises
 
 
+def _premise_values(premise: dict, runs: dict[str, dict[int, dict]], expected: list[int]) -> dict[int, float]:
+    """Per seed, the premise's statistic: the arm's metric, or its ratio to another arm's
+    (`ratio_to`, paired by seed)."""
+    arm, metric = premise["arm"], premise["metric"]
+
+    def values(name: str) -> dict[int, float]:
+        return {
+            s: float(m[metric])
+            for s, m in sorted(runs.get(name, {}).items())
+            if s in expected and isinstance(m.get(metric), (int, float)) and math.isfinite(m[metric])
+        }
+
+    own = values(arm)
+    if "ratio_to" not in premise:
+        return own
+    other = values(premise["ratio_to"])
+    return {s: own[s] / other[s] for s in own if s in other and other[s] > 0 and own[s] > 0}
+
+
 def check_premise(premise: dict, runs: dict[str, dict[int, dict]], expected: list[int]) -> tuple[bool, str]:
     """(holds, what was measured). Diverged runs count: they are evidence about the arm."""
-    arm, metric = premise["arm"], premise["metric"]
-    vals = [
-        float(m[metric])
-        for s, m in sorted(runs.get(arm, {}).items())
-        if s in expected and isinstance(m.get(metric), (int, float)) and math.isfinite(m[metric])
-    ]
-    what = premise.get("why") or f"{arm}'s {metric}"
+    by_seed = _premise_values(premise, runs, expected)
+    vals = list(by_seed.values())
+    what = premise.get("why") or f"{premise['arm']}'s {premise['metric']}"
     if "total_at_least" in premise:
         need = premise["total_at_least"]
         total = sum(vals)
         return total >= need, f"{what}: {fmt(total)} in total over {len(vals)} seeds (needs at least {fmt(need)})"
+    if "each_above" in premise:
+        x, missing = premise["each_above"], sorted(set(expected) - set(by_seed))
+        low = sorted((s for s, v in by_seed.items() if not v > x))
+        listed = ", ".join(f"seed {s}: {fmt(v)}" for s, v in sorted(by_seed.items()))
+        holds = not low and not missing and bool(by_seed)
+        gap = f"; not in seeds {', '.join(map(str, low + missing))}" if not holds else ""
+        return holds, f"{what}: {listed or 'no seed'} (each needs to lie above {fmt(x)}){gap}"
     if len(vals) < 2:
-        return False, f"{what}: {len(vals)} seed(s) with {metric}, too few for an interval"
-    st = seed_stats(vals)
+        return False, f"{what}: {len(vals)} seed(s) with {premise['metric']}, too few for an interval"
+    st = log_seed_stats(vals) if "ratio_to" in premise else seed_stats(vals)
     if "ci_above" in premise:
         x = premise["ci_above"]
         return (
@@ -591,7 +613,14 @@ def at_budget(claim: dict, budget: float) -> dict:
     for key in ("arm", "method", "baseline"):
         if key in claim:
             out[key] = budget_arm(claim[key], budget)
-    out["premises"] = [{**p, "arm": budget_arm(p["arm"], budget)} for p in claim.get("premises", [])]
+    out["premises"] = [
+        {
+            **p,
+            "arm": budget_arm(p["arm"], budget),
+            **({"ratio_to": budget_arm(p["ratio_to"], budget)} if "ratio_to" in p else {}),
+        }
+        for p in claim.get("premises", [])
+    ]
     return out
 
 
@@ -724,7 +753,8 @@ def arms_read(claim: dict, context: dict) -> list[str]:
     out = set()
     for b in claim.get("budgets") or [1]:
         c = at_budget(claim, b)
-        for arm in [c[r] for r in k.roles if r in c] + [p["arm"] for p in c.get("premises", [])]:
+        premise_arms = [a for p in c.get("premises", []) for a in (p["arm"], p.get("ratio_to")) if a]
+        for arm in [c[r] for r in k.roles if r in c] + premise_arms:
             family, budget = parse_budget_arm(arm)
             out |= {budget_arm(m, budget) for m in tune[family]} if family in tune else {arm}
     return sorted(out)

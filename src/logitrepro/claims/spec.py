@@ -54,8 +54,10 @@ def _substitute(value, bindings: dict, where: str):
         return bound[key]
 
     whole = _PLACEHOLDER.fullmatch(value)
-    if whole:  # the field is the placeholder: keep the value's type (a list, a number)
-        return lookup(whole)
+    if whole:  # the field is the placeholder: keep the value's type (a list, a number), whose own
+        # placeholders (a premise naming ${r.less}) are filled from the same combination
+        found = lookup(whole)
+        return found if isinstance(found, str) else _substitute(copy.deepcopy(found), bindings, where)
     return _PLACEHOLDER.sub(lambda m: str(lookup(m)), value)
 
 
@@ -181,10 +183,11 @@ def check_claims(paper: dict, scales: tuple[str, ...]) -> list[str]:
         if "baseline_factor" in claim and claim["kind"] != "direction":
             problems.append(f"{at}.baseline_factor: only a direction claim scales its baseline")
         for j, premise in enumerate(claim.get("premises", [])):
-            if not _arm_exists(exp, premise["arm"]):
-                problems.append(
-                    f"{at}.premises.{j}.arm: no arm {premise['arm']!r} in experiment {claim['experiment']!r}"
-                )
+            for key in ("arm", "ratio_to"):
+                if key in premise and not _arm_exists(exp, premise[key]):
+                    problems.append(
+                        f"{at}.premises.{j}.{key}: no arm {premise[key]!r} in experiment {claim['experiment']!r}"
+                    )
         not_run = sorted(set(claim["judged_at"]) - set(exp.get("run_at", scales)))
         if not_run:
             problems.append(

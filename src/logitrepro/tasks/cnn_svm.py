@@ -31,7 +31,7 @@ class HParams(LoopHParams):
     svm_c: float = hp(1.0, above=0)  # loss = mean(W_out^2) + C * mean(max(0, 1 - y*o)^2)
 
     def produces(self) -> set[str]:
-        per_split = ("loss", "acc", "acc_sign", "acc_authors")
+        per_split = ("loss", "acc", "acc_sign", "acc_authors", "sign_ties")
         return super().produces() | {f"{s}_{m}" for s in ("val", "test") for m in per_split}
 
 
@@ -46,14 +46,19 @@ def l2_svm_loss(logits: torch.Tensor, target: torch.Tensor, out_weight: torch.Te
 
 
 def accuracy_scores(logits: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
-    """Accuracy (percent) by argmax(o) and by the authors' argmax(sign(o)).
+    """Accuracy (percent) by argmax(o) and by the authors' argmax(sign(o)), and the share (percent)
+    of samples whose sign vector ties.
 
     torch.argmax returns the first maximal index, as tf.argmax does, so ties among several
     +1 signs go to the lowest class: the quirk that understates the SVM's accuracy.
     """
     plain = (logits.argmax(1) == target).float().mean().item() * 100
-    signed = (torch.sign(logits).argmax(1) == target).float().mean().item() * 100
-    return {"acc": plain, "acc_sign": signed}
+    signs = torch.sign(logits)  # (B, K)
+    signed = (signs.argmax(1) == target).float().mean().item() * 100
+    # a tie: the largest sign is shared by two or more classes (several +1s, or no +1 at all), so
+    # argmax(sign(o)) falls back on the lowest index whatever o says: what the rule alone can cost
+    ties = ((signs == signs.max(1, keepdim=True).values).sum(1) > 1).float().mean().item() * 100
+    return {"acc": plain, "acc_sign": signed, "sign_ties": ties}
 
 
 class Task(BaseTask):
@@ -109,4 +114,5 @@ class Task(BaseTask):
             f"{split}_acc": acc["acc"],
             f"{split}_acc_sign": acc["acc_sign"],
             f"{split}_acc_authors": authors,
+            f"{split}_sign_ties": acc["sign_ties"],
         }

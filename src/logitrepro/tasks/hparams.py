@@ -51,10 +51,16 @@ class LoopHParams:
     log_every: int | None = hp(None, min=1)  # detailed training logs every N steps (default: eval_every)
     spike_nats: float = hp(0.5, above=0)  # a loss spike: the loss jumps this far above its running average
     spike_burnin: int = hp(20, min=0)  # steps before spikes are counted
+    # keep every step's training loss: a spike can then be judged against what the experiment's
+    # other arms do on the same batch (the batches are a function of seed and step)
+    loss_trace: bool = False
 
     def produces(self) -> set[str]:
         """The metric names a run of this task reports (claims may only read these)."""
-        return {"status", "steps", "diverged", "loss_spikes", "instability_events", "train_s", "train_wall_s"}
+        out = {"status", "steps", "diverged", "loss_spikes", "instability_events", "train_s", "train_wall_s"}
+        if self.loss_trace:  # computed by the judge across the experiment's arms (logitrepro.metrics.instability)
+            out |= {"instability_episodes", "spike_episodes"}
+        return out
 
     @property
     def log_interval(self) -> int:

@@ -50,7 +50,8 @@ class HParams(LoopHParams):
         return problems
 
     def produces(self) -> set[str]:
-        logits = {f"{k}_{m}" for k in ("max_logit", "max_logit_window") for m in ("peak", "final", "growth")}
+        trajectory = ("peak", "final", "growth", "early", "explosion", "mean", "rise_growth")
+        logits = {f"{k}_{m}" for k in ("max_logit", "max_logit_window") for m in trajectory}
         capped = {"capped_fraction"} if self.attention == "softcap" else set()
         return super().produces() | {f"{s}_{m}" for s in ("val", "test") for m in ("loss", "ppl")} | logits | capped
 
@@ -76,6 +77,32 @@ def cross_entropy_bound(code_of_token: torch.Tensor, targets: np.ndarray) -> flo
     n = torch.bincount(code_of_token, minlength=int(code_of_token.max()) + 1).double()  # tokens per code
     y = torch.from_numpy(targets.astype(np.int64))
     return float(torch.log(n[code_of_token[y]]).mean())
+
+
+def logit_trajectory(steps: np.ndarray, values: np.ndarray) -> dict[str, float]:
+    """How the largest attention logit moves over a run (logged at `steps`). It explodes and then
+    often levels off or recovers, so a straight line through the whole run says little; instead:
+      early       the value at the first logged step (step 10 at cpu scale), before any growth
+      peak        the largest value; final: the last
+      explosion   log(peak / early): how far it rose above where it started
+      mean        the time-averaged value over the logged steps
+      rise_growth the growth over the rising phase, early to peak, in logit units per 100 steps
+      growth      the least-squares slope over the whole run (per 100 steps), kept for comparison"""
+    early, early_step = float(values[0]), float(steps[0])
+    top = int(np.argmax(values))
+    peak, peak_step = float(values[top]), float(steps[top])
+    rise = (peak - early) / (peak_step - early_step) * 100 if peak_step > early_step else 0.0
+    slope = float(np.polyfit(steps, values, 1)[0]) * 100 if len(steps) > 1 else float("nan")
+    explosion = float(np.log(peak / early)) if peak > 0 and early > 0 else float("nan")
+    return {
+        "early": early,
+        "peak": peak,
+        "final": float(values[-1]),
+        "explosion": explosion,
+        "mean": float(values.mean()),
+        "rise_growth": float(rise),
+        "growth": slope,
+    }
 
 
 class Task(BaseTask):
@@ -115,9 +142,15 @@ class Task(BaseTask):
         self.model.lm_head.assign(frequency_code_map(self.tokens["train"], self.config.vocab_size, self.config.n_codes))
 
     def optimizer(self) -> torch.optim.Optimizer:
-        return torch.optim.AdamW(
-            self.model.parameters(), lr=self.hp.lr, weight_decay=self.hp.weight_decay, betas=(0.9, 0.95)
-        )
+        """AdamW with weight decay on the matrices only: norm gains (QK-norm's among them), biases and
+        a VQ head's per-token bias are not decayed, as nanoGPT and the stabiliser papers do (decaying
+        QK-norm's gains would pull every attention logit towards 0, a cap the method does not have)."""
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        groups = [
+            {"params": [p for p in params if p.dim() >= 2], "weight_decay": self.hp.weight_decay},
+            {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+        ]
+        return torch.optim.AdamW(groups, lr=self.hp.lr, betas=(0.9, 0.95))
 
     def _windows(self, ids: np.ndarray, starts: np.ndarray):
         t = self.hp.seq_len
@@ -152,17 +185,15 @@ class Task(BaseTask):
         return loss, logs
 
     def summarise_history(self, rows: list[dict]) -> dict[str, float]:
-        """Attention-logit growth over the run: the peak and last of the per-step maximum over
-        layers, and its least-squares slope against step (logit units per 100 steps); the same
-        over the matched window (`max_logit_window_*`); the soft cap's mean binding fraction."""
+        """The largest attention logit over the run (per logged step, the maximum over layers; the
+        same over the matched window as `max_logit_window_*`): logit_trajectory; and the soft cap's
+        mean binding fraction."""
         out = {}
         for key in ("max_logit", "max_logit_window"):
             pts = [(r["step"], r[key]) for r in rows if isinstance(r.get(key), (int, float))]
-            if not pts:
-                continue
-            steps, values = (np.asarray(v, dtype=float) for v in zip(*pts))
-            slope = float(np.polyfit(steps, values, 1)[0]) * 100 if len(pts) > 1 else float("nan")
-            out.update({f"{key}_peak": float(values.max()), f"{key}_final": float(values[-1]), f"{key}_growth": slope})
+            if pts:
+                steps, values = (np.asarray(v, dtype=float) for v in zip(*pts))
+                out.update({f"{key}_{m}": v for m, v in logit_trajectory(steps, values).items()})
         capped = [r["capped_fraction"] for r in rows if isinstance(r.get("capped_fraction"), (int, float))]
         if capped:
             out["capped_fraction"] = float(np.mean(capped))
