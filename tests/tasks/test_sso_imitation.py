@@ -88,6 +88,17 @@ def test_return_auc_averages_the_evaluated_returns_only():
     assert t.summarise_history([{"step": 1}]) == {}
 
 
+def test_the_premise_reads_the_imitation_loss_at_the_best_evaluation():
+    """An SLS run that learns and then loses it still counts as learning (best_drop_frac); one
+    that never gets below where it started does not."""
+    t = task()
+    start = t.initial_imitation_loss
+    learns_then_forgets = [{"val_imitation_loss": v * start} for v in (0.9, 0.4, 30.0)]
+    never = [{"val_imitation_loss": v * start} for v in (4.0, 2.0, 1.5)]
+    assert t.summarise_history(learns_then_forgets)["best_drop_frac"] == pytest.approx(0.6)
+    assert t.summarise_history(never)["best_drop_frac"] == pytest.approx(-0.5)
+
+
 def test_unknown_task_is_named():
     with pytest.raises(KeyError, match="unknown task 'bandit'.*sso_imitation"):
         make_task(task_spec("bandit", {**HP, "optimizer": "sso"}))
@@ -158,3 +169,35 @@ def test_a_trained_actor_expert_is_read_from_an_sb3_zip(tmp_path):
     with pytest.raises(Exception, match="policy.pth"):
         (tmp_path / "bad.zip").write_bytes(b"not a zip")
         SB3ZipURL((tmp_path / "bad.zip").as_uri()).load(timeout_s=5)
+
+
+def test_a_run_reports_how_much_of_its_initial_imitation_loss_it_removed():
+    """The premise of the imitation claims reads objective_drop_frac: 1 - final / initial imitation
+    loss on the expert's states; the initial loss is the fresh policy's cross-entropy to the
+    expert's actions, written out here as -log softmax."""
+    t = task(optimizer="sso", inner_steps=10)
+    with torch.no_grad():
+        logits = t.model(t.expert_states).double()
+    initial = float(-(logits.log_softmax(1).gather(1, t.expert_labels[:, None])).mean())
+    opt = t.optimizer()
+    for step in range(8):
+        t.train_step(t.batch(step), opt)
+    out = t.evaluate("test")
+    assert out["initial_imitation_loss"] == pytest.approx(initial, rel=1e-5)
+    assert out["objective_drop_frac"] == pytest.approx(1 - out["imitation_loss"] / initial)
+    assert out["objective_drop_frac"] > 0  # it fell (the test above: SSO lowers it)
+
+
+def test_the_authors_sls_carries_its_step_over_and_grows_it_by_1_8():
+    """Their OSLS (online_sso.py) keeps one LSOpt(lr=1): each round starts from the last accepted
+    step times expand_coeff 1.8 (mujoco/online_learning/lsopt.py)."""
+    t = task(optimizer="sls", lr=1.0, armijo_c=0.1, search_expand=1.8)
+    opt = t.optimizer()
+    t.train_step(t.batch(0), opt)
+    first = t.update.sls_step
+    assert first <= 1.8 and first == pytest.approx(1.8 * 0.9 ** round(np.log(first / 1.8) / np.log(0.9)))
+    t.train_step(t.batch(1), opt)
+    second = t.update.sls_step
+    assert second <= 1.8 * first and second == pytest.approx(
+        1.8 * first * 0.9 ** round(np.log(second / (1.8 * first)) / np.log(0.9))
+    )

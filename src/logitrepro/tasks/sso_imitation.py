@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from logitrepro.optim.surrogate import ArmHParams, ArmUpdate, target_loss
+from logitrepro.optim.surrogate import ArmHParams, ArmUpdate, best_drop_frac, target_loss
 from logitrepro.tasks.base import Task as BaseTask
 from logitrepro.tasks.hparams import hp
 
@@ -67,7 +67,8 @@ class HParams(ArmHParams):
 
     def produces(self) -> set[str]:
         per_split = ("policy_return", "imitation_loss", "expert_queries")
-        return super().produces() | {f"{p}{m}" for p in ("", "val_") for m in per_split} | {"return_auc"}
+        out = {f"{p}{m}" for p in ("", "val_") for m in per_split} | {"return_auc"}
+        return super().produces() | out | {"initial_imitation_loss", "objective_drop_frac", "best_drop_frac"}
 
 
 def make_env(env_id: str = "CartPole-v1"):
@@ -149,6 +150,12 @@ class Task(BaseTask):
             [rollout(self.env, expert_act, EVAL_SEED_BASE - 1 - i, self.max_steps)[0] for i in range(2)]
         )
         self.expert_states, self.expert_labels = self._inputs(held_out), self._labels(held_out)
+        # where the run starts: the premise that the baseline learns reads how much of it is gone
+        self.initial_imitation_loss = self._imitation_loss()
+
+    @torch.no_grad()
+    def _imitation_loss(self) -> float:
+        return float(target_loss(self.model(self.expert_states), self.expert_labels, self.loss_kind))
 
     def _inputs(self, states: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.asarray(states, np.float32) / self.obs_scale).to(self.device)
@@ -202,18 +209,20 @@ class Task(BaseTask):
         prefix = "val_" if split == "val" else ""
         out = {
             f"{prefix}policy_return": float(np.mean(returns)),
-            f"{prefix}imitation_loss": float(
-                target_loss(self.model(self.expert_states), self.expert_labels, self.loss_kind)
-            ),
+            f"{prefix}imitation_loss": self._imitation_loss(),
             f"{prefix}expert_queries": float(self.expert_queries),
         }
         if split == "test":
             out.update(self.update.metrics())
+            out["initial_imitation_loss"] = self.initial_imitation_loss
+            out["objective_drop_frac"] = 1.0 - out["imitation_loss"] / self.initial_imitation_loss
         return out
 
     def summarise_history(self, rows: list[dict]) -> dict[str, float]:
         """Return against expert queries as one number: the mean of the evaluated returns along
         the run (the area under the curve per evaluation), so an arm that learns sooner scores
-        higher even when every arm ends at the maximum."""
+        higher even when every arm ends at the maximum; and the share of the initial imitation
+        loss gone at the best evaluation (the premise that the baseline learns)."""
         returns = [r["val_policy_return"] for r in rows if "val_policy_return" in r]
-        return {"return_auc": float(np.mean(returns))} if returns else {}
+        out = {"return_auc": float(np.mean(returns))} if returns else {}
+        return out | best_drop_frac(rows, "val_imitation_loss", self.initial_imitation_loss)

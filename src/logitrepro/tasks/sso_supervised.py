@@ -10,6 +10,18 @@ CSR tensor and the linear layer multiplies it sparse x dense. Such inputs are no
 centring would densify them, and LIBSVM's sets come preprocessed (rcv1's rows are normalised to
 unit length, mushrooms' features are 0/1 indicators); the SSO authors train on them as they are.
 `scale_inputs: none` gives the same on dense inputs.
+
+`sgd_step: 1/L` gives an SGD arm the authors' step where their sweeps do not tune it
+(logitrepro.optim.surrogate.authors_sgd_step): L from `l_map` (their per-dataset constant), or,
+for a set they did not list, from lambda_max(X^T X) of the training inputs as fed.
+
+Besides the final training loss, every run reports the loss at its initialisation, the share of
+it gone at the end (`objective_drop_frac`) and at the run's best evaluation (`best_drop_frac`: the
+premise that a baseline trains at all, without which any method that moves 'beats' it), and a
+full-batch run the norm
+of the full training loss's gradient, at the end and relative to the start (`grad_norm`,
+`grad_norm_ratio`: the stationarity claim); the authors log the same norm as `grad_norm`
+(train.py: the gradient of the summed loss over the training set, divided by n).
 """
 
 from __future__ import annotations
@@ -27,7 +39,14 @@ from torch import nn
 from logitrepro.data.store import load_tabular, verify
 from logitrepro.minibatches import batch_indices
 from logitrepro.models.sparse_linear import Linear, csr_rows, to_csr_tensor
-from logitrepro.optim.surrogate import ArmHParams, ArmUpdate, target_loss
+from logitrepro.optim.surrogate import (
+    ArmHParams,
+    ArmUpdate,
+    authors_sgd_step,
+    best_drop_frac,
+    largest_gram_eigenvalue,
+    target_loss,
+)
 from logitrepro.tasks.base import Task as BaseTask
 from logitrepro.tasks.hparams import hp
 
@@ -42,17 +61,25 @@ class HParams(ArmHParams):
     # inputs: pixels / 255, or as stored; None: standardised with the training split's statistics
     # (dense inputs) or as stored (sparse ones)
     scale_inputs: Literal["pixels", "none"] | None = None
+    # SGD's step: `lr`, or the authors' 1/L (see the module docstring)
+    sgd_step: Literal["lr", "1/L"] = "lr"
+    l_map: float | None = hp(None, above=0)  # the authors' L_MAP; None: lambda_max(X^T X) of the inputs
 
     def check(self) -> list[tuple[str, str]]:
         problems = super().check()
         if self.model == "mlp" and self.hidden < 1:
             problems.append(("hidden", "an mlp needs hidden >= 1"))
+        if self.sgd_step == "1/L" and self.optimizer != "sgd":
+            problems.append(("sgd_step", "only an sgd arm takes the authors' 1/L"))
+        if self.sgd_step == "1/L" and self.model == "mlp" and self.l_map is None:
+            problems.append(("l_map", "an mlp has no lambda_max(X^T X) to stand for L: give the authors' l_map"))
         return problems
 
     def produces(self) -> set[str]:
         out = super().produces() | {"train_objective", "test_acc", "val_train_objective", "val_test_acc"}
-        full_batch = {"loss_increases", "loss_checks", "val_loss_increases"} if self.batch_size is None else set()
-        return out | full_batch
+        out |= {"initial_objective", "objective_drop_frac", "best_drop_frac", "step_taken"}
+        full_batch = {"loss_increases", "loss_checks", "val_loss_increases", "grad_norm", "grad_norm_ratio"}
+        return out | (full_batch | {"initial_grad_norm", "val_grad_norm"} if self.batch_size is None else set())
 
 
 def make_model(kind: str, d_in: int, d_out: int, hidden: int = 0) -> nn.Module:
@@ -110,8 +137,35 @@ class Task(BaseTask):
         torch.manual_seed(self.seed)
         self.model = make_model(hp.model, x.shape[1], d_out, hp.hidden).to(self.device)
         batches_per_epoch = len(self.splits["train"][1]) / hp.batch_size if hp.batch_size else 1.0
-        self.update = ArmUpdate(self.model, hp, self.loss_kind, hp.steps, batches_per_epoch)
+        self.update = ArmUpdate(self.model, hp, self.loss_kind, hp.steps, batches_per_epoch, lr=self._sgd_lr())
         self.loss_increases, self.loss_checks, self.last_loss = 0, 0, None
+        # where the run starts (the seeded initialisation; the same when a checkpoint is loaded after)
+        self.initial_objective = self._train_objective()
+        self.initial_grad_norm = self._grad_norm() if hp.batch_size is None else None
+
+    def _sgd_lr(self) -> float | None:
+        """The authors' 1/L for an arm that asks for it (`sgd_step: 1/L`), else None (its `lr`)."""
+        hp = self.hp
+        if hp.sgd_step != "1/L":
+            return None
+        x = self.splits["train"][0]
+        if hp.l_map is None and x.layout != torch.strided:
+            raise ValueError("sgd_step 1/L on sparse inputs needs the authors' l_map")
+        l_map = hp.l_map if hp.l_map is not None else largest_gram_eigenvalue(x)
+        return authors_sgd_step(hp.loss, hp.classes, l_map)
+
+    @torch.no_grad()
+    def _train_objective(self) -> float:
+        x, y = self.splits["train"]
+        return float(target_loss(self.model(x), y, self.loss_kind))
+
+    def _grad_norm(self) -> float:
+        """||grad of the mean training loss||: the authors' logged grad_norm (||grad sum|| / n)."""
+        x, y = self.splits["train"]
+        with torch.enable_grad():
+            loss = target_loss(self.model(x), y, self.loss_kind)
+            grads = torch.autograd.grad(loss, list(self.model.parameters()))
+        return float(sum(g.pow(2).sum() for g in grads).sqrt())
 
     def _load_splits(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         data_dir = self.spec["data_dir"]
@@ -160,17 +214,25 @@ class Task(BaseTask):
         """The claims are about the training objective: the full training set's mean loss
         (`train_objective`), with test accuracy beside it. The sets have no validation part, so
         the curves during training ('val') carry the same two numbers; nothing is selected on them."""
-        x, y = self.splits["train"]
         prefix = "val_" if split == "val" else ""
-        out = {f"{prefix}train_objective": float(target_loss(self.model(x), y, self.loss_kind))}
+        out = {f"{prefix}train_objective": self._train_objective()}
         xt, yt = self.splits["test"]
         zt = self.model(xt)
         pred = (zt[:, 0] > 0).long() if zt.shape[1] == 1 else zt.argmax(1)
         out[f"{prefix}test_acc"] = float((pred == yt).float().mean()) * 100
         if split == "test":
             out.update(self.update.metrics())
+            out["initial_objective"] = self.initial_objective
+            out["objective_drop_frac"] = 1.0 - out["train_objective"] / self.initial_objective
+            out["step_taken"] = self.update.lr  # SGD's, Adam's, Adagrad's step (the authors' 1/L where asked)
         if self.hp.batch_size is None:
             out[f"{prefix}loss_increases"] = float(self.loss_increases)
+            out[f"{prefix}grad_norm"] = self._grad_norm()
             if split == "test":
                 out["loss_checks"] = float(self.loss_checks)
+                out["initial_grad_norm"] = self.initial_grad_norm
+                out["grad_norm_ratio"] = out["grad_norm"] / self.initial_grad_norm
         return out
+
+    def summarise_history(self, rows: list[dict]) -> dict[str, float]:
+        return best_drop_frac(rows, "val_train_objective", self.initial_objective)
