@@ -26,8 +26,9 @@ def smoke_cfg(tmp_path, prepared_mnist):
 def test_one_probe_stands_for_an_arm_s_seeds_grid_and_budgets():
     cfg = load_config(PROJECT / "configs" / "config.yaml", overrides={"scale": "cpu"}, root=PROJECT)
     probes = {p.label: p for p in probes_of(cfg, ["sso", "fourier_head"])}
-    sgd = probes["sso/breast_cancer/sgd__t0"]
-    assert len(sgd.runs) == 7 * 3 and ("sgd__t6", 2) in sgd.runs  # 7 step sizes x 3 seeds
+    sgd = probes["sso/breast_cancer/sgd_tuned__t0"]
+    # 7 step sizes x (3 judged seeds + 3 held-out selection seeds)
+    assert len(sgd.runs) == 7 * 6 and ("sgd_tuned__t6", 2) in sgd.runs and ("sgd_tuned__t6", 102) in sgd.runs
     headline = probes["fourier_head/gaussian/headline"]
     assert {arm for arm, _ in headline.runs} >= {"headline", "headline_x5"}
 

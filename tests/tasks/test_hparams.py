@@ -86,7 +86,10 @@ def test_a_wrong_type_and_an_unknown_choice_are_named(tmp_path):
 
     msg = failure(tmp_path, "sso", edit)
     assert "experiments.breast_cancer.hparams.batch_size: '32' is not int or NoneType" in msg
-    assert "experiments.breast_cancer.arms.sls.optimizer: 'sgdd' is not one of ['sgd', 'sls', 'adam', 'sso']" in msg
+    assert (
+        "experiments.breast_cancer.arms.sls.optimizer: 'sgdd' is not one of ['sgd', 'sls', 'adam', 'adagrad', 'sso']"
+        in msg
+    )
 
 
 def test_a_claim_reading_a_metric_its_task_never_reports_is_a_config_error(tmp_path):

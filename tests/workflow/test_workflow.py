@@ -62,11 +62,14 @@ def test_dry_run_every_scale(scale, tmp_path):
     fh_seeds = {"smoke": 1, "cpu": 4, "paper": 4}[scale]
     # Experiments with seeds of their own: chronos (2 arms); atari (2 arms) at smoke and paper scale only.
     chronos, atari = 2 * {"smoke": 1}.get(scale, 3), 2 * {"smoke": 1, "cpu": 0, "paper": 4}[scale]
-    # sso, per seed: breast cancer, its squared-loss twin, Spambase and MNIST with SGD, SLS and Adam each
-    # tuned over 7 step sizes and m = 1, 5, 20 (24 runs each); the schedules experiment (2 x 7 + 2), the
-    # full batch (2), cartpole (SLS over 7 step sizes, m = 5, 20); at paper scale also hopper (9) and the
-    # LIBSVM sets (3 x (3 x 7 + 4), the authors' 3 seeds).
-    sso = (4 * 24 + 16 + 2 + 9 + (9 + 75 if scale == "paper" else 0)) * seeds
+    # sso (configs/papers/sso.yaml): breast cancer, its squared-loss twin and Spambase each SGD at 1/L and 7
+    # tuned families (SGD, SLS, Adam, Adagrad, SSO m = 1, 5, 20) over 7 steps, the grid points also on the
+    # held-out selection seeds (1 at smoke, 3 else): 1 + 49 x 2 = 99 runs at smoke, 3 + 49 x 6 = 297 else;
+    # the schedules experiment 4 x 7 points (56, 168); full batch 3 arms, MNIST 7, cartpole 3, untuned;
+    # at paper scale also hopper (3 arms) and the LIBSVM sets (9 tuned families and SGD at 1/L, their seeds
+    # 1-3 and 100-102: 3 + 63 x 6 = 381 each).
+    cpu_sso = 3 * 297 + 168 + 9 + 21 + 9
+    sso = {"smoke": 3 * 99 + 56 + 3 + 7 + 3, "cpu": cpu_sso, "paper": cpu_sso + 9 + 3 * 381}[scale]
     assert runs == 16 * seeds + 12 * fh_seeds + chronos + atari + sso
     # jobs: one per experiment at smoke and cpu scale (every arm, seed and grid point in it), per run at
     # paper scale: cnn_svm 2, vq_logits 2, ls_attention 1, fourier_head 4 (+ atari), sso 7
@@ -264,8 +267,8 @@ def test_smoke_pipeline_tracks_runs_and_claims_in_mlflow(smoke_project):
         for c in json.loads((repo / "results" / "claims" / f"{paper}.json").read_text())["claims"]
     ]
     # one record per claim (budgets are its robustness row): cnn_svm 8 and 2 planted; vq_logits 8;
-    # ls_attention 10; fourier_head: gaussian (6), chronos (3), atari (3); sso: breast_cancer (6), cartpole (4)
-    assert len(claims) == 10 + 8 + 10 + (6 + 3 + 3) + (6 + 4)
+    # ls_attention 10; fourier_head: gaussian (6), chronos (3), atari (3); sso: breast_cancer (8), cartpole (4)
+    assert len(claims) == 10 + 8 + 10 + (6 + 3 + 3) + (8 + 4)
     assert sorted((r.data.tags["claim_id"], r.data.tags["verdict"]) for r in claim_runs) == sorted(
         (c["id"], c["verdict"]) for c in claims
     )
@@ -317,9 +320,9 @@ def test_a_config_change_reruns_the_jobs_it_touches_and_everything_after(smoke_p
     runs, jobs = train_runs_and_jobs(p)
     # Every job spec names the kernel backend: all runs retrain, and all that is made from them follows.
     # cnn_svm 2 seeds (with the planted arms); one seed each: vq_logits (6 arms, 2 timed layers), ls_attention, fourier_head
-    # (gaussian 4, chronos 2, atari 2), sso (breast cancer: SGD, SLS and Adam over 7 step sizes and
-    # m = 1, 5, 20; cartpole: SLS over 7 step sizes, m = 5, 20)
-    assert runs == 2 * 6 + 8 + 4 + (4 + 2 + 2) + (3 * 7 + 3) + (7 + 2)
+    # (gaussian 4, chronos 2, atari 2), sso (breast cancer: SGD at 1/L and 7 families over 7 steps, each
+    # point on seed 0 and the held-out seed 100: 1 + 49 x 2; cartpole: SLS, m = 5, 20)
+    assert runs == 2 * 6 + 8 + 4 + (4 + 2 + 2) + (1 + 49 * 2) + 3
     # one job per experiment: cnn_svm 2 (the planted arms in mnist's), vq_logits 2, ls_attention 1,
     # fourier_head 3 (gaussian, chronos, atari), sso 2
     assert jobs == 2 + 2 + 1 + 3 + 2
