@@ -5,9 +5,7 @@ one such model; members are stacked along a leading axis E and trained together 
 matrix products. With the same seed every member sees the same batches, as the authors' runs
 of one seed do, and Adam acts element-wise, so a stacked member follows exactly the updates it
 would get alone: the stack only removes per-model Python overhead (on CPU that is most of the
-cost of a model this small). For the same reason every weight of every member lives in one
-flat parameter (``weight(name)`` gives the stacked views): Adam then updates one tensor per
-step instead of eight, with the same element-wise arithmetic.
+cost of a model this small). ``weight(name)`` gives a stacked weight, e.g. "l1.weight" (E, 2, 64).
 
 A Fourier member with N frequencies uses the first N + 1 of N_max + 1 complex coefficients and
 masks the rest to zero: the autocorrelation of a zero-padded sequence is the unpadded one, so
@@ -79,9 +77,11 @@ class ToyEnsemble(nn.Module):
         if e_f:
             s = fourier_init_scale
             layout += [("fourier.weight", (e_f, h1, width), h1, s), ("fourier.bias", (e_f, 1, width), h1, s)]
-        self.stacked = nn.ParameterDict(
-            {name.replace(".", "_"): nn.Parameter(_uniform(shape, fan_in, scale)) for name, shape, fan_in, scale in layout}
-        )
+        params = {
+            name.replace(".", "_"): nn.Parameter(_uniform(shape, fan_in, scale))
+            for name, shape, fan_in, scale in layout
+        }
+        self.stacked = nn.ParameterDict(params)  # drawn in this order: the run's seed fixes every member's init
         if e_f:
             keep = torch.tensor([[j <= m.n_freqs for j in range(self.n_max + 1)] for m in fourier], dtype=torch.float32)
             self.register_buffer("mask", torch.cat([keep, keep], dim=1)[:, None, :])  # (E_f, 1, 2(N_max+1))

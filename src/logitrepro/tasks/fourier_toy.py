@@ -95,6 +95,12 @@ class Task(BaseTask):
         self.last_epoch_batches = 0
         self.step = 0
 
+    def optimizer(self) -> torch.optim.Optimizer:
+        """The authors' Adam (lr 1e-3, PyTorch's defaults otherwise). The fused implementation makes
+        the same update in one kernel per step, a fifth of a toy step's time on CPU; it rounds in
+        another order than the per-tensor loop, so a run is not bitwise the loop's run."""
+        return torch.optim.Adam(self.model.parameters(), lr=self.hp.lr, fused=True)
+
     def batch(self, step: int):
         """The authors' loader: shuffled every epoch, batches of batch_size, last partial batch kept."""
         self.step = step
