@@ -2,13 +2,14 @@
 linear head, on the authors' synthetic conditional densities (fh.toy, fh.freqs).
 
 One run trains an arm's members (logitrepro.models.toy_heads) on one dataset and seed: the
-`headline` arm holds the linear head and the Fourier head the paper reports (N = 12), the
-`sweep` arm every N in 2..20 with and without the regulariser. Metrics, per member, on the
-test split after the last step, as the authors compute them (logitrepro.metrics.density):
+linear head if `linear`, and a Fourier head for every N in `freqs` and regulariser weight in
+`gammas` (the config's headline arm: the authors' whole grid at paper scale, the linear head and
+N = 12 at cpu scale). Metrics, per member, on the test split after the last step, as the
+authors compute them (logitrepro.metrics.density):
   test_kl_<member>      KL(true || predicted) averaged over test rows, log(predicted + 1e-10)
   smoothness_<member>   sum_{s=1..100} 6 / (pi^2 s^2) * ||p - GaussianFilter_s(p)||_2, mean over rows
                         (periodic Gaussian filter of radius m - 1, as theirs)
-and for the sweep, per regulariser value, the Spearman correlation of N with each of them.
+and, per regulariser value with at least three N, the Spearman correlation of N with each of them.
 How far each member fitted its training data, the premise of the claims:
   train_ce_last_epoch_<member>  mean cross-entropy over the last epoch's batches, as the authors'
                                 logged "loss" (toy_synthetic.py: running_loss / len(train_loader))
