@@ -163,39 +163,37 @@ def test_a_failed_premise_is_inconclusive_and_says_so():
 
 
 # 4. Budgets: one primary verdict at the authors' budget; absolute numbers only where measured.
+FITTED = {"train_ce_gap_linear": 0.1, "train_ce_gap_fourier_n12_g0": 0.1}  # both heads fitted: the premise
+
+
 def toy_runs(linear, fourier, seeds=(1, 2, 3, 42)):
     runs = {}
-    for arm, lin, four in (("headline", *linear[0]), ("headline_x5", *linear[1]), ("headline_x25", *linear[2])):
+    for arm, lin, four in (("headline_x0p04", *linear[0]), ("headline", *linear[1])):
         runs[arm] = {
-            s: {"test_kl_linear": lin + 0.001 * i, "test_kl_fourier_n12_g0": four - 0.001 * i}
+            s: {"test_kl_linear": lin + 0.001 * i, "test_kl_fourier_n12_g0": four - 0.001 * i, **FITTED}
             for i, s in enumerate(seeds)
         }
     return runs
 
 
 def test_the_primary_verdict_is_at_the_authors_budget_and_the_others_are_a_robustness_row():
-    # Fourier ahead at 4 epochs (1x of cpu), behind at 20 and 100 (the authors' 20 is 5x here)
-    runs = toy_runs([(0.5, 0.3), (0.17, 0.25), (0.09, 0.17)], None)
+    # Fourier ahead at 20 epochs (0.04 of the authors' 500), behind at their 500
+    runs = toy_runs([(0.5, 0.3), (0.09, 0.17)], None)
     rec = judge("fourier_head", "fh.toy.gaussian", runs)
-    assert rec["budget"]["authors"] == 1 and rec["budget"]["multiple"] == 5
+    assert rec["budget"]["authors"] == 1 and rec["budget"]["multiple"] == 1
     assert rec["verdict"] == NOT_REPRODUCED
-    assert [r["budget"]["authors"] for r in rec["robustness"]] == [0.2, 1, 5]
-    assert rec["robustness_summary"] == "flips between 0.2× authors' and 1× authors' (reproduced → not reproduced)"
-    at_paper = judge(
-        "fourier_head",
-        "fh.toy.gaussian",
-        {"headline": runs["headline_x5"], "headline_x5": runs["headline_x25"], "headline_x25": runs["headline_x25"]},
-        scale="paper",
-    )
+    assert [r["budget"]["authors"] for r in rec["robustness"]] == [0.04, 1]
+    assert rec["robustness_summary"] == "flips between 0.04× authors' and 1× authors' (reproduced → not reproduced)"
+    at_paper = judge("fourier_head", "fh.toy.gaussian", runs, scale="paper")
     assert at_paper["budget"]["multiple"] == 1 and at_paper["verdict"] == NOT_REPRODUCED
 
 
 def test_an_absolute_number_is_judged_only_at_the_budget_it_was_measured_at():
-    runs = toy_runs([(0.9, 0.5), (0.17, 0.12), (0.09, 0.08)], None)
+    runs = toy_runs([(0.9, 0.5), (0.17, 0.12)], None)
     rec = judge("fourier_head", "fh.toy.gaussian.kl-linear", runs)
     assert rec["budget"]["authors"] == 1 and rec["robustness"] == [] and rec["verdict"] == REPRODUCED
     rec = judge("fourier_head", "fh.toy.gaussian.kl-linear", runs, scale="smoke")  # 40 steps: 0.4x at most
-    assert rec["verdict"] == NOT_CHECKED and "authors' 2500 steps" in rec["reason"]
+    assert rec["verdict"] == NOT_CHECKED and "authors' 62500 steps" in rec["reason"]
 
 
 # 5. One tolerance rule, and the power of each verdict.
@@ -215,7 +213,7 @@ def test_an_absolute_number_is_judged_on_one_interval_for_ours_minus_theirs():
     Welch interval with ours, judged against the stated tolerance (2 of their sds). With the seed
     spread at its upper bound, a perfect 4-seed replication passes rarely: underpowered, and the
     record says how many seeds would decide it."""
-    runs = {"headline_x5": {s: {"test_kl_linear": v} for s, v in zip((1, 2, 3, 42), (0.12, 0.22, 0.15, 0.19))}}
+    runs = {"headline": {s: {"test_kl_linear": v, **FITTED} for s, v in zip((1, 2, 3, 42), (0.12, 0.22, 0.15, 0.19))}}
     rec = judge("fourier_head", "fh.toy.gaussian.kl-linear", runs)
     diff, pw = rec["difference"], rec["power"]
     # by hand: our sd 0.04397 over 4 seeds and their 0.052 / 2; Welch df from both
@@ -227,7 +225,9 @@ def test_an_absolute_number_is_judged_on_one_interval_for_ours_minus_theirs():
     assert pw["basis"] == "the claimed value" and pw["perfect_at"] == pytest.approx(0.17)
     assert pw["sd_used"] > pw["sd"] and pw["perfect"] < 0.5 and pw["underpowered"] and pw["seeds_needed"] > 4
     assert "null" not in pw and pw["null_basis"] == "no negligible effect stated for this number"
-    far = {"headline_x5": {s: {"test_kl_linear": v + 0.3} for s, v in zip((1, 2, 3, 42), (0.12, 0.22, 0.15, 0.19))}}
+    far = {
+        "headline": {s: {"test_kl_linear": v + 0.3, **FITTED} for s, v in zip((1, 2, 3, 42), (0.12, 0.22, 0.15, 0.19))}
+    }
     assert judge("fourier_head", "fh.toy.gaussian.kl-linear", far)["verdict"] == NOT_REPRODUCED
 
 
@@ -310,7 +310,7 @@ def test_logit_growth_compares_rates_while_rising():
 # 7. Claimed values at the paper's precision.
 def test_tables_show_claimed_values_as_the_paper_reports_them():
     claim, ctx, meta = real("fourier_head", "fh.toy.gaussian.kl-fourier")
-    runs = {"headline_x5": {s: {"test_kl_fourier_n12_g0": 0.1 + 0.01 * i} for i, s in enumerate((1, 2, 3, 42))}}
+    runs = {"headline": {s: {"test_kl_fourier_n12_g0": 0.1 + 0.01 * i} for i, s in enumerate((1, 2, 3, 42))}}
     rec = judge_claim(claim, runs, "cpu", meta, ctx)
     cf = {"paper": "fourier_head", "title": "t", "arxiv": "1v1", "scale": "cpu", "claims": [rec], "arms": {}}
     row = next(r for r in md_rows(render(cf)["md"]) if r[0] == "fh.toy.gaussian.kl-fourier")

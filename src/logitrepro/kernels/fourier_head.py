@@ -15,6 +15,13 @@ Angles are reduced exactly in integers before the cosine: pi k x_j =
 pi (k (2j+1) mod 2m) / m - pi k, so large k * m stays accurate in fp32.
 The regulariser (multiply by gamma outside) is
 ``fourier_regularizer(c) = 2 * mean_batch sum_k 2 pi^2 k^2 |c~_k|^2``.
+
+The power form.  Since c_k is the autocorrelation of a,
+``|S(x)|^2 = |sum_j a_j e^{i pi j x}|^2 = c_0 + 2 Re sum_{k>=1} c_k e^{i pi k x}``, so
+p(x) = |S(x)|^2 / (2 c_0) and pmf_j = |S(x_j)|^2 / sum_l |S(x_l)|^2: the same pmf from one real
+matrix product, no autocorrelation and no complex numbers (``fourier_head_logpmf_power``, used
+by the toy example). Where the regulariser needs c_k, m > 2N samples of |S|^2 determine them
+exactly (``autocorrelation_from_power``; ``autocorrelation`` is the direct FFT definition).
 """
 
 from __future__ import annotations
@@ -100,6 +107,66 @@ def _logpmf_fast(coeffs: torch.Tensor, n_bins: int):
     p = 0.5 + cr[:, 1:] @ cos_b - ci[:, 1:] @ sin_b  # [B, m]
     pmf = p / p.sum(-1, keepdim=True)
     return torch.log(pmf + EPS), torch.cat([cr, ci], dim=1)
+
+
+# ----------------------------------------------------------------------------- power form
+
+
+@functools.lru_cache(maxsize=16)
+def _power_basis(nf: int, n_bins: int, device: str, dtype: torch.dtype) -> torch.Tensor:
+    """[[cos, sin], [-sin, cos]] of pi j x_m for j = 0..N, (2(N+1), 2m): [u, v] @ it = [Re S, Im S]
+    at the bin centres, with the same exact integer angle reduction as ``_basis``."""
+    j = torch.arange(nf, dtype=torch.int64)[:, None]
+    m = torch.arange(n_bins, dtype=torch.int64)[None, :]
+    theta = math.pi * ((j * (2 * m + 1)) % (2 * n_bins)).double() / n_bins - math.pi * j.double()
+    cos, sin = torch.cos(theta), torch.sin(theta)  # [N+1, m]
+    return torch.cat([torch.cat([cos, sin], 1), torch.cat([-sin, cos], 1)], 0).to(device, dtype)
+
+
+def fourier_power(coeffs: torch.Tensor, n_bins: int) -> torch.Tensor:
+    """coeffs [..., 2(N+1)] (real parts, then imaginary parts) -> |S(x_j)|^2 [..., m] at the bin
+    centres, S(x) = sum_j a_j e^{i pi j x}. Any leading dimensions; plain tensor operations, so it
+    runs (and differentiates) on every device."""
+    if coeffs.shape[-1] % 2 or coeffs.shape[-1] < 4:
+        raise ValueError(f"coeffs must be [..., 2(N+1)] with N >= 1, got {tuple(coeffs.shape)}")
+    basis = _power_basis(coeffs.shape[-1] // 2, n_bins, str(coeffs.device), coeffs.dtype)
+    s = coeffs @ basis  # [..., 2m]: Re S(x_j), then Im S(x_j)
+    return s[..., :n_bins].square() + s[..., n_bins:].square()  # [..., m], >= 0
+
+
+def logpmf_from_power(power: torch.Tensor) -> torch.Tensor:
+    """|S(x_j)|^2 [..., m] -> logits log(pmf + 1e-5), pmf_j = |S(x_j)|^2 / sum_l |S(x_l)|^2 (the 2 c_0
+    of p(x) cancels in the normalisation)."""
+    return torch.log(power / power.sum(-1, keepdim=True) + EPS)
+
+
+def fourier_head_logpmf_power(coeffs: torch.Tensor, n_bins: int) -> torch.Tensor:
+    """coeffs [..., 2(N+1)] -> logits [..., m] = log(pmf + 1e-5) in the power form (module docstring)."""
+    return logpmf_from_power(fourier_power(coeffs, n_bins))
+
+
+def autocorrelation_from_power(power: torch.Tensor, n_coeffs: int) -> torch.Tensor:
+    """|S(x_j)|^2 [..., m] -> the unnormalised c_k, k = 0..N (n_coeffs = N + 1), in the real/imag
+    layout [..., 2(N+1)]: |S|^2 is the trigonometric polynomial sum_{|k|<=N} c_k e^{i pi k x}, and
+    m equispaced samples of it give c_k = (1/m) sum_j |S(x_j)|^2 e^{-i pi k x_j} exactly while no
+    two of its 2N + 1 frequencies alias, i.e. while m > 2N (the authors' regime, N < m/2)."""
+    n_bins = power.shape[-1]
+    if n_bins <= 2 * (n_coeffs - 1):
+        raise ValueError(f"c_k from {n_bins} samples of |S|^2 needs N < m/2, got N = {n_coeffs - 1}")
+    basis = _power_basis(n_coeffs, n_bins, str(power.device), power.dtype)  # [[cos, sin], [-sin, cos]]
+    cos, sin = basis[:n_coeffs, :n_bins], basis[:n_coeffs, n_bins:]  # [N+1, m] each
+    return torch.cat([power @ cos.T, -(power @ sin.T)], dim=-1) / n_bins  # [..., 2(N+1)]
+
+
+def autocorrelation(coeffs: torch.Tensor) -> torch.Tensor:
+    """coeffs [..., 2(N+1)] -> the unnormalised c_k = sum_j a_{j+k} conj(a_j), k = 0..N, in the same
+    real/imag layout [..., 2(N+1)] (what the authors' regulariser weighs)."""
+    nf = coeffs.shape[-1] // 2
+    a = torch.complex(coeffs[..., :nf], coeffs[..., nf:])  # [..., N+1]
+    length = next_power_of_2(2 * nf - 1)  # zero padding turns circular correlation into linear
+    spec = torch.fft.fft(a, n=length, dim=-1)
+    c = torch.fft.ifft(spec * spec.conj(), dim=-1)[..., :nf]  # [..., N+1]
+    return torch.cat([c.real, c.imag], dim=-1)
 
 
 # ----------------------------------------------------------------------------- Triton

@@ -16,6 +16,13 @@ def kl_per_row(true_pmf: np.ndarray, pred_pmf: np.ndarray) -> np.ndarray:
     return terms.sum(axis=1)
 
 
+def entropy_per_row(pmf: np.ndarray) -> np.ndarray:
+    """Entropy of each row's pmf in nats (0 log 0 = 0): the cross-entropy of a model that predicts
+    the true pmf exactly, on samples drawn from it."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return -np.where(pmf > 0, pmf * np.log(pmf), 0.0).sum(axis=1)
+
+
 def smoothness(pmf: np.ndarray, sigmas: int = 100) -> float:
     """The authors' smoothness metric (lower is smoother), averaged over rows of (n, m)."""
     total = np.zeros(pmf.shape[0])

@@ -54,7 +54,8 @@ class HParams(LoopHParams):
         logits = {f"{k}_{m}" for k in ("max_logit", "max_logit_window") for m in trajectory}
         capped = {"capped_fraction"} if self.attention == "softcap" else set()
         context = {"test_ppl_unigram", "test_ppl_over_unigram"}
-        return super().produces() | {f"{s}_{m}" for s in ("val", "test") for m in ("loss", "ppl")} | logits | capped | context
+        splits = {f"{s}_{m}" for s in ("val", "test") for m in ("loss", "ppl")}
+        return super().produces() | splits | logits | capped | context
 
 
 def frequency_code_map(train_ids: np.ndarray, vocab_size: int, n_codes: int) -> torch.Tensor:
