@@ -54,6 +54,18 @@ def _put(runs: dict, arm: str, seed: int, key: str, value) -> None:
     runs.setdefault(arm, {}).setdefault(seed, {"status": "completed"})[key] = value
 
 
+def _baseline_value(claim: dict, metric: str) -> float:
+    """The baseline's planted value: 10, unless a premise asks something of the same arm and metric
+    (the CNN reaching its accuracy), in which case a value that meets it."""
+    for premise in claim.get("premises", []):
+        if premise["arm"] == claim.get("baseline") and premise["metric"] == metric and "ratio_to" not in premise:
+            if "ci_above" in premise:
+                return float(premise["ci_above"]) + 1.0
+            if "ci_below" in premise and premise["ci_below"] <= 10.0:
+                return float(premise["ci_below"]) / 2
+    return 10.0
+
+
 def plant(claim: dict, target: str, seeds: list[int], budgets: list[float] | None = None) -> dict:
     """{arm: {seed: metrics}} (every budget variant of the claim's arms) giving `target`."""
     runs: dict = {}
@@ -80,6 +92,7 @@ def plant(claim: dict, target: str, seeds: list[int], budgets: list[float] | Non
                 _put(runs, arm["baseline"], s, base_metric, b)
         else:
             values = statistic_values(claim, target, n)
+            base_value = _baseline_value(claim, base_metric)
             for s, v in zip(seeds, values):
                 if k in ("absolute",):
                     _put(runs, arm["arm"], s, metric, v)
@@ -87,16 +100,16 @@ def plant(claim: dict, target: str, seeds: list[int], budgets: list[float] | Non
                     _put(runs, arm["arm"], s, claim["bound_metric"], 10.0)
                     _put(runs, arm["arm"], s, metric, 10.0 + v)
                 elif k == "difference":
-                    _put(runs, arm["baseline"], s, base_metric, 10.0)
-                    _put(runs, arm["method"], s, metric, 10.0 + v)
+                    _put(runs, arm["baseline"], s, base_metric, base_value)
+                    _put(runs, arm["method"], s, metric, base_value + v)
                 elif k == "ratio":
-                    _put(runs, arm["baseline"], s, base_metric, 10.0)
-                    _put(runs, arm["method"], s, metric, 10.0 * v)
+                    _put(runs, arm["baseline"], s, base_metric, base_value)
+                    _put(runs, arm["method"], s, metric, base_value * v)
                 elif k == "direction":
                     sign = 1.0 if claim["better"] == "higher" else -1.0
                     factor = claim.get("baseline_factor", 1.0)
-                    _put(runs, arm["baseline"], s, base_metric, 10.0)
-                    _put(runs, arm["method"], s, metric, factor * 10.0 + sign * v)
+                    _put(runs, arm["baseline"], s, base_metric, base_value)
+                    _put(runs, arm["method"], s, metric, factor * base_value + sign * v)
                 elif k == "cost_to_target":
                     # the baseline reaches its final value at cost 100; the method at v x 100
                     target_value = 100.0
