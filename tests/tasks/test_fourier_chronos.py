@@ -286,7 +286,8 @@ def test_every_next_token_but_padding_is_scored(series_dir):
             if tokens[r, i + 1] != PAD:
                 nll -= float(torch.log_softmax(logits[r, i].detach(), -1)[tokens[r, i + 1] - 1])
                 count += 1
-    ce, _ = task._loss(tokens)
+    with torch.no_grad():
+        ce, _ = task._loss(tokens)
     assert float(ce) == pytest.approx(nll / count, rel=1e-5)
 
 
@@ -360,3 +361,27 @@ def test_training_lowers_the_loss_and_forecasts_are_scored(series_dir, head):
     for d in ("m1_quarterly", "m3_quarterly", "tourism_quarterly"):
         assert out[f"mase_rel_{d}"] > 0 and out[f"wql_rel_{d}"] > 0
     assert np.isfinite(out["mase_rel"]) and np.isfinite(out["wql_rel"]) and out["test_ce"] > 0
+
+
+def test_a_dataset_mix_draws_every_training_dataset_equally(tmp_path):
+    """30 training series in m1, 5 in m3 (tourism only scored): drawn by series, m3 gets 1/7 of
+    the rows; drawn by dataset, half."""
+    arrays = synthetic_arrays(n_series=30, collections=["m1"])
+    arrays.update(synthetic_arrays(n_series=5, seed=1, collections=["m3"]))
+    arrays.update(synthetic_arrays(n_series=5, seed=2, collections=["tourism"]))
+    write_series(None, arrays, tmp_path)
+    shares = {}
+    for mix in ("series", "datasets"):
+        hp = dict(train_mix=mix, batch_size=700, train_collections=["m1", "m3"], eval_collections=["tourism"])
+        task = make_task(spec(tmp_path, **hp))
+        m3 = {x.tobytes() for x, d in zip(task.train_series, task.train_datasets) if d == "m3_quarterly"}
+        drawn = []
+
+        def record(x, rng, drawn=drawn):
+            drawn.append(x.tobytes())
+            return np.zeros(16, dtype=np.int64)
+
+        task._training_window = record
+        task.batch(0)
+        shares[mix] = sum(d in m3 for d in drawn) / len(drawn)
+    assert shares["series"] == pytest.approx(1 / 7, abs=0.04) and shares["datasets"] == pytest.approx(0.5, abs=0.05)

@@ -73,6 +73,7 @@ class HParams(LoopHParams):
     holdout_every: int = hp(5, min=2)  # every N-th series of a collection both trained and scored on is held out
     eval_series: int | None = hp(None, min=1)  # held-out series scored per benchmark dataset (None: all)
     eval_samples: int = hp(20, min=1)  # sample paths per series (Chronos' default)
+    train_mix: Literal["series", "datasets"] = "series"  # draw series uniformly, or a dataset first (each equally)
     top_k: int | None = hp(50, min=1)  # sample among the k likeliest bins (Chronos' default); None: all
 
     def check(self) -> list[tuple[str, str]]:
@@ -144,7 +145,9 @@ class Task(BaseTask):
         hp = self.hp
         self.window = hp.window
         self.tokenizer = MeanScaleBins(hp.n_bins, hp.low, hp.high)
-        self.train_series, self.heldout = self._split(self.spec["data_dir"], hp)
+        self.train_series, self.train_datasets, self.heldout = self._split(self.spec["data_dir"], hp)
+        names = sorted(set(self.train_datasets))
+        self._members = [np.flatnonzero(np.array(self.train_datasets) == n) for n in names]  # series per dataset
         torch.manual_seed(self.seed)
         cfg = GPTConfig(
             vocab_size=hp.n_bins + 1,
@@ -161,15 +164,16 @@ class Task(BaseTask):
         self._val = None
 
     @staticmethod
-    def _split(data_dir, hp: HParams) -> tuple[list[np.ndarray], dict[str, list]]:
-        """Training histories, and the held-out series of each benchmark dataset ({'m1_yearly': [...]}).
+    def _split(data_dir, hp: HParams) -> tuple[list[np.ndarray], list[str], dict[str, list]]:
+        """Training histories and the dataset of each ('m3_other', ...), and the held-out series of
+        each benchmark dataset ({'m1_yearly': [...]}).
         A collection both trained and evaluated on is split by series: every `holdout_every`-th
         series is held out (its training part unseen too); one only trained on (the Chronos
         corpus) or only evaluated on (zero-shot) is used whole. `eval_series` of each dataset's
         held-out series are scored, evenly spaced over it."""
         train_on, eval_on = hp.train_collections, hp.eval_collections
         every = hp.holdout_every
-        train, heldout = [], {}
+        train, names, heldout = [], [], {}
         for c in dict.fromkeys([*train_on, *eval_on]):
             series = load_collection(data_dir, c)
             held = (
@@ -177,13 +181,15 @@ class Task(BaseTask):
                 if c in train_on and c in eval_on
                 else [c in eval_on] * len(series)
             )
-            train += [s.train for s, h in zip(series, held) if not h and c in train_on]
+            kept = [s for s, h in zip(series, held) if not h and c in train_on]
+            train += [s.train for s in kept]
+            names += [f"{c}_{s.frequency}" for s in kept]
             if c in eval_on:
                 for name in benchmark_datasets([c]):
                     kept = [s for s, h in zip(series, held) if h and f"{c}_{s.frequency}" == name]
                     if kept:
                         heldout[name] = evenly_spaced(kept, hp.eval_series)
-        return train, heldout
+        return train, names, heldout
 
     def optimizer(self):
         return torch.optim.AdamW(self.model.parameters(), lr=self.hp.lr, weight_decay=self.hp.weight_decay)
@@ -214,12 +220,16 @@ class Task(BaseTask):
         return self._tokens(x[max(0, t - ctx) : t], x[t : t + pred])[0]
 
     def batch(self, step: int) -> dict:
-        """{'tokens': (B, window), 'step'}, a pure function of (seed, step): uniform series."""
+        """{'tokens': (B, window), 'step'}, a pure function of (seed, step): series drawn uniformly,
+        or (train_mix 'datasets') a dataset uniformly, then one of its series, as Chronos draws
+        from its training datasets with set probabilities."""
         rng = np.random.default_rng([self.seed, step])
-        rows = [
-            self._training_window(self.train_series[i], rng)
-            for i in rng.integers(len(self.train_series), size=self.hp.batch_size)
-        ]
+        if self.hp.train_mix == "datasets":
+            groups = rng.integers(len(self._members), size=self.hp.batch_size)
+            picks = [self._members[g][rng.integers(len(self._members[g]))] for g in groups]
+        else:
+            picks = rng.integers(len(self.train_series), size=self.hp.batch_size)
+        rows = [self._training_window(self.train_series[i], rng) for i in picks]
         return {"tokens": torch.from_numpy(np.stack(rows)).to(self.device), "step": step}
 
     def _loss(self, tokens: torch.Tensor, scored: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
