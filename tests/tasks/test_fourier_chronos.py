@@ -385,3 +385,14 @@ def test_a_dataset_mix_draws_every_training_dataset_equally(tmp_path):
         task.batch(0)
         shares[mix] = sum(d in m3 for d in drawn) / len(drawn)
     assert shares["series"] == pytest.approx(1 / 7, abs=0.04) and shares["datasets"] == pytest.approx(0.5, abs=0.05)
+
+
+def test_mixed_bins_are_the_authors_dense_middle():
+    """100 bins on [-15, 15] (by hand): sparse share 0.2 split 14 : 5 by width -> int(14.74) = 14
+    bins on [-15, -1] and int(5.26) = 5 on (10, 15]; the other 81 on (-1, 10], 11/81 apart."""
+    tok = MeanScaleBins(n_bins=100, low=-15, high=15, binning="mixed")
+    c = tok.centres
+    assert len(c) == 100 and c[0] == -15 and c[13] == -1 and c[14] == pytest.approx(-1 + 11 / 81)
+    assert c[94] == pytest.approx(10) and c[95:].tolist() == pytest.approx([11, 12, 13, 14, 15])
+    v = -1 + 24 * 11 / 81  # centre 37 (14 + 23), token id 38
+    assert tok.encode(np.array([3 * v + 0.1, 3 * v - 0.1]), 3.0).tolist() == [38, 38]
