@@ -5,9 +5,10 @@ Chronos' recipe for a decoder-only (causal) model, at small scale (Chronos: scri
 train.py, ChronosDataset.to_hf_format, model_type "causal"; the Fourier head authors' copy:
 time-series-forecasting/scripts/train/train.py, lines 458-505):
   tokens    a window's values are divided by the mean |value| of its past part (mean scaling),
-            then quantised into `n_bins` uniform bins on [low, high] (Chronos: 4,094 bins on
-            [-15, 15]); token 0 pads
-  training  a forecast start t drawn uniformly in a training series, at least `min_past` values
+            then quantised into `n_bins` bins on [low, high], uniform (Chronos: 4,093 centres on
+            [-15, 15]) or the authors' mixed bins; token 0 pads
+  training  a series drawn uniformly (or a training dataset first, as Chronos mixes its
+            datasets with set probabilities); a forecast start t in it, at least `min_past` values
             in (Chronos: min_past 60); the past is up to `window - prediction_length` values
             before t, the future the `prediction_length` values from t; past and future side by
             side from position 0, padding on the right (Chronos moves it there for models with
@@ -19,6 +20,8 @@ time-series-forecasting/scripts/train/train.py, lines 458-505):
             token by token for the official horizon h with top-k sampling (Chronos' defaults:
             20 samples, top-k 50, temperature 1), decoded to bin centres; the median -> MASE,
             the sample quantiles 0.1..0.9 -> WQL
+The trunk is models.forecaster's: T5's relative position bias (Chronos is a T5) in a causal stack,
+the linear head tied to the token embedding as the authors' runs (tie_embeddings: true).
 Scores per benchmark dataset (a collection at one frequency: m1_yearly, ..., tourism_monthly, as
 Chronos' benchmark splits them) relative to seasonal naive, aggregated over the datasets with a
 geometric mean (Chronos' agg-relative-score.py): mase_rel, wql_rel.
@@ -47,12 +50,10 @@ IGNORE = -100  # F.cross_entropy's ignore_index: no loss on padding
 @dataclass(frozen=True, kw_only=True)
 class HParams(LoopHParams):
     head: Literal["linear", "fourier"] = hp()
-    n_bins: int = hp(min=2)  # uniform value bins (Chronos: 4,094)
+    n_bins: int = hp(min=2)  # value bins (Chronos: 4,093 of its 4,096 tokens)
     low: float = -15.0  # Chronos' range of mean-scaled values
     high: float = 15.0
-    binning: Literal["uniform", "mixed"] = (
-        "uniform"  # the authors' headline: mixed; Chronos and their ablation: uniform
-    )
+    binning: Literal["uniform", "mixed"] = "uniform"  # the authors' headline: mixed; Chronos': uniform
     n_freqs: int = hp(0, min=0)  # the Fourier head's N
     fourier_init: tuple[float, float] = (1e-3, 0.1)  # the authors' Chronos init: weight / 1000, bias / 10
     gamma: float = hp(0.0, min=0)  # Fourier regulariser weight
