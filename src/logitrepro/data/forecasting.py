@@ -6,6 +6,11 @@ On disk (data/<name>/), per collection c in COLLECTIONS:
   c_xx.npy      the official test parts (the next h values), concatenated
   c_h.npy       each series' horizon h (int64)
   c_period.npy  each series' seasonal period (1 yearly / other, 4 quarterly, 12 monthly)
+
+The Chronos benchmarks score each collection per frequency (monash_m1_yearly, monash_m1_quarterly,
+..., chronos-forecasting scripts/evaluation/configs/zero-shot.yaml; the Fourier head authors'
+time-series-forecasting/scripts/eval/configs/zero-shot.yaml): nine datasets, M3's 174 "other"
+series in none of them. A series' frequency follows from its period and official horizon.
 """
 
 from __future__ import annotations
@@ -25,6 +30,20 @@ FIELDS = ("x", "x_len", "xx", "h", "period")
 # with a `target` column holding each series. {collection: number of shards}.
 CHRONOS_CORPUS_URL = "https://huggingface.co/datasets/autogluon/chronos_datasets/resolve/main/training_corpus"
 CHRONOS_CORPUS_SHARDS = {"tsmixup_10m": 200, "kernel_synth_1m": 20}
+# (seasonal period, official horizon) -> frequency, as the competitions define them (M1, M3:
+# yearly h 6, quarterly 8, monthly 18, M3 other 8; Tourism: yearly 4, quarterly 8, monthly 24)
+FREQUENCY_OF = {(1, 6): "yearly", (1, 4): "yearly", (4, 8): "quarterly", (12, 18): "monthly", (12, 24): "monthly"}
+BENCHMARK_FREQUENCIES = ("yearly", "quarterly", "monthly")  # the Chronos benchmark's datasets per collection
+
+
+def frequency_of(period: int, horizon: int) -> str:
+    """'yearly', 'quarterly', 'monthly', or 'other' (M3's other series, and any unknown pairing)."""
+    return FREQUENCY_OF.get((int(period), int(horizon)), "other")
+
+
+def benchmark_datasets(collections) -> list[str]:
+    """The Chronos benchmark's dataset names for these collections: m1_yearly, m1_quarterly, ..."""
+    return [f"{c}_{f}" for c in collections for f in BENCHMARK_FREQUENCIES]
 
 
 @dataclass(frozen=True)
@@ -32,6 +51,10 @@ class Series:
     train: np.ndarray  # (n,) the history a forecaster sees
     test: np.ndarray  # (h,) the official hold-out
     period: int
+
+    @property
+    def frequency(self) -> str:
+        return frequency_of(self.period, len(self.test))
 
 
 @dataclass
