@@ -37,3 +37,34 @@ def test_a_hard_batch_that_lifts_every_arm_is_no_spike_and_an_arm_of_its_own_is(
     # seed 1 has no other arm to compare with: its own rises count, and its divergence is one more event
     assert alone["spike_episodes"] == 2 and alone["instability_episodes"] == 3
     assert "spike_episodes" not in untraced  # a run without a trace is left as it is
+
+
+def test_the_judge_counts_instability_against_the_other_arms_before_judging_the_claim():
+    """ls.instability from the real config, judged from loss traces alone: MHA spikes on batches of
+    its own (two episodes a seed, 6 in all), LS and the stabilisers only on one hard batch all share."""
+    from logitrepro.claims import REPRODUCED
+    from logitrepro.config import load_config
+    from logitrepro.judging import build_claims_file
+    from tests.support import PROJECT
+
+    cfg = load_config(PROJECT / "configs" / "config.yaml", root=PROJECT)
+    pc = cfg.paper("ls_attention")
+    pc = {**pc, "claims": [c for c in pc["claims"] if c["id"] == "ls.instability"]}
+    hard = [3.0] * 60
+    hard[30] = 4.5  # one batch lifts every arm
+    mha = list(hard)
+    for t in (40, 41, 50):  # two episodes of MHA's own
+        mha[t] = 4.5
+    evals = []
+    for seed in (0, 1, 2):
+        for arm, losses in (("mha", mha), ("ls", hard), ("qk_norm", hard), ("softcap", hard)):
+            trace = {"losses": losses, "spike_nats": 0.5, "spike_burnin": 20}
+            evals.append(
+                {
+                    "spec": {"experiment": "lm", "arm": arm, "seed": seed},
+                    "metrics": {"status": "completed", "loss_trace": trace},
+                }
+            )
+    (rec,) = build_claims_file(pc, "cpu", evals, cfg.judge_context("ls_attention"))["claims"]
+    assert rec["measured"]["method_events"] == 0 and rec["measured"]["baseline_events"] == 6
+    assert rec["verdict"] == REPRODUCED

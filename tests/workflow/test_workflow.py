@@ -267,9 +267,10 @@ def test_smoke_pipeline_tracks_runs_and_claims_in_mlflow(smoke_project):
         for paper in ("cnn_svm", "vq_logits", "ls_attention", "fourier_head", "sso")
         for c in json.loads((repo / "results" / "claims" / f"{paper}.json").read_text())["claims"]
     ]
-    # one record per claim (budgets are its robustness row): cnn_svm 8 and 2 planted; vq_logits 8;
-    # ls_attention 10; fourier_head: gaussian (6), chronos (3), atari (3); sso: breast_cancer (8), cartpole (4)
-    assert len(claims) == 10 + 8 + 10 + (6 + 3 + 3) + (8 + 4)
+    # one record per claim (budgets are its robustness row): cnn_svm 8 and 2 planted; vq_logits 9 (with
+    # the CPU speed proxy); ls_attention 13; fourier_head: gaussian (6), chronos (3), atari (3); sso:
+    # breast_cancer (8), cartpole (4)
+    assert len(claims) == 10 + 9 + 13 + (6 + 3 + 3) + (8 + 4)
     assert sorted((r.data.tags["claim_id"], r.data.tags["verdict"]) for r in claim_runs) == sorted(
         (c["id"], c["verdict"]) for c in claims
     )
@@ -320,13 +321,14 @@ def test_a_config_change_reruns_the_jobs_it_touches_and_everything_after(smoke_p
     counts = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", p.stdout, re.M)}
     runs, jobs = train_runs_and_jobs(p)
     # Every job spec names the kernel backend: all runs retrain, and all that is made from them follows.
-    # cnn_svm 2 seeds (with the planted arms); one seed each: vq_logits (6 arms, 2 timed layers), ls_attention, fourier_head
-    # (gaussian 4, chronos 2, atari 2), sso (breast cancer: SGD at 1/L and 7 families over 7 steps, each
-    # point on seed 0 and the held-out seed 100: 1 + 49 x 2; cartpole: SLS, m = 5, 20)
-    assert runs == 2 * 6 + 8 + 4 + (4 + 2 + 2) + (1 + 49 * 2) + 3
-    # one job per experiment: cnn_svm 2 (the planted arms in mnist's), vq_logits 2, ls_attention 1,
+    # cnn_svm 2 seeds (with the planted arms); one seed each: vq_logits (6 arms, 2 timed layers),
+    # ls_attention (lm and lengths, 4 arms each), fourier_head (gaussian at 500 and 20 epochs, chronos 2,
+    # atari 2), sso (breast cancer: SGD at 1/L and 7 families over 7 steps, each point on seed 0 and the
+    # held-out seed 100: 1 + 49 x 2; cartpole: SLS, m = 5, 20)
+    assert runs == 2 * 6 + 8 + (4 + 4) + (2 + 2 + 2) + (1 + 49 * 2) + 3
+    # one job per experiment: cnn_svm 2 (the planted arms in mnist's), vq_logits 2, ls_attention 2,
     # fourier_head 3 (gaussian, chronos, atari), sso 2
-    assert jobs == 2 + 2 + 1 + 3 + 2
+    assert jobs == 2 + 2 + 2 + 3 + 2
     rest = {k: v for k, v in counts.items() if not k.startswith("train__")}
     rest_jobs = {"judge": 5, "tables": 5, "plots": 5, "claims_history": 1, "all": 1}
     assert rest == {**rest_jobs, "total": jobs + sum(rest_jobs.values())}, p.stdout[-2000:]
