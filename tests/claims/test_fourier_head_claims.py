@@ -126,12 +126,13 @@ def test_an_absolute_kl_is_judged_at_500_epochs_only():
 def test_the_frequency_trends_are_judged_where_the_sweep_is_trained(density, trend):
     claim_id = f"fh.freqs.{density}.{trend}"
     claim, _, _ = real(claim_id, "paper")
-    assert claim["arm"] == "headline" and claim["judged_at"] == ["cpu", "paper"]
-    for scale in ("cpu", "paper"):
-        assert judge(claim_id, plant(claim, PASS, SEEDS), scale)["verdict"] == REPRODUCED
-        assert judge(claim_id, plant(claim, FAIL, SEEDS), scale)["verdict"] == NOT_REPRODUCED
+    assert claim["arm"] == "headline" and claim["judged_at"] == ["paper"]
+    assert judge(claim_id, plant(claim, PASS, SEEDS), "paper")["verdict"] == REPRODUCED
+    assert judge(claim_id, plant(claim, FAIL, SEEDS), "paper")["verdict"] == NOT_REPRODUCED
+    rec = judge(claim_id, plant(claim, PASS, SEEDS), "cpu")
+    assert rec["verdict"] == NOT_CHECKED and "paper" in rec["check_with"]
     sweep = config_at("paper").job_spec("fourier_head", density, "headline", 1)["hparams"]
     assert sweep["freqs"] == [2, 4, 6, 8, 10, 12, 14, 16, 18, 20] and sweep["gammas"] == [0.0, 1.0e-6]
-    # cpu: the same sweep at the authors' 500 epochs, without the regularised half
+    # cpu: the two compared heads only, at the authors' 500 epochs
     cpu = config_at("cpu").job_spec("fourier_head", density, "headline", 1)["hparams"]
-    assert cpu["freqs"] == sweep["freqs"] and cpu["gammas"] == [0.0] and cpu["steps"] == 62500
+    assert cpu["freqs"] == [12] and cpu["gammas"] == [0.0] and cpu["steps"] == 62500

@@ -57,8 +57,9 @@ def test_dry_run_every_scale(scale, tmp_path):
     seeds = {"smoke": 1, "cpu": 3, "paper": 3}[scale]
     counts = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", p.stdout, re.M)}
     runs, jobs = train_runs_and_jobs(p)
-    # cnn_svm: 2 experiments x 2 arms; vq_logits: 6 arms and 2 timed layers; ls_attention: 4 arms and the
-    # lengths experiment's 4; each per seed.
+    # cnn_svm: 2 experiments x 2 arms (Fashion-MNIST not at cpu scale); vq_logits: 6 arms and 2 timed
+    # layers; ls_attention: 4 arms and the lengths experiment's 4; each per seed.
+    cnn = {"cpu": 2}.get(scale, 4)
     # fourier_head: 3 datasets x (headline at the authors' 500 epochs and at 20) x the authors' seeds.
     fh_seeds = {"smoke": 1, "cpu": 4, "paper": 4}[scale]
     # Experiments with seeds of their own: chronos (2 arms); atari (2 arms) at smoke and paper scale only.
@@ -71,17 +72,17 @@ def test_dry_run_every_scale(scale, tmp_path):
     # 1-3 and 100-102: 3 + 63 x 6 = 381 each).
     cpu_sso = 3 * 297 + 168 + 9 + 21 + 9
     sso = {"smoke": 3 * 99 + 56 + 3 + 7 + 3, "cpu": cpu_sso, "paper": cpu_sso + 9 + 3 * 381}[scale]
-    assert runs == 20 * seeds + 6 * fh_seeds + chronos + atari + sso
+    assert runs == (cnn + 16) * seeds + 6 * fh_seeds + chronos + atari + sso
     # jobs: one per experiment at smoke and cpu scale (every arm, seed and grid point in it), per run at
-    # paper scale: cnn_svm 2, vq_logits 2, ls_attention 2, fourier_head 4 (+ atari), sso 7
-    per_experiment = {"smoke": 18, "cpu": 17}
+    # paper scale: cnn_svm 2 (1 at cpu), vq_logits 2, ls_attention 2, fourier_head 4 (+ atari), sso 7
+    per_experiment = {"smoke": 18, "cpu": 16}
     assert jobs == per_experiment.get(scale, runs), (jobs, runs)
     assert "evaluate" not in counts  # a training job evaluates its own final checkpoint
     # LM corpora: one vocabulary for both papers at smoke scale, two at cpu (4096 and 1024) and paper
     # (32768 and 50257), on WikiText-103 in place of Shakespeare at paper scale; plus breast_cancer, Spambase
-    # and the forecasting series; the Seaquest trajectories at smoke and paper scale; the LIBSVM sets and the
-    # Hopper expert at paper scale.
-    datasets = {"smoke": 7, "cpu": 6, "paper": 11}[scale]
+    # and the forecasting series; MNIST, and Fashion-MNIST at smoke and paper scale; the Seaquest trajectories
+    # at smoke and paper scale; the LIBSVM sets and the Hopper expert at paper scale.
+    datasets = {"smoke": 7, "cpu": 5, "paper": 11}[scale]
     assert (counts["prepare_dataset"], counts["tokenize"], counts["judge"]) == (datasets, {"smoke": 1}.get(scale, 2), 5)
     for name, at in (
         ("wikitext103", "paper"),
@@ -92,6 +93,7 @@ def test_dry_run_every_scale(scale, tmp_path):
         ("seaquest_recorded", "smoke"),
     ):
         assert (f"/d/{name}" in p.stdout) == (scale == at), name
+    assert ("/d/fashion_mnist" in p.stdout) == (scale != "cpu")
 
 
 def train_runs_and_jobs(p) -> tuple[int, int]:
