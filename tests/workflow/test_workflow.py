@@ -149,8 +149,13 @@ def smoke_project(tmp_path_factory, idx_sources):
 
     def judge_at_smoke(p):  # exercise real verdicts at this scale too, and plant an effect of known sign
         for claim in p["claims"]:
-            if claim["kind"] != "absolute":
+            if claim["kind"] == "absolute":
+                continue
+            if isinstance(claim["judged_at"], list):
                 claim["judged_at"].append("smoke")
+            else:  # a matrix claim whose rows name their scales (judged_at: ${r.at})
+                for row in claim["matrix"]["r"]:
+                    row["at"].append("smoke")
         # on the generated digits 120 steps at 3e-3 reach about 100% test accuracy, 1 step about 10%
         # (a copy: the YAML anchor shares one arms mapping between the two experiments)
         p["experiments"]["mnist"]["arms"] = {
