@@ -11,7 +11,7 @@ from sklearn.model_selection import train_test_split
 
 from logitrepro.data import toy_densities as toy
 from logitrepro.kernels import fourier_head_logpmf_ref
-from logitrepro.metrics.density import entropy_per_row, kl_per_row, smoothness
+from logitrepro.metrics.density import entropy_per_row, kl_per_row, ripple_fit, smoothness
 from logitrepro.models.toy_heads import Member, ToyEnsemble
 from logitrepro.tasks import make_task
 from tests.support import task_spec
@@ -146,6 +146,43 @@ def test_kl_and_smoothness_follow_their_definitions():
     spiky = np.zeros((1, 50))
     spiky[0, ::2] = 1 / 25
     assert smoothness(flat) < 1e-12 < smoothness(spiky)
+
+
+def test_the_ripple_multiplies_the_density_by_a_cosine_at_the_bin_centres():
+    # on a flat pmf the cosine sums to 0 over the 50 centres (whole periods), so the rippled pmf is
+    # (1 + amp cos(pi f c)) / 50 exactly
+    c = -0.98 + 0.04 * np.arange(50)
+    got = toy.rippled(np.full((2, 50), 1 / 50), freq=20, amp=0.5)
+    np.testing.assert_allclose(got, np.tile((1 + 0.5 * np.cos(20 * np.pi * c)) / 50, (2, 1)), rtol=1e-12)
+    one_hot = np.zeros((1, 50))
+    one_hot[0, 7] = 1.0
+    np.testing.assert_allclose(toy.rippled(one_hot, 20, 0.5), one_hot)  # a point mass has nothing to ripple
+
+
+def test_rippled_labels_follow_the_rippled_density_and_the_test_keeps_the_signal():
+    clean, noisy = toy.generate("gaussian", seed=1), toy.generate("gaussian", seed=1, ripple=(20, 0.5))
+    for k in ("inputs", "pmf"):  # the authors' draws and the signal a head should learn stay as they were
+        assert np.array_equal(clean["test"][k], noisy["test"][k])
+    assert np.array_equal(clean["train"]["inputs"], noisy["train"]["inputs"])
+    np.testing.assert_allclose(noisy["train"]["pmf"], toy.rippled(clean["train"]["pmf"].astype(float), 20, 0.5), atol=1e-6)
+    np.testing.assert_allclose(noisy["test"]["noisy_pmf"], toy.rippled(clean["test"]["pmf"].astype(float), 20, 0.5), atol=1e-6)
+    # the drawn labels are likelier under the rippled density than under the clean one, by about the
+    # KL between them (here ~0.1 nats a row); the clean labels are the other way round
+    train = noisy["train"]
+    rows = np.arange(len(train["target"]))
+    gain = np.log(train["pmf"][rows, train["target"]]) - np.log(clean["train"]["pmf"][rows, train["target"]])
+    kl = kl_per_row(train["pmf"].astype(float), clean["train"]["pmf"].astype(float)).mean()
+    assert gain.mean() == pytest.approx(kl, abs=0.03) and kl > 0.05
+    gain_clean = np.log(train["pmf"][rows, clean["train"]["target"]]) - np.log(clean["train"]["pmf"][rows, clean["train"]["target"]])
+    assert gain_clean.mean() < 0
+
+
+def test_ripple_fit_is_the_share_of_the_noise_a_model_reproduced():
+    clean = toy.generate("gaussian", seed=2)["test"]["pmf"].astype(float)
+    noisy = toy.rippled(clean, 20, 0.5)
+    assert ripple_fit(clean, clean, noisy) == 0.0
+    assert ripple_fit(noisy, clean, noisy) == pytest.approx(1.0)
+    assert ripple_fit(clean + 0.3 * (noisy - clean), clean, noisy) == pytest.approx(0.3)
 
 
 def test_toy_task_trains_every_member_and_reports_per_member_metrics():

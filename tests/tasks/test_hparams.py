@@ -116,3 +116,9 @@ def test_build_converts_lists_to_tuples_and_checks_cross_field_rules():
         hp.steps = 2
     with pytest.raises(HParamsError, match="an arm needs linear: true"):
         build(cls, {"steps": 1, "eval_every": 1, "checkpoint_every": 1, "toy": "beta", "linear": False})
+    base = {"steps": 1, "eval_every": 1, "checkpoint_every": 1, "toy": "gaussian", "freqs": [12], "gammas": [0]}
+    with pytest.raises(HParamsError, match="ripple_freq.*12: the ripple must lie above every Fourier member's N"):
+        build(cls, {**base, "ripple_amp": 0.5, "ripple_freq": 12})
+    with pytest.raises(HParamsError, match="ripple_amp"):
+        build(cls, {**base, "ripple_amp": 1.0})  # the rippled density would touch zero
+    assert build(cls, {**base, "ripple_amp": 0.5}).ripple == (20, 0.5) and build(cls, base).ripple is None

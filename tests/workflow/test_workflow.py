@@ -60,7 +60,8 @@ def test_dry_run_every_scale(scale, tmp_path):
     # cnn_svm: 2 experiments x 2 arms (Fashion-MNIST not at cpu scale); vq_logits: 6 arms and 2 timed
     # layers; ls_attention: 4 arms and the lengths experiment's 4; each per seed.
     cnn = {"cpu": 2}.get(scale, 4)
-    # fourier_head: 3 datasets x (headline at the authors' 500 epochs and at 20) x the authors' seeds.
+    # fourier_head: 3 datasets x (headline at the authors' 500 epochs and at 20), and the rippled gaussian
+    # at 500 epochs, x the authors' seeds.
     fh_seeds = {"smoke": 1, "cpu": 4, "paper": 4}[scale]
     # Experiments with seeds of their own: chronos (2 arms); atari (2 arms) at smoke and paper scale only.
     chronos, atari = 2 * {"smoke": 1}.get(scale, 3), 2 * {"smoke": 1, "cpu": 0, "paper": 4}[scale]
@@ -72,10 +73,10 @@ def test_dry_run_every_scale(scale, tmp_path):
     # 1-3 and 100-102: 3 + 63 x 6 = 381 each).
     cpu_sso = 3 * 297 + 168 + 9 + 21 + 9
     sso = {"smoke": 3 * 99 + 56 + 3 + 7 + 3, "cpu": cpu_sso, "paper": cpu_sso + 9 + 3 * 381}[scale]
-    assert runs == (cnn + 16) * seeds + 6 * fh_seeds + chronos + atari + sso
+    assert runs == (cnn + 16) * seeds + 7 * fh_seeds + chronos + atari + sso
     # jobs: one per experiment at smoke and cpu scale (every arm, seed and grid point in it), per run at
-    # paper scale: cnn_svm 2 (1 at cpu), vq_logits 2, ls_attention 2, fourier_head 4 (+ atari), sso 7
-    per_experiment = {"smoke": 18, "cpu": 16}
+    # paper scale: cnn_svm 2 (1 at cpu), vq_logits 2, ls_attention 2, fourier_head 5 (+ atari), sso 7
+    per_experiment = {"smoke": 19, "cpu": 17}
     assert jobs == per_experiment.get(scale, runs), (jobs, runs)
     assert "evaluate" not in counts  # a training job evaluates its own final checkpoint
     # LM corpora: one vocabulary for both papers at smoke scale, two at cpu (4096 and 1024) and paper

@@ -96,13 +96,47 @@ def authors_split(n: int) -> tuple[np.ndarray, np.ndarray]:
     return order[n_test:], order[:n_test]
 
 
-def generate(name: str, seed: int, n: int = N_SAMPLES, n_bins: int = N_BINS) -> dict[str, dict[str, np.ndarray]]:
+def rippled(pmf: np.ndarray, freq: int, amp: float) -> np.ndarray:
+    """(n, m): each row of pmf times 1 + amp cos(pi freq c) at the bin centres c, normalised.
+
+    High-frequency noise on the density (ours, not the authors': the paper's claim that the Fourier
+    head ignores such noise rests on theory, and their code has no noisy toy). A Fourier head with
+    N frequencies has a density of frequencies up to N, so it cannot represent the ripple when
+    freq > N; the 50-bin linear head can, up to freq 24 (two bins a period is the Nyquist limit)."""
+    c = bin_centres(pmf.shape[1])[None, :]  # (1, m)
+    d = pmf * (1.0 + amp * np.cos(np.pi * freq * c))
+    return d / d.sum(axis=1, keepdims=True)
+
+
+def _draw_bins(pmf: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """(n,) one bin per row, drawn from that row's pmf (inverse CDF)."""
+    cdf = np.cumsum(pmf, axis=1)
+    u = rng.uniform(0.0, 1.0, (pmf.shape[0], 1)) * cdf[:, -1:]
+    return np.minimum((cdf < u).sum(axis=1), pmf.shape[1] - 1)
+
+
+def generate(
+    name: str, seed: int, n: int = N_SAMPLES, n_bins: int = N_BINS, ripple: tuple[int, float] | None = None
+) -> dict[str, dict[str, np.ndarray]]:
     """{'train'|'test': {'inputs' (n, 2) float32 bin indices of x and y, 'target' (n,) bin of z,
-    'pmf' (n, n_bins) true pmf}}."""
+    'pmf' (n, n_bins) true pmf}}.
+
+    With ripple = (freq, amp) the training targets are drawn instead from the rippled density
+    (rippled(), from a generator of its own, so x and y stay the authors' draws) and the training
+    pmf is that density (what the labels follow); the test pmf stays the clean one, the signal a
+    head should learn, and the test split gains 'noisy_pmf', the rippled density of its rows."""
     x, y, z = _sample(name, n, np.random.default_rng(seed))
     inputs = np.stack([to_bins(x, n_bins), to_bins(y, n_bins)], axis=1).astype(np.float32)
     target = to_bins(z, n_bins).astype(np.int64)
-    pmf = true_pmf(name, x, y, n_bins).astype(np.float32)
+    clean = true_pmf(name, x, y, n_bins)
     train, test = authors_split(n)
-    parts = {"train": train, "test": test}
-    return {s: {"inputs": inputs[i], "target": target[i], "pmf": pmf[i]} for s, i in parts.items()}
+    out = {
+        "train": {"inputs": inputs[train], "target": target[train], "pmf": clean[train].astype(np.float32)},
+        "test": {"inputs": inputs[test], "target": target[test], "pmf": clean[test].astype(np.float32)},
+    }
+    if ripple is not None:
+        noisy = rippled(clean, *ripple)
+        out["train"]["pmf"] = noisy[train].astype(np.float32)
+        out["train"]["target"] = _draw_bins(noisy[train], np.random.default_rng([seed, 1])).astype(np.int64)
+        out["test"]["noisy_pmf"] = noisy[test].astype(np.float32)
+    return out

@@ -31,3 +31,11 @@ def smoothness(pmf: np.ndarray, sigmas: int = 100) -> float:
         blurred = ndimage.gaussian_filter1d(pmf, sigma=s, axis=1, mode="wrap", radius=pmf.shape[1] - 1)
         total += 6.0 / (math.pi**2 * s**2) * np.linalg.norm(pmf - blurred, axis=1)
     return float(total.mean())
+
+
+def ripple_fit(pred_pmf: np.ndarray, clean_pmf: np.ndarray, noisy_pmf: np.ndarray) -> float:
+    """How much of the noise a model reproduced: the least-squares coefficient of its departure from
+    the clean pmf on the noise (noisy - clean), over all rows and bins of (n, m). 0: the model
+    ignored the noise; 1: it learnt the noisy density's departure in full."""
+    noise = noisy_pmf - clean_pmf
+    return float(((pred_pmf - clean_pmf) * noise).sum() / (noise * noise).sum())
