@@ -164,8 +164,9 @@ def test_rippled_labels_follow_the_rippled_density_and_the_test_keeps_the_signal
     for k in ("inputs", "pmf"):  # the authors' draws and the signal a head should learn stay as they were
         assert np.array_equal(clean["test"][k], noisy["test"][k])
     assert np.array_equal(clean["train"]["inputs"], noisy["train"]["inputs"])
-    np.testing.assert_allclose(noisy["train"]["pmf"], toy.rippled(clean["train"]["pmf"].astype(float), 20, 0.5), atol=1e-6)
-    np.testing.assert_allclose(noisy["test"]["noisy_pmf"], toy.rippled(clean["test"]["pmf"].astype(float), 20, 0.5), atol=1e-6)
+    for split, key in (("train", "pmf"), ("test", "noisy_pmf")):
+        want = toy.rippled(clean[split]["pmf"].astype(float), 20, 0.5)
+        np.testing.assert_allclose(noisy[split][key], want, atol=1e-6)
     # the drawn labels are likelier under the rippled density than under the clean one, by about the
     # KL between them (here ~0.1 nats a row); the clean labels are the other way round
     train = noisy["train"]
@@ -173,7 +174,8 @@ def test_rippled_labels_follow_the_rippled_density_and_the_test_keeps_the_signal
     gain = np.log(train["pmf"][rows, train["target"]]) - np.log(clean["train"]["pmf"][rows, train["target"]])
     kl = kl_per_row(train["pmf"].astype(float), clean["train"]["pmf"].astype(float)).mean()
     assert gain.mean() == pytest.approx(kl, abs=0.03) and kl > 0.05
-    gain_clean = np.log(train["pmf"][rows, clean["train"]["target"]]) - np.log(clean["train"]["pmf"][rows, clean["train"]["target"]])
+    clean_labels = clean["train"]["target"]
+    gain_clean = np.log(train["pmf"][rows, clean_labels]) - np.log(clean["train"]["pmf"][rows, clean_labels])
     assert gain_clean.mean() < 0
 
 

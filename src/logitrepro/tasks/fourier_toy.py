@@ -52,7 +52,8 @@ class HParams(LoopHParams):
     freqs: tuple[int, ...] = ()  # Fourier members: N for each of these ...
     gammas: tuple[float, ...] = ()  # ... and each regulariser weight
     gamma_freqs: tuple[int, ...] | None = None  # the N that get the nonzero gammas (None: every N of freqs)
-    ripple_amp: float = hp(0.0, min=0, max=0.9)  # label noise: the density times 1 + amp cos(pi freq z); 0 = none; < 1 keeps it positive
+    # label noise: the density times 1 + amp cos(pi freq z); 0 = none; below 1 keeps it positive
+    ripple_amp: float = hp(0.0, min=0, max=0.9)
     ripple_freq: int = hp(20, min=1, max=N_BINS // 2 - 1)  # its frequency; the 50 bins resolve up to 24
 
     def check(self) -> list[tuple[str, str]]:
