@@ -200,6 +200,57 @@ def test_a_finished_run_is_kept_unless_retrain_asks_for_a_fresh_one(tmp_path, pr
     assert calls == list(range(20)) and "other package versions" in capsys.readouterr().out
 
 
+def test_a_torn_last_history_line_is_dropped_with_a_message_and_the_run_resumes(
+    tmp_path, prepared_mnist, monkeypatch, capsys
+):
+    """A full disk or a power cut leaves the last history row half written: the resume drops it,
+    says so, and ends with the history of a run never interrupted."""
+    T.train(spec_for(prepared_mnist), tmp_path / "full")
+    with pytest.raises(KeyboardInterrupt):
+        monkeypatch.setattr(T, "make_task", dying_at(12, T.make_task))
+        T.train(spec_for(prepared_mnist), tmp_path / "run")
+    monkeypatch.undo()
+    with RunDir(tmp_path / "run").history.open("a") as f:
+        f.write('{"step": 12, "train_loss": 0.4')
+    summary = T.train(spec_for(prepared_mnist), tmp_path / "run")
+    assert summary["steps"] == 20 and history(tmp_path / "run") == history(tmp_path / "full")
+    assert "history.jsonl: its last line is torn (line 3" in capsys.readouterr().err
+
+
+def test_a_finished_run_whose_run_json_cannot_be_read_trains_again_saying_why(
+    tmp_path, prepared_mnist, monkeypatch, capsys
+):
+    """run.json holds the run's provenance and the cost of its attempts: a run that lost it is
+    trained again (its job is forced by logitrepro.repair), not kept and not a crash."""
+    T.train(spec_for(prepared_mnist), tmp_path / "run")
+    info = RunDir(tmp_path / "run").info
+    info.write_text(info.read_text()[:100])
+    calls = []
+    monkeypatch.setattr(T, "make_task", counting_batches(T.make_task, calls))
+    T.train(spec_for(prepared_mnist), tmp_path / "run")
+    assert calls == list(range(20))
+    assert f"starting afresh: {info} is truncated (not valid JSON at byte 100)" in capsys.readouterr().out
+    assert RunDir(tmp_path / "run").read_info()["attempts"][0]["from_step"] == 0
+
+
+def test_a_checkpoint_cut_off_or_overwritten_is_named_and_its_run_trains_again(
+    tmp_path, prepared_mnist, monkeypatch, capsys
+):
+    from logitrepro.files import DamagedFile
+
+    T.train(spec_for(prepared_mnist, steps=5), tmp_path / "run")
+    ckpt = RunDir(tmp_path / "run").checkpoint
+    whole = ckpt.read_bytes()
+    for damaged in (whole[: len(whole) // 2], b"<html>503</html>"):
+        ckpt.write_bytes(damaged)
+        with pytest.raises(DamagedFile, match=f"^{ckpt} (is not a whole archive|cannot be read back)"):
+            T.evaluate(tmp_path / "run")
+    calls = []
+    monkeypatch.setattr(T, "make_task", counting_batches(T.make_task, calls))
+    T.train(spec_for(prepared_mnist, steps=5), tmp_path / "run")
+    assert calls == list(range(5)) and f"starting afresh: {ckpt} is not a whole archive" in capsys.readouterr().out
+
+
 def test_a_checkpoint_from_other_code_is_not_resumed(tmp_path, prepared_mnist, monkeypatch, capsys):
     with pytest.raises(KeyboardInterrupt):
         monkeypatch.setattr(T, "make_task", dying_at(12, T.make_task))

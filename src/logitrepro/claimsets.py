@@ -11,7 +11,9 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from logitrepro.files import DamagedFile, read_json
 from logitrepro.provenance import SUFFIX
+from logitrepro.repair import JUDGE_AGAIN
 
 
 class ClaimsNotFound(RuntimeError):
@@ -28,7 +30,10 @@ def _from_folder(path: Path) -> ClaimSet:
     files = [path] if path.is_file() else sorted(p for p in path.glob("*.json") if not p.name.endswith(SUFFIX))
     if not files:
         raise ClaimsNotFound(f"{path} holds no claims files (results/claims/<paper>.json)")
-    return ClaimSet(str(path), [json.loads(p.read_text()) for p in files])
+    try:
+        return ClaimSet(str(path), [read_json(p, JUDGE_AGAIN) for p in files])
+    except DamagedFile as e:  # a side that cannot be read is no side: never a flip
+        raise ClaimsNotFound(str(e)) from None
 
 
 def _is_revision(rev: str, repo: Path) -> bool:
@@ -55,9 +60,16 @@ def _from_revision(rev: str, repo: Path, claims_dir: str) -> ClaimSet:
     files = []
     for name in names:
         try:
-            files.append(json.loads(fs.read_text(name)))
+            text = fs.read_text(name)
         except Exception as e:  # the object is neither in the cache nor on a remote this machine reaches
             raise ClaimsNotFound(f"{name} at {rev}: {e} (run `dvc pull` or `dvc fetch --rev {rev}` first)") from None
+        try:
+            files.append(json.loads(text))
+        except ValueError as e:
+            raise ClaimsNotFound(
+                f"{name} at {rev} is not valid JSON ({e}): that commit versioned a damaged claims file; "
+                "compare another revision"
+            ) from None
     return ClaimSet(f"git {rev}", files)
 
 

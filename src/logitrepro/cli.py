@@ -127,10 +127,11 @@ def cmd_judge(args) -> int:
     from logitrepro.claims import VERDICTS
     from logitrepro.files import read_json, write_json
     from logitrepro.judging import add_reruns, build_claims_file
+    from logitrepro.runs import EVALUATE_AGAIN
     from logitrepro.tracking import make_tracker
 
     cfg = _config(args)
-    evaluations = [read_json(p) for p in args.metrics]
+    evaluations = [read_json(p, EVALUATE_AGAIN) for p in args.metrics]
     tracker = make_tracker(cfg.main["tracking"])
     if tracker is not None:  # one writer per paper records the runs that trained without MLflow
         tracker.describe_paper(cfg.paper(args.paper)["paper"])
@@ -161,22 +162,23 @@ def cmd_record_claims(args) -> int:
     """The claims history in MLflow: one parent run for this invocation's claims files."""
     from logitrepro import runinfo
     from logitrepro.files import read_json, write_json
+    from logitrepro.repair import JUDGE_AGAIN
     from logitrepro.report.tables import tally
     from logitrepro.tracking import claims_view_key, make_tracker
 
     cfg = _config(args)
+    files = []  # read first: a damaged file is named before anything is recorded
+    for path in args.claims:
+        if path.endswith(".prov.json"):  # a provenance record beside a claims file (a shell glob's catch)
+            continue
+        data = read_json(path, JUDGE_AGAIN, expect=None)
+        if not isinstance(data, dict) or not isinstance(data.get("claims"), list) or "paper" not in data:
+            raise SystemExit(f"record-claims: {path} is not a claims file (written by `logitrepro judge`)")
+        files.append(data)
     tracker = make_tracker(cfg.main["tracking"])
     if tracker is None:
         print("tracking.enabled is false: the claims stay in results/claims only")
         return 0
-    files = []
-    for path in args.claims:
-        if path.endswith(".prov.json"):  # a provenance record beside a claims file (a shell glob's catch)
-            continue
-        data = read_json(path)
-        if not isinstance(data, dict) or not isinstance(data.get("claims"), list) or "paper" not in data:
-            raise SystemExit(f"record-claims: {path} is not a claims file (written by `logitrepro judge`)")
-        files.append(data)
     invocation = {
         "git_commit": runinfo.git_commit(),
         "config_digest": cfg.digest(),
@@ -194,14 +196,15 @@ def cmd_record_claims(args) -> int:
 
 
 def cmd_tables(args) -> int:
-    from logitrepro.files import read_json
+    from logitrepro.files import atomic_write_text, read_json
+    from logitrepro.repair import JUDGE_AGAIN
     from logitrepro.report.tables import render
 
-    rendered = render(read_json(args.claims))
+    rendered = render(read_json(args.claims, JUDGE_AGAIN))
     for fmt, path in (("md", args.md), ("tex", args.tex), ("html", args.html)):
         if path:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-            Path(path).write_text(rendered[fmt])
+            atomic_write_text(path, rendered[fmt])
     return 0
 
 
@@ -217,6 +220,7 @@ def cmd_plots(args) -> int:
 def cmd_show(args) -> int:
     from logitrepro.files import read_json
     from logitrepro.provenance import SUFFIX
+    from logitrepro.repair import JUDGE_AGAIN
     from logitrepro.report.tables import terminal_summary
 
     folder = Path(args.claims_dir)
@@ -224,13 +228,14 @@ def cmd_show(args) -> int:
     if not files:
         print(f"no claims in {folder}; run the pipeline first (make run, or snakemake --cores all)")
         return 1
-    print(terminal_summary([read_json(f) for f in files]))
+    print(terminal_summary([read_json(f, JUDGE_AGAIN) for f in files]))
     print(f"\nTables: {Path(args.claims_dir).parent / 'tables'}/   Browse runs: mlflow ui")
     return 0
 
 
 def cmd_diff(args) -> int:
-    """Two sets of claims side by side; exit 1 when a paper claim's verdict flipped (a CI guard)."""
+    """Two sets of claims side by side; exit 1 when a paper claim's verdict flipped (a CI guard),
+    2 when a side cannot be read (so that a damaged file never reads as a flip)."""
     from logitrepro.claimsets import ClaimsNotFound, load_claim_set
     from logitrepro.report.diff import compare, format_diff, paper_flips
 
@@ -420,6 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from logitrepro.data.store import DataUnavailable
+    from logitrepro.files import DamagedFile, NoSpaceLeft
     from logitrepro.tracking import TrackingUnavailable
 
     try:
@@ -433,6 +439,9 @@ def main(argv: list[str] | None = None) -> int:
     except TrackingUnavailable as e:
         print(f"logitrepro: {e}", file=sys.stderr)
         return 4
+    except (DamagedFile, NoSpaceLeft) as e:  # a file this project wrote that cannot be read, or written
+        print(f"logitrepro: {e}", file=sys.stderr)
+        return 5
     finally:
         if os.environ.get(COMMAND_USAGE_ENV):  # a workflow job: its CPU, for the pipeline's overhead split
             record_command_usage(args.command, os.environ[COMMAND_USAGE_ENV])

@@ -20,6 +20,7 @@ import os
 from pathlib import Path
 
 from logitrepro.config import Config
+from logitrepro.files import naming_full_disk
 
 STATE = Path(".snakemake") / "logitrepro"
 TASKS = Path(__file__).resolve().parent / "tasks"
@@ -109,7 +110,8 @@ def _process_usage() -> tuple[float, float, float]:
 def _append_line(path: str | Path, record: dict) -> dict:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as f:  # one short line per write, O_APPEND: parallel jobs do not interleave
+    # one short line per write, O_APPEND: parallel jobs do not interleave
+    with naming_full_disk(path), path.open("a") as f:
         f.write(json.dumps(record) + "\n")
     return record
 
@@ -193,6 +195,7 @@ def runs_on_changed_data(cfg: Config, dry_run: bool = False) -> list[str]:
     param as it was when the DAG was built, which for data prepared in the same invocation is
     before the data exists (and the next run would retrain everything)."""
     from logitrepro import runinfo
+    from logitrepro.files import DamagedFile
     from logitrepro.runs import RunDir
 
     current: dict[str, str] = {}
@@ -206,7 +209,10 @@ def runs_on_changed_data(cfg: Config, dry_run: bool = False) -> list[str]:
                     continue
                 if data_dir not in current:
                     current[data_dir] = runinfo.data_checksum(data_dir)
-                trained_on = run.read_info().get("data_checksum")
+                try:
+                    trained_on = run.read_info().get("data_checksum")
+                except DamagedFile:  # its job trains it again anyway (logitrepro.repair)
+                    continue
                 now = current[data_dir]
                 if trained_on and now != "unknown" and trained_on != now:
                     if not dry_run:

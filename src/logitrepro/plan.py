@@ -19,7 +19,6 @@ A run's projection: set-up + steps x step time + (steps / eval_every) validation
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import resource
@@ -31,7 +30,7 @@ from pathlib import Path
 
 from logitrepro.budgets import parse_budget_arm
 from logitrepro.config import TUNED, Config
-from logitrepro.files import write_json
+from logitrepro.files import read_json, write_json
 
 BATCH_DIVISOR = 16  # the fallback probe's batch: 1/16 of the real one
 NOT_RUN = {  # a probe's measurements before it ran
@@ -145,7 +144,7 @@ def run_probe(spec: dict, steps: int, threads: int, limit_s: float, out: Path) -
     if killed:
         child.kill()
         child.join()
-    record = json.loads(out.read_text()) if out.exists() else {"phase": "start", "step_s": []}
+    record = read_json(out, "run `logitrepro plan` again") if out.exists() else {"phase": "start", "step_s": []}
     record["wall_s"] = round(time.time() - started, 2)
     if killed:
         record["status"] = "timeout"

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from logitrepro.config import SYNTHETIC, Config
-from logitrepro.data.store import DataUnavailable, verify, write_manifest
+from logitrepro.data.store import DataUnavailable, read_manifest, verify, write_manifest
 
 # The canonical download of the datasets this machine cannot reach, where the size is published.
 DOWNLOAD_BYTES = {
@@ -161,7 +161,7 @@ def make_stand_in(name: str, out: Path, log) -> str:
         for collection in CHRONOS_TRAINING:
             for field in FIELDS:
                 shutil.copyfile(out / f"m3_{field}.npy", out / f"{collection}_{field}.npy")
-        manifest = json.loads((out / "manifest.json").read_text())
+        manifest = read_manifest(out)
         write_manifest(out, {k: v for k, v in manifest.items() if k != "files"} | {"stand_in": True})
         return f"{other}, M3's series as the training collections {', '.join(CHRONOS_TRAINING)}"
     if name in LIBSVM_SHAPES:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import subprocess
@@ -47,11 +46,11 @@ def device_description() -> str:
 
 
 def _manifest(data_dir: str | Path | None) -> dict | None:
-    """The prepared folder's manifest (data/store.py writes it); None when there is none."""
-    if data_dir is None or not (Path(data_dir) / "manifest.json").exists():
-        return None
-    with open(Path(data_dir) / "manifest.json") as f:
-        return json.load(f)
+    """The prepared folder's manifest (data/store.py writes it); None when there is none. A
+    damaged one stops with its name and how to restore the folder (store.CorruptData)."""
+    from logitrepro.data.store import read_manifest
+
+    return None if data_dir is None else read_manifest(data_dir)
 
 
 def data_checksum(data_dir: str | Path | None) -> str:

@@ -10,11 +10,14 @@ its files.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from logitrepro.files import read_json, write_json
+from logitrepro.files import DamagedFile, damage, read_json, read_jsonl, write_json
+
+# What makes a damaged file of a run again: the workflow does it by itself (logitrepro.repair)
+EVALUATE_AGAIN = "rerun `snakemake`, which evaluates that run again"
+TRAIN_AGAIN = "rerun `snakemake`, which trains that run again"
 
 
 @dataclass(frozen=True)
@@ -49,14 +52,23 @@ class RunDir:
         return self
 
     def read_history(self, upto_step: int | None = None) -> list[dict]:
-        """The logged rows, those after `upto_step` dropped (what a resumed run rewrites)."""
+        """The logged rows, those after `upto_step` dropped (what a resumed run rewrites); a last
+        row torn mid-write is dropped with a message (files.read_jsonl)."""
         if not self.history.exists():
             return []
-        rows = [json.loads(line) for line in self.history.read_text().splitlines() if line.strip()]
+        remedy = f"delete {self.path} and {TRAIN_AGAIN}"
+        rows = read_jsonl(self.history, remedy)
         return rows if upto_step is None else [r for r in rows if r["step"] <= upto_step]
 
     def read_info(self) -> dict:
-        return read_json(self.info) if self.info.exists() else {}
+        return read_json(self.info, TRAIN_AGAIN) if self.info.exists() else {}
+
+    def damaged(self) -> list[DamagedFile]:
+        """The files of the run that exist but cannot be read: its metrics.json (made again by
+        evaluating the run) and its run.json (without it the run's provenance and cost are
+        gone: trained again). train.json is read by nothing, so its damage does not count."""
+        found = (damage(self.metrics, EVALUATE_AGAIN), damage(self.info, TRAIN_AGAIN))
+        return [d for d in found if d is not None]
 
     def write_info(self, info: dict) -> None:
         write_json(self.info, info)
@@ -68,4 +80,4 @@ class RunDir:
         write_json(self.metrics, result)
 
     def read_metrics(self) -> dict:
-        return read_json(self.metrics)
+        return read_json(self.metrics, EVALUATE_AGAIN)

@@ -25,6 +25,7 @@ from typing import Any
 
 from filelock import FileLock
 
+from logitrepro.files import read_json
 from logitrepro.runs import RunDir
 
 CLAIMS_EXPERIMENT = "claims"
@@ -482,7 +483,7 @@ class Tracker:
         """The claims files a recorded invocation logged as artifacts."""
         with tempfile.TemporaryDirectory() as tmp:
             folder = self._call(self.client.download_artifacts, parent_run_id, "claims", tmp)
-            return [json.loads(p.read_text()) for p in sorted(Path(folder).glob("*.json"))]
+            return [read_json(p) for p in sorted(Path(folder).glob("*.json"))]
 
     def claims_view_url(self, ui: str, key: str = CLAIMS_EXPERIMENT) -> str:
         """The claims as a table in the UI (see share_claims_view)."""

@@ -15,8 +15,9 @@ import torch
 
 from logitrepro import runinfo
 from logitrepro.code_digest import code_digest
+from logitrepro.files import DamagedFile, archive_damage, naming_full_disk
 from logitrepro.kernels.dispatch import use_backend
-from logitrepro.runs import RunDir
+from logitrepro.runs import TRAIN_AGAIN, RunDir
 from logitrepro.tasks import make_task
 from logitrepro.tracking import Tracker
 
@@ -105,8 +106,14 @@ def save_checkpoint(
 
 def load_checkpoint(run: RunDir, device: str) -> dict:
     """Tensors, numbers and strings only (weights_only): a checkpoint that came through a DVC
-    remote cannot run code when it is loaded."""
-    return torch.load(run.checkpoint, weights_only=True, map_location=device)
+    remote cannot run code when it is loaded. One cut off or overwritten is DamagedFile."""
+    try:
+        return torch.load(run.checkpoint, weights_only=True, map_location=device)
+    except Exception:
+        problem = archive_damage(run.checkpoint)
+        if problem is None:
+            raise  # a whole file: the error is another (an object refused, memory)
+        raise DamagedFile(run.checkpoint, problem, f"delete it and {TRAIN_AGAIN}") from None
 
 
 class Progress:
@@ -184,10 +191,17 @@ def train(
         hp = task.hp
         optimizer = task.optimizer()
         start, status, counter_state = 0, "running", None
-        info = run.read_info()  # a previous attempt's, if any
+        info, lost = {}, None
+        try:
+            info = run.read_info()  # a previous attempt's, if any
+        except DamagedFile as e:  # the run's provenance and its attempts' cost are gone with it
+            lost = f"{e.path} {e.problem}"
         if run.checkpoint.exists():
-            ckpt = load_checkpoint(run, device)
-            refusal = resume_refusal(ckpt, spec, code, packages, runinfo.data_checksum(spec["data_dir"]))
+            try:
+                ckpt = load_checkpoint(run, device)
+                refusal = resume_refusal(ckpt, spec, code, packages, runinfo.data_checksum(spec["data_dir"])) or lost
+            except DamagedFile as e:  # what it held is gone
+                ckpt, refusal = None, f"{e.path} {e.problem}"
             if refusal is None and ckpt["status"] != "running":
                 if not retrain:
                     print(
@@ -245,7 +259,8 @@ def train(
         run.write_info(info)
 
         counters = Counters(hp.spike_nats, hp.spike_burnin, counter_state, keep_losses=hp.loss_trace)
-        with open(run.history, "w") as f:  # rewrite: drop rows logged after the checkpoint we resumed from
+        # rewrite: drop rows logged after the checkpoint we resumed from (and a row torn mid-write)
+        with naming_full_disk(run.history), open(run.history, "w") as f:
             f.writelines(json.dumps(r) + "\n" for r in history)
         started, cpu_started = time.time(), time.process_time()
 
@@ -262,7 +277,7 @@ def train(
         progress = Progress(hp.steps, start, label)
         step, logs = start, {}
         try:
-            with open(run.history, "a") as hist:
+            with naming_full_disk(run.history), open(run.history, "a") as hist:
                 while step < hp.steps and status == "running":
                     tick = time.perf_counter()
                     batch = task.batch(step)

@@ -517,3 +517,33 @@ def test_data_prepared_in_the_same_invocation_as_its_jobs_leaves_nothing_to_do(s
     snakemake("--cores", "2", cwd=repo, timeout=900)
     p = snakemake("-n", cwd=repo)
     assert "Nothing to be done" in p.stdout + p.stderr, p.stdout[-3000:]
+
+
+def test_damaged_outputs_are_named_and_made_again_and_a_dry_run_changes_nothing(smoke_project):
+    """Cut in half, as a full disk or a power cut leaves them: a run's metrics.json (evaluated
+    again), another run's run.json (trained again: its provenance is gone) and a paper's claims
+    file (judged again). Today `snakemake -n` stops on the run.json with a JSONDecodeError."""
+    repo = smoke_project["repo"]
+    runs = repo / "results" / "runs" / "cnn_svm" / "mnist"
+    damaged = [
+        runs / "svm" / "seed0" / "metrics.json",
+        runs / "untrained" / "seed1" / "run.json",
+        repo / "results" / "claims" / "vq_logits.json",
+    ]
+    for f in damaged:
+        f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
+    halves = [f.read_bytes() for f in damaged]
+    p = snakemake("-n", cwd=repo)
+    counts = dry_run_counts(p)
+    assert sum(v for k, v in counts.items() if k.startswith("train__")) == 1, counts
+    assert counts["train__cnn_svm__mnist__all"] == 1 and counts["judge"] == 2 and counts["tables"] == 2, counts
+    for f, action in zip(damaged, ("evaluates that run", "trains that run", "judges that paper"), strict=True):
+        assert f"logitrepro: {f.relative_to(repo)} is truncated" in p.stderr, p.stderr[-3000:]
+        assert f"a run without -n {action} again" in p.stderr
+    assert [f.read_bytes() for f in damaged] == halves  # a dry run only looks
+    snakemake("--cores", "2", cwd=repo, timeout=900)
+    for f in damaged:
+        json.loads(f.read_text())
+    assert json.loads(damaged[1].read_text())["attempts"][0]["from_step"] == 0
+    p = snakemake("-n", cwd=repo)
+    assert "Nothing to be done" in p.stdout + p.stderr, p.stdout[-3000:]

@@ -19,6 +19,7 @@ from logitrepro.pipeline import (
     validate_once,
 )
 from logitrepro.provenance import settle as settle_timestamps
+from logitrepro.repair import remake_unreadable
 from logitrepro.tracking import TrackingUnavailable, check_reachable, resolve_uri
 
 try:
@@ -59,6 +60,10 @@ RUN_DIR = (
 settle_timestamps(RESULTS)
 # ... and a run whose data changed since it trained (the content, not the timestamp) trains again.
 for line in runs_on_changed_data(CFG, dry_run=invoked_as_dry_run()):
+    print(f"logitrepro: {line}", file=sys.stderr)
+# ... and an output that cannot be read (truncated, overwritten) is made again: its job is forced
+# in memory, nothing is deleted, so a dry run only lists it (logitrepro.repair).
+for line in remake_unreadable(workflow, CFG, dry_run=invoked_as_dry_run()):
     print(f"logitrepro: {line}", file=sys.stderr)
 
 

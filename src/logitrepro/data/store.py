@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from logitrepro.files import sha256_file
+from logitrepro.files import read_json, sha256_file
 
 MANIFEST = "manifest.json"
 TOKENIZER_INFO = "tokenizer_info.json"
@@ -293,4 +293,4 @@ def tokenizer_info(folder: str | Path) -> dict:
     """tokenizer_info.json of a tokenized corpus (vocab_size, token counts, checksums), after verify."""
     folder = Path(folder)
     _tokenized(folder)
-    return json.loads((folder / TOKENIZER_INFO).read_text())
+    return read_json(folder / TOKENIZER_INFO, restore_hint(folder, None))

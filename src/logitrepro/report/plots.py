@@ -10,13 +10,13 @@ A curve is named `y` (plotted against step) or `y@x` (against another history ke
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from pathlib import Path
 
 import matplotlib
 
 from logitrepro.claims.stats import seed_stats
+from logitrepro.runs import RunDir
 
 matplotlib.use("Agg")  # before pyplot: figures are files, never windows
 import matplotlib.pyplot as plt  # noqa: E402
@@ -25,10 +25,7 @@ AXIS_LABELS = {"step": "step", "train_s": "training compute (s)"}
 
 
 def load_history(run_dir: Path) -> list[dict]:
-    path = Path(run_dir) / "history.jsonl"
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return RunDir(run_dir).read_history()
 
 
 def parse_curve(name: str) -> tuple[str, str]:
@@ -76,10 +73,10 @@ def _draw_sweep(ax, run_dirs: list[Path], sweep: dict, experiment: str | None = 
     by_value: dict = defaultdict(lambda: defaultdict(list))
     reference = []
     for d in run_dirs:
-        path = Path(d) / "metrics.json"
-        if not path.exists():
+        run = RunDir(d)
+        if not run.metrics.exists():
             continue
-        ev = json.loads(path.read_text())
+        ev = run.read_metrics()
         spec, m = ev["spec"], ev["metrics"]
         if experiment is not None and spec["experiment"] != experiment:
             continue
@@ -135,7 +132,7 @@ def plot_curves(
 ) -> None:
     by_exp: dict[str, dict[str, list[list[dict]]]] = defaultdict(lambda: defaultdict(list))
     for d in run_dirs:
-        info = json.loads((Path(d) / "run.json").read_text())
+        info = RunDir(d).read_info()
         spec = info["spec"]
         by_exp[spec["experiment"]][spec["arm"]].append([r for r in load_history(d) if "event" not in r])
     exps = sorted(by_exp)
