@@ -177,3 +177,20 @@ def test_unreadable_run_files_and_claims_force_the_jobs_that_make_them_and_nothi
     remote = FakeWorkflow(main_process=False)
     assert remake_unreadable(remote, cfg) == [] and force_remaking(remote, [str(claims)]) is False
     assert remote.dag_settings.forcerun == {"judge"}
+
+
+@pytest.mark.parametrize(
+    "targets, repaired",
+    [
+        ([], ["cnn_svm", "sso"]),  # the default target: every paper
+        (["all"], ["cnn_svm", "sso"]),  # a target that names no paper (a rule)
+        (["results/claims/sso.json"], ["sso"]),  # a DVC stage for one paper repairs that paper only
+        (["results/tables/sso.md", "results/plots/cnn_svm_curves.png"], ["cnn_svm", "sso"]),
+        (["results_sim/runs/cnn_svm/mnist/softmax/seed0/metrics.json"], ["cnn_svm"]),
+        (["results/tracking/claims_history.json"], ["cnn_svm", "sso"]),
+    ],
+)
+def test_only_the_papers_the_targets_need_are_repaired(targets, repaired):
+    from logitrepro.repair import papers_asked_for
+
+    assert papers_asked_for(["cnn_svm", "sso"], frozenset(targets)) == repaired

@@ -47,22 +47,26 @@ def _config(args):
 
 def cmd_prepare(args) -> int:
     from logitrepro.data.prepare import prepare
+    from logitrepro.files import naming_full_disk
 
     data = _config(args).main["data"]
-    prepare(
-        args.dataset,
-        args.out,
-        override=data["sources"].get(args.dataset),
-        timeout_s=data["download_timeout_s"],
-        force=args.force,
-    )
+    with naming_full_disk(args.out):
+        prepare(
+            args.dataset,
+            args.out,
+            override=data["sources"].get(args.dataset),
+            timeout_s=data["download_timeout_s"],
+            force=args.force,
+        )
     return 0
 
 
 def cmd_tokenize(args) -> int:
     from logitrepro.data.text import train_bpe
+    from logitrepro.files import naming_full_disk
 
-    info = train_bpe(args.data, args.vocab, args.out)
+    with naming_full_disk(args.out):
+        info = train_bpe(args.data, args.vocab, args.out)
     print(f"byte-level BPE with {info['vocab_size']} tokens -> {args.out}: {info['tokens']}")
     return 0
 
@@ -211,9 +215,11 @@ def cmd_tables(args) -> int:
 def cmd_plots(args) -> int:
     import json
 
+    from logitrepro.files import naming_full_disk
     from logitrepro.report.plots import plot_curves
 
-    plot_curves(args.runs, args.out, args.curves, args.title, sweep=json.loads(args.sweep) if args.sweep else None)
+    with naming_full_disk(args.out):
+        plot_curves(args.runs, args.out, args.curves, args.title, sweep=json.loads(args.sweep) if args.sweep else None)
     return 0
 
 
@@ -444,7 +450,10 @@ def main(argv: list[str] | None = None) -> int:
         return 5
     finally:
         if os.environ.get(COMMAND_USAGE_ENV):  # a workflow job: its CPU, for the pipeline's overhead split
-            record_command_usage(args.command, os.environ[COMMAND_USAGE_ENV])
+            try:
+                record_command_usage(args.command, os.environ[COMMAND_USAGE_ENV])
+            except NoSpaceLeft as e:  # the command's outcome stands: only its CPU goes unrecorded
+                print(f"logitrepro: {e}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -35,13 +35,13 @@ class Remake:
         return f"{self.damage.path} {self.damage.problem}: {who} {self.action}"
 
 
-def unreadable_outputs(cfg: Config) -> list[Remake]:
-    """Every damaged file of the running scale that a job makes again: a run's metrics.json (its
-    job evaluates the run again), a run's run.json (not an output, but the run's provenance and
-    cost are gone with it: its job trains the run again, train.train says why), a paper's claims
-    file (judged again)."""
+def unreadable_outputs(cfg: Config, papers: list[str] | None = None) -> list[Remake]:
+    """Every damaged file of the running scale (of `papers`, default all) that a job makes again:
+    a run's metrics.json (its job evaluates the run again), a run's run.json (not an output, but
+    the run's provenance and cost are gone with it: its job trains the run again, train.train
+    says why), a paper's claims file (judged again)."""
     remakes = []
-    for paper in cfg.papers:
+    for paper in cfg.papers if papers is None else papers:
         for group in cfg.train_groups(paper):
             for arm, seed in group.runs:
                 run = RunDir(cfg.run_dir(paper, group.experiment, arm, seed))
@@ -53,6 +53,22 @@ def unreadable_outputs(cfg: Config) -> list[Remake]:
         if found is not None:
             remakes.append(Remake(str(claims), found, "judges that paper again"))
     return remakes
+
+
+def _names(target: str, paper: str) -> bool:
+    path = Path(target)  # results/runs/<paper>/..., results/claims/<paper>.json, <paper>_curves.png
+    return paper in path.parts or path.stem == paper or path.name.startswith(f"{paper}_")
+
+
+def papers_asked_for(papers: list[str], targets) -> list[str]:
+    """The papers whose outputs a command line's targets need. A forced file becomes one of
+    Snakemake's targets, so a DVC stage that makes one paper's runs must not repair another's:
+    only papers a target names, unless there are no targets (the default: every paper) or one
+    names no paper (the claims history, a rule)."""
+    targets = list(targets or ())
+    if not targets or any(not any(_names(t, p) for p in papers) for t in targets):
+        return list(papers)
+    return [p for p in papers if any(_names(t, p) for t in targets)]
 
 
 def _schedules(workflow) -> bool:
@@ -75,6 +91,6 @@ def remake_unreadable(workflow, cfg: Config, dry_run: bool = False) -> list[str]
     damaged file for the user."""
     if not _schedules(workflow):
         return []
-    remakes = unreadable_outputs(cfg)
+    remakes = unreadable_outputs(cfg, papers_asked_for(cfg.papers, workflow.dag_settings.targets))
     force_remaking(workflow, [r.output for r in remakes])
     return [r.line(dry_run) for r in remakes]

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from logitrepro.files import read_json, sha256_file
+from logitrepro.files import atomic_write_text, read_json, sha256_file
 
 MANIFEST = "manifest.json"
 TOKENIZER_INFO = "tokenizer_info.json"
@@ -79,8 +79,7 @@ def write_manifest(folder: str | Path, entries: dict) -> dict:
         if p.is_file() and p != folder / MANIFEST
     }
     manifest = {**entries, "files": files}
-    with open(folder / MANIFEST, "w") as f:
-        json.dump(manifest, f, indent=2)
+    atomic_write_text(folder / MANIFEST, json.dumps(manifest, indent=2))  # a folder is prepared once this lands
     return manifest
 
 
