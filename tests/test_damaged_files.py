@@ -2,6 +2,7 @@
 the file and the remedy, never a traceback; `diff` exits 2 (a side it cannot read is no flip)."""
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -113,16 +114,6 @@ def smoke_config(tmp_path):
     return load_config(PROJECT / "configs" / "config.yaml", overrides=overrides, root=PROJECT)
 
 
-class FakeWorkflow:
-    """What force_remaking touches of Snakemake's workflow."""
-
-    def __init__(self, main_process: bool = True):
-        from snakemake.settings.types import DAGSettings
-
-        self.dag_settings = DAGSettings(forcerun=frozenset({"judge"}))
-        self.is_main_process = main_process
-
-
 def damaged_results(tmp_path):
     """A smoke config for one paper whose results hold a run with a truncated metrics.json, one
     with a truncated run.json (both trained on data since changed) and a claims file that is not
@@ -154,43 +145,41 @@ def test_the_parse_phase_reads_past_a_truncated_run_json(tmp_path):
     assert str(evaluated_badly.path) in line and str(lost.path) not in line
 
 
-def test_unreadable_run_files_and_claims_force_the_jobs_that_make_them_and_nothing_else(tmp_path):
-    from logitrepro.repair import force_remaking, remake_unreadable, unreadable_outputs
+def test_unreadable_run_files_and_claims_give_their_jobs_a_receipt_to_make(tmp_path):
+    """The job that writes a damaged file declares one more output, missing until it has run;
+    nothing is repaired (or written) before the DAG is built."""
+    from logitrepro.repair import Repairs
 
     cfg, evaluated_badly, lost, claims = damaged_results(tmp_path)
-    found = {str(r.damage.path): r for r in unreadable_outputs(cfg)}
+    repairs = Repairs(cfg)
+    found = {str(r.damage.path): r for r in repairs.remakes}
     assert set(found) == {str(evaluated_badly.metrics), str(lost.info), str(claims)}
-    assert found[str(lost.info)].output == str(lost.metrics)  # run.json is no output: its run's job is forced
-    assert found[str(claims)].output == str(claims)
-    workflow = FakeWorkflow()
-    lines = remake_unreadable(workflow, cfg)
-    assert workflow.dag_settings.forcerun == {"judge", str(evaluated_badly.metrics), str(lost.metrics), str(claims)}
-    said = "\n".join(lines)
+    assert found[str(lost.info)].output == str(lost.metrics)  # run.json is no output: its run's job runs
+    said = "\n".join(repairs.lines())
     assert (
         f"{evaluated_badly.metrics} is truncated (not valid JSON at byte 22): its job evaluates that run again" in said
     )
     assert f"{lost.info} is truncated (not valid JSON at byte 23): its job trains that run again" in said
-    dry = remake_unreadable(FakeWorkflow(), cfg, dry_run=True)
+    dry = repairs.lines(dry_run=True)
     assert f"{claims} is not valid JSON (Expecting value at byte 0): a run without -n judges that paper again" in dry
+
+    group, other = cfg.train_groups("cnn_svm")[:2]
+    (receipt,) = repairs.receipts(group.rule)
+    assert receipt.startswith(f"{tmp_path}/r/logs/repairs/{group.rule}-") and not Path(receipt).exists()
+    assert repairs.receipts(other.rule) == []
+    (judged,) = repairs.judge_receipts()
+    assert judged.startswith(f"{tmp_path}/r/logs/repairs/judge/{{paper}}-")
+    # the default target asks for them: an output that no job reads is never missing to Snakemake
+    assert repairs.requested() == [receipt, judged.format(paper="cnn_svm")]
     assert evaluated_badly.metrics.read_text() == '{"metrics": {"acc": 0.'  # nothing repaired here: only looked
-    # a cluster job reads the Snakefile again: it must not schedule the repairs as well
-    remote = FakeWorkflow(main_process=False)
-    assert remake_unreadable(remote, cfg) == [] and force_remaking(remote, [str(claims)]) is False
-    assert remote.dag_settings.forcerun == {"judge"}
-
-
-@pytest.mark.parametrize(
-    "targets, repaired",
-    [
-        ([], ["cnn_svm", "sso"]),  # the default target: every paper
-        (["all"], ["cnn_svm", "sso"]),  # a target that names no paper (a rule)
-        (["results/claims/sso.json"], ["sso"]),  # a DVC stage for one paper repairs that paper only
-        (["results/tables/sso.md", "results/plots/cnn_svm_curves.png"], ["cnn_svm", "sso"]),
-        (["results_sim/runs/cnn_svm/mnist/softmax/seed0/metrics.json"], ["cnn_svm"]),
-        (["results/tracking/claims_history.json"], ["cnn_svm", "sso"]),
-    ],
-)
-def test_only_the_papers_the_targets_need_are_repaired(targets, repaired):
-    from logitrepro.repair import papers_asked_for
-
-    assert papers_asked_for(["cnn_svm", "sso"], frozenset(targets)) == repaired
+    # the same damage, the same receipt (a dry run and the run after it agree); new damage, a new one
+    assert Repairs(cfg).receipts(group.rule) == [receipt]
+    time.sleep(0.01)
+    evaluated_badly.metrics.write_text('{"metrics": {"acc": 0.')
+    assert Repairs(cfg).receipts(group.rule) != [receipt]
+    # repaired: no receipt, so the job's outputs are what they always were
+    for run in (evaluated_badly, lost):
+        run.write_info({"data_checksum": "a" * 64})
+        run.write_metrics({"metrics": {}})
+    write_json(claims, claims_file("cnn_svm"))
+    assert Repairs(cfg).receipts(group.rule) == [] and Repairs(cfg).judge_receipts() == []

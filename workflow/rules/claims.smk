@@ -10,7 +10,9 @@ rule judge:
     input:
         lambda wc: run_files(wc.paper, "metrics.json"),
     output:
-        f"{RESULTS}/claims/{{paper}}.json",
+        # missing while a claims file cannot be read (logitrepro.repair)
+        [touch(f) for f in REPAIRS.judge_receipts()],
+        claims=f"{RESULTS}/claims/{{paper}}.json",
     log:
         f"{RESULTS}/logs/judge/{{paper}}.log",
     benchmark:
@@ -22,8 +24,8 @@ rule judge:
         config=CONFIG_FILE,
     shell:
         "python -m logitrepro judge --config {params.config:q} --paper {wildcards.paper} --metrics {input:q} "
-        "--out {output:q} > {log:q} 2>&1 && "
-        "python -m logitrepro provenance --inputs {input:q} --outputs {output:q} >> {log:q} 2>&1"
+        "--out {output.claims:q} > {log:q} 2>&1 && "
+        "python -m logitrepro provenance --inputs {input:q} --outputs {output.claims:q} >> {log:q} 2>&1"
 
 
 rule claims_history:

@@ -19,7 +19,7 @@ from logitrepro.pipeline import (
     validate_once,
 )
 from logitrepro.provenance import settle as settle_timestamps
-from logitrepro.repair import remake_unreadable
+from logitrepro.repair import Repairs
 from logitrepro.tracking import TrackingUnavailable, check_reachable, resolve_uri
 
 try:
@@ -61,9 +61,10 @@ settle_timestamps(RESULTS)
 # ... and a run whose data changed since it trained (the content, not the timestamp) trains again.
 for line in runs_on_changed_data(CFG, dry_run=invoked_as_dry_run()):
     print(f"logitrepro: {line}", file=sys.stderr)
-# ... and an output that cannot be read (truncated, overwritten) is made again: its job is forced
-# in memory, nothing is deleted, so a dry run only lists it (logitrepro.repair).
-for line in remake_unreadable(workflow, CFG, dry_run=invoked_as_dry_run()):
+# ... and an output that cannot be read (truncated, overwritten) is made again: its job declares a
+# receipt, missing until it has run (logitrepro.repair); nothing is deleted.
+REPAIRS = Repairs(CFG)
+for line in REPAIRS.lines(dry_run=invoked_as_dry_run()):
     print(f"logitrepro: {line}", file=sys.stderr)
 
 
@@ -195,4 +196,5 @@ def all_targets():
         if CFG.main["tracking"]["enabled"]
         else []
     )
-    return [f for paper in CFG.papers for f in paper_outputs(paper)] + history
+    repairs = REPAIRS.requested()  # while an output cannot be read (logitrepro.repair)
+    return [f for paper in CFG.papers for f in paper_outputs(paper)] + history + repairs

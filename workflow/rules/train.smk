@@ -11,6 +11,8 @@ for group in train_groups():
         output:
             [run_file(group, r, "metrics.json") for r in group.runs],
             [run_file(group, r, "train.json") for r in group.runs],
+            # missing while a run's metrics.json or run.json cannot be read (logitrepro.repair)
+            [touch(f) for f in REPAIRS.receipts(group.rule)],
         log:
             f"{RESULTS}/logs/train/{group.paper}/{group.experiment}/{group.name}.log",
         benchmark:
