@@ -3,9 +3,9 @@ overwritten, copied in part) are made again by the jobs that wrote them.
 
 Before the DAG is built the workflow looks for them, once, and gives the job that writes a
 damaged file one more output: a receipt, results/logs/repairs/<job>-<digest of the damage>,
-which Snakemake touches when the job has run. Missing, it makes Snakemake run the job, and
-everything made from its outputs after; a dry run lists those jobs, and nothing is deleted or
-written here. Once the files read well the rule no longer declares a receipt, and its other
+which Snakemake touches when the job has run. The default target asks for it; missing, it makes
+Snakemake run the job, and everything made from its outputs after. A dry run lists those jobs,
+and nothing is deleted or written here. Once the files read well the rule no longer declares a receipt, and its other
 outputs carry the metadata of the job that repaired them, so nothing runs a second time (a job
 param that named the damage would: Snakemake records a param as it was when the DAG was built,
 so the repairing job would record "damaged" and run again at the next invocation).
