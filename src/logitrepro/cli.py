@@ -14,9 +14,8 @@ import sys
 import time
 from pathlib import Path
 
-import yaml
-
-from logitrepro.config import ConfigError, load_config
+from logitrepro.cli_args import at_least, positive_seconds, positive_steps, positive_threads, unwritable
+from logitrepro.config import ConfigError, load_config, read_cli_value
 from logitrepro.pipeline import COMMAND_USAGE_ENV, record_command_usage
 
 DEFAULT_CONFIG = "configs/config.yaml"
@@ -41,7 +40,7 @@ def _config(args):
         parts = key.split(".")
         for p in parts[:-1]:
             node = node.setdefault(p, {})
-        node[parts[-1]] = yaml.safe_load(value)
+        node[parts[-1]] = read_cli_value(value, f"--set {key}")
     return load_config(_config_file(args), overrides=overrides)
 
 
@@ -254,6 +253,10 @@ def cmd_plan(args) -> int:
 
     cfg = _config(args)
     out = Path(args.out or f"{cfg.main['paths']['results']}/plan/{cfg.scale}")
+    problem = unwritable(out)  # before the probes, not after them
+    if problem:
+        print(f"logitrepro plan: error: --out {out}: {problem}", file=sys.stderr)
+        return 2
     report = plan(cfg, out, steps=args.steps, limit_s=args.time_limit, papers=args.papers)
     print((out / "plan.md").read_text())
     print(f"written: {out / 'plan.md'} and {out / 'plan.json'}")
@@ -321,7 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("tokenize", help="train a byte-level BPE on a text dataset's training split, encode all splits")
     sp.add_argument("--data", required=True, help="a prepared text dataset (data/<name>)")
-    sp.add_argument("--vocab", type=int, required=True)
+    sp.add_argument("--vocab", type=at_least(256, "tokens"), required=True)
     sp.add_argument("--out", required=True)
     sp.set_defaults(func=cmd_tokenize)
 
@@ -331,14 +334,14 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--paper", required=True)
     sp.add_argument("--experiment", required=True)
     sp.add_argument("--runs", nargs="+", required=True, metavar="ARM:SEED", help="the runs to train, in order")
-    sp.add_argument("--threads", type=int, default=1)
+    sp.add_argument("--threads", type=positive_threads, default=1)
     sp.add_argument("--benchmark", help="the job's Snakemake benchmark file (its start-up cost is shared by its runs)")
     sp.set_defaults(func=cmd_train)
 
     sp = sub.add_parser("evaluate", help="evaluate a finished run's checkpoint afresh")
     sp.add_argument("--run-dir", required=True)
     sp.add_argument("--out", help="where to write the result (default: the run's metrics.json)")
-    sp.add_argument("--threads", type=int, default=1)
+    sp.add_argument("--threads", type=positive_threads, default=1)
     sp.set_defaults(func=cmd_evaluate)
 
     sp = with_config(sub.add_parser("judge", help="judge a paper's claims from its runs' metrics"))
@@ -396,8 +399,10 @@ def build_parser() -> argparse.ArgumentParser:
             "device-hours, memory and downloads per paper and claim, e.g. logitrepro plan --config scale=paper",
         )
     )
-    sp.add_argument("--steps", type=int, default=3, help="training steps per probe (default %(default)s)")
-    sp.add_argument("--time-limit", type=float, default=90, help="seconds a probe may take (default %(default)s)")
+    sp.add_argument("--steps", type=positive_steps, default=3, help="training steps per probe (default %(default)s)")
+    sp.add_argument(
+        "--time-limit", type=positive_seconds, default=90, help="seconds a probe may take (default %(default)s)"
+    )
     sp.add_argument("--papers", nargs="+", help="only these papers")
     sp.add_argument("--out", help="folder for plan.md and plan.json (default: results/plan/<scale>)")
     sp.set_defaults(func=cmd_plan)
