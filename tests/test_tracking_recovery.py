@@ -232,16 +232,21 @@ def test_a_server_answering_503_is_down_at_start_up(failing_server):
     assert time.time() - started < 10
 
 
-def test_a_server_failing_after_the_start_up_check_stalls_a_job_for_seconds_not_minutes(failing_server, monkeypatch):
-    from mlflow.exceptions import MlflowException
+def test_a_server_failing_after_the_start_up_check_stops_a_command_in_seconds_not_minutes(
+    failing_server, tmp_path, monkeypatch, capsys
+):
+    from logitrepro.cli import main
 
     monkeypatch.setattr(FailingServer, "health", 200)  # its health check passes, its API answers 503
     for name in ("MAX_RETRIES", "BACKOFF_FACTOR", "BACKOFF_JITTER", "TIMEOUT"):
         monkeypatch.delenv(f"MLFLOW_HTTP_REQUEST_{name}", raising=False)  # the limits the tracker sets
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(claims_file(2)))
     started = time.time()
-    with pytest.raises(MlflowException, match="503"):
-        Tracker(failing_server)
+    config = ["--config", "configs/config.yaml", "--set", f"tracking.uri={failing_server}"]
+    assert main(["record-claims", *config, "--claims", str(path)]) == 4
     assert time.time() - started < 30  # MLflow's own retries: 4 minutes
+    assert f"the MLflow store {failing_server} fails" in capsys.readouterr().err
 
 
 def test_a_judge_writes_its_claims_when_the_store_is_damaged(tmp_path, capsys):

@@ -175,7 +175,12 @@ def make_tracker(tracking: dict) -> Tracker | None:
         return None
     uri = resolve_uri(tracking.get("uri"))
     check_reachable(uri)
-    return Tracker(uri, tracking.get("artifacts", "mlruns"))
+    try:
+        return Tracker(uri, tracking.get("artifacts", "mlruns"))
+    except Exception as e:  # it passed the check, then failed its first call (the retries are capped)
+        raise TrackingUnavailable(
+            f"the MLflow store {uri} fails ({type(e).__name__}: {str(e)[:300]}): look at it or its log, {NO_TRACKING}."
+        ) from None
 
 
 class LiveTracker:
