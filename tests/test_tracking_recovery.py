@@ -66,6 +66,7 @@ KILLED_RECORDER = textwrap.dedent("""
 
 
 def test_an_invocation_killed_mid_record_is_completed_not_taken_as_recorded(tmp_path, capsys):
+    from logitrepro.claimsets import ClaimsNotFound, load_claim_set
     from logitrepro.cli import main
 
     uri, artifacts, claims = f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "mlruns", claims_file(5)
@@ -76,6 +77,8 @@ def test_an_invocation_killed_mid_record_is_completed_not_taken_as_recorded(tmp_
     tracker = Tracker(uri, artifacts)
     (parent,) = [r for r in tracker.find_runs(CLAIMS_EXPERIMENT) if "claims_digest" in r.data.tags]
     assert parent.info.status == "RUNNING" and tracker.claims_history() == []  # not a recorded invocation
+    with pytest.raises(ClaimsNotFound, match=r"cut short \(RUNNING\)"):  # `logitrepro diff mlflow:<id>`
+        load_claim_set(f"mlflow:{parent.info.run_id}", {"uri": uri, "artifacts": str(artifacts)})
 
     # the next invocation, as the workflow's claims_history job runs it
     path = tmp_path / "p.json"

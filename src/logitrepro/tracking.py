@@ -639,7 +639,10 @@ class Tracker:
         )
 
     def read_claims_files(self, parent_run_id: str) -> list[dict]:
-        """The claims files a recorded invocation logged as artifacts."""
+        """The claims files a recorded invocation logged as artifacts (one cut short may lack some)."""
+        status = self._call(self.client.get_run, parent_run_id).info.status
+        if status != "FINISHED":
+            raise ValueError(f"its record was cut short ({status}); record-claims run again completes it")
         with tempfile.TemporaryDirectory() as tmp:
             folder = self._call(self.client.download_artifacts, parent_run_id, "claims", tmp)
             return [json.loads(p.read_text()) for p in sorted(Path(folder).glob("*.json"))]
