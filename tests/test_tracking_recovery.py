@@ -15,6 +15,9 @@ import pytest
 
 from logitrepro.runs import RunDir
 from logitrepro.tracking import CLAIMS_EXPERIMENT, SHARED_VIEW, Tracker, claims_view_key
+from tests.support import PROJECT
+
+CONFIG = str(PROJECT / "configs" / "config.yaml")
 
 
 def claims_file(n_claims: int) -> dict:
@@ -85,7 +88,7 @@ def test_an_invocation_killed_mid_record_is_completed_not_taken_as_recorded(tmp_
     path.write_text(json.dumps(claims))
     config = [
         "--config",
-        "configs/config.yaml",
+        CONFIG,
         "--set",
         f"tracking.uri={uri}",
         "--set",
@@ -246,17 +249,14 @@ def test_a_server_failing_after_the_start_up_check_stops_a_command_in_seconds_no
     path = tmp_path / "p.json"
     path.write_text(json.dumps(claims_file(2)))
     started = time.time()
-    config = ["--config", "configs/config.yaml", "--set", f"tracking.uri={failing_server}"]
+    config = ["--config", CONFIG, "--set", f"tracking.uri={failing_server}"]
     assert main(["record-claims", *config, "--claims", str(path)]) == 4
     assert time.time() - started < 30  # MLflow's own retries: 4 minutes
     assert f"the MLflow store {failing_server} fails" in capsys.readouterr().err
 
 
-def test_a_judge_writes_its_claims_when_the_store_is_damaged(tmp_path, capsys):
-    from logitrepro.cli import main
-
-    store = tmp_path / "mlflow.db"
-    store.write_bytes(b"garbage " * 500)
+def judge_argv(tmp_path, store) -> tuple[list[str], object]:
+    """`logitrepro judge` of cnn_svm at smoke scale on four finished runs, tracked in `store`."""
     metrics = []
     for experiment in ("mnist", "fashion_mnist"):
         for arm in ("softmax", "svm"):
@@ -264,16 +264,30 @@ def test_a_judge_writes_its_claims_when_the_store_is_damaged(tmp_path, capsys):
             metrics.append(str(tmp_path / experiment / arm / "metrics.json"))
     out = tmp_path / "claims" / "cnn_svm.json"
     out.parent.mkdir()
-    argv = [
-        "judge",
-        "--config",
-        "configs/config.yaml",
-        "--set",
-        "scale=smoke",
-        "--set",
-        f"tracking.uri=sqlite:///{store}",
-    ]
-    assert main([*argv, "--paper", "cnn_svm", "--metrics", *metrics, "--out", str(out)]) == 0
+    config = ["--config", CONFIG, "--set", "scale=smoke", "--set", f"tracking.uri=sqlite:///{store}"]
+    return ["judge", *config, "--paper", "cnn_svm", "--metrics", *metrics, "--out", str(out)], out
+
+
+def test_a_judge_killed_while_it_records_has_written_its_claims(tmp_path, monkeypatch):
+    from logitrepro.cli import main
+
+    def killed(self, evaluations):
+        raise KeyboardInterrupt  # SIGINT; a SIGKILL stops it at the same point
+
+    monkeypatch.setattr(Tracker, "record_runs", killed)
+    argv, out = judge_argv(tmp_path, tmp_path / "mlflow.db")
+    with pytest.raises(KeyboardInterrupt):
+        main(argv)
+    assert json.loads(out.read_text())["claims"]  # written before MLflow was asked anything
+
+
+def test_a_judge_writes_its_claims_when_the_store_is_damaged(tmp_path, capsys):
+    from logitrepro.cli import main
+
+    store = tmp_path / "mlflow.db"
+    store.write_bytes(b"garbage " * 500)
+    argv, out = judge_argv(tmp_path, store)
+    assert main(argv) == 0
     judged = json.loads(out.read_text())
     assert judged["paper"] == "cnn_svm" and judged["claims"] and "mlflow" not in judged
     assert all(r["mlflow_run_id"] is None for r in judged["runs"])
