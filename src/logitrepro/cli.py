@@ -71,12 +71,13 @@ def cmd_train(args) -> int:
     (torch is loaded once for all of them): each run's metrics.json is what the claims read."""
     from logitrepro import train
     from logitrepro.runs import RunDir
-    from logitrepro.tracking import make_tracker
+    from logitrepro.tracking import LiveTracker, make_tracker
 
     cfg = _config(args)
     runs = [(arm, int(seed)) for arm, _, seed in (r.rpartition(":") for r in args.runs)]
     tracker = make_tracker(cfg.main["tracking"]) if cfg.main["tracking"]["live"][cfg.scale] else None
-    if tracker is not None:
+    if tracker is not None:  # checked at start-up; an outage from here on stops the logging only
+        tracker = LiveTracker(tracker)
         tracker.describe_paper(cfg.paper(args.paper)["paper"])
     # the job's start-up so far (interpreter, imports, config, tracking), from the kernel's
     # accounting of this process: its share is part of each run's cost (costs.py)
@@ -126,25 +127,18 @@ def cmd_judge(args) -> int:
     from logitrepro.claims import VERDICTS
     from logitrepro.files import read_json, write_json
     from logitrepro.judging import add_reruns, build_claims_file
-    from logitrepro.tracking import make_tracker
+    from logitrepro.tracking import record_judged_runs
 
     cfg = _config(args)
     evaluations = [read_json(p) for p in args.metrics]
-    tracker = make_tracker(cfg.main["tracking"])
-    if tracker is not None:  # one writer per paper records the runs that trained without MLflow
-        tracker.describe_paper(cfg.paper(args.paper)["paper"])
-        ids = tracker.record_runs(evaluations)
-        for ev in evaluations:
-            ev["mlflow_run_id"] = ids.get(str(Path(ev["run_dir"])), ev.get("mlflow_run_id"))
     out = build_claims_file(cfg.paper(args.paper), cfg.scale, evaluations, cfg.judge_context(args.paper))
     results = cfg.main["paths"]["results"]
     add_reruns(out, cfg.train_groups(args.paper), f"{results}/tables/{args.paper}.html", f"scale={cfg.scale}")
-    if tracker is not None:
-        out["mlflow"] = {
-            "ui": tracker.ui_url(cfg.main["tracking"].get("ui")),
-            "experiment_id": tracker.experiment_id(args.paper),
-        }
+    # the claims first, MLflow after: a tracking store that is down, damaged or killed mid-way
+    # costs the links to MLflow runs, never the claims
     write_json(args.out, out)
+    if record_judged_runs(cfg.main["tracking"], cfg.paper(args.paper)["paper"], out, evaluations):
+        write_json(args.out, out)
     paper_claims = [c for c in out["claims"] if c.get("class", "paper") == "paper"]
     counts = {v: sum(c["verdict"] == v for c in paper_claims) for v in VERDICTS}
     others = len(out["claims"]) - len(paper_claims)
@@ -161,7 +155,7 @@ def cmd_record_claims(args) -> int:
     from logitrepro import runinfo
     from logitrepro.files import read_json, write_json
     from logitrepro.report.tables import tally
-    from logitrepro.tracking import claims_view_key, make_tracker
+    from logitrepro.tracking import TrackingUnavailable, claims_view_key, make_tracker
 
     cfg = _config(args)
     tracker = make_tracker(cfg.main["tracking"])
@@ -181,7 +175,13 @@ def cmd_record_claims(args) -> int:
         "config_digest": cfg.digest(),
         "summary": tally([c for f in files for c in f["claims"]]),
     }
-    parent, new = tracker.record_claims(files, invocation)
+    try:
+        parent, new = tracker.record_claims(files, invocation)
+    except Exception as e:  # the store failed after the start-up check (the retries are capped)
+        raise TrackingUnavailable(
+            f"recording the claims history in {tracker.uri} failed ({type(e).__name__}: {str(e)[:300]}); the "
+            f"claims files are intact, and record-claims run again completes the record"
+        ) from None
     ui = tracker.ui_url(cfg.main["tracking"].get("ui"))
     exp = tracker.experiment_id("claims")
     view = tracker.claims_view_url(ui, claims_view_key(parent))
