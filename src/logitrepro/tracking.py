@@ -8,6 +8,10 @@ claims history: a parent run per pipeline invocation, a child per judged claim. 
 store is SQLite in the project; parallel jobs write to it through a file lock, because SQLite allows one
 writer and MLflow does not retry "database is locked" (nor the first-time schema migration
 racing in two processes).
+
+A record takes many store calls, and a job can be killed between any two: a run counts as
+recorded only once it is closed (FINISHED, or FAILED for a diverged training run). One left
+RUNNING is marked KILLED and recorded again; an invocation's claims left RUNNING are completed.
 """
 
 from __future__ import annotations
@@ -17,6 +21,9 @@ import hashlib
 import json
 import math
 import os
+import shlex
+import sqlite3
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -49,6 +56,19 @@ CLAIM_COLUMNS = (
 DIGEST_CHARS = 16  # MLflow stores a dataset digest in at most 36 characters
 # What one MLflow log_batch call takes at most: 1,000 entries, of them at most 100 params.
 BATCH_ENTRIES, BATCH_PARAMS = 1000, 100
+# A record's run, closed: what record_evaluation and _record_finished_run end with (a diverged
+# run is FAILED, and complete). RUNNING is a record a killed job left half-written.
+RECORDED = ("FINISHED", "FAILED")
+# MLflow's HTTP client retries a failing server 7 times with a doubling backoff, 120 s per
+# attempt, honouring Retry-After: a server answering 503 stalls a job for minutes without a
+# word. These make it seconds (a value set in the environment wins).
+HTTP_LIMITS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.5",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+    "MLFLOW_HTTP_RESPECT_RETRY_AFTER_HEADER": "false",
+}
 
 
 def claims_view_key(parent_run_id: str) -> str:
@@ -98,12 +118,18 @@ def run_tags(spec: dict, data_sha: str, commit: str) -> dict:
 
 
 class TrackingUnavailable(RuntimeError):
-    """The configured tracking server does not answer."""
+    """The configured tracking store does not answer, or cannot be read."""
+
+
+NO_TRACKING = "or set tracking.enabled: false to record results/ only"
 
 
 def check_reachable(uri: str, timeout_s: float = 5.0) -> None:
-    """Fail in seconds when a tracking server does not answer (MLflow's own client retries for
-    minutes without a word); local stores need no check."""
+    """Fail in seconds, naming the store and the fix, when it cannot take a record: a server
+    that does not answer or answers with a server error (MLflow's own client would retry for
+    minutes without a word), or a SQLite file that is not a readable database."""
+    if uri.startswith("sqlite:///"):
+        check_sqlite_store(uri)
     if not uri.startswith(("http://", "https://")):
         return
     import urllib.error
@@ -112,14 +138,36 @@ def check_reachable(uri: str, timeout_s: float = 5.0) -> None:
     try:
         with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout_s):
             return
-    except urllib.error.HTTPError:
-        return  # it answers: a server without /health (a proxy, Databricks) is still there
+    except urllib.error.HTTPError as e:
+        if e.code < 500:
+            return  # it answers: a server without /health (a proxy, Databricks) is still there
+        state = f"is down (it answers HTTP {e.code} {e.reason}): look at its log or restart it"
     except (urllib.error.URLError, OSError) as e:
-        reason = getattr(e, "reason", e)
+        state = f"does not answer ({getattr(e, 'reason', e)}): start it"
+    raise TrackingUnavailable(
+        f"the MLflow tracking server {uri} {state}, point tracking.uri (or MLFLOW_TRACKING_URI) at one that "
+        f"runs, {NO_TRACKING}."
+    ) from None
+
+
+def check_sqlite_store(uri: str) -> None:
+    """A SQLite store that exists must read as a database throughout (a truncated or overwritten
+    mlflow.db makes every later store call fail); a missing one MLflow creates."""
+    path = Path(uri.removeprefix("sqlite:///"))
+    if not path.exists():
+        return
+    try:
+        # busy timeout: a writer in another job holds the file for moments, not for good
+        with contextlib.closing(sqlite3.connect(path, timeout=30)) as db:
+            problem = db.execute("PRAGMA quick_check(1)").fetchone()[0]
+    except sqlite3.Error as e:
+        problem = str(e)
+    if problem != "ok":
+        move = f"mv {shlex.quote(str(path))} {shlex.quote(str(path) + '.damaged')}"
         raise TrackingUnavailable(
-            f"the MLflow tracking server {uri} does not answer ({reason}). Start it, point tracking.uri (or "
-            f"MLFLOW_TRACKING_URI) at one that runs, or set tracking.enabled: false to record results/ only."
-        ) from None
+            f"the MLflow store {uri} cannot be read ({problem}). Move it aside ({move}) to start an empty "
+            f"store, restore it from a backup, {NO_TRACKING}."
+        )
 
 
 def make_tracker(tracking: dict) -> Tracker | None:
@@ -128,7 +176,74 @@ def make_tracker(tracking: dict) -> Tracker | None:
         return None
     uri = resolve_uri(tracking.get("uri"))
     check_reachable(uri)
-    return Tracker(uri, tracking.get("artifacts", "mlruns"))
+    try:
+        return Tracker(uri, tracking.get("artifacts", "mlruns"))
+    except Exception as e:  # it passed the check, then failed its first call (the retries are capped)
+        raise TrackingUnavailable(
+            f"the MLflow store {uri} fails ({type(e).__name__}: {str(e)[:300]}): look at it or its log, {NO_TRACKING}."
+        ) from None
+
+
+class LiveTracker:
+    """The tracker of a job that trains while it logs: a tracking outage ends the logging, not
+    the training. It forwards each call to its Tracker until one fails; from then on it logs
+    nothing (every call would stall through the HTTP retries again) and returns None, so a run
+    started later has no MLflow run. The judge marks the run left RUNNING as KILLED and records
+    the finished run from its files (Tracker.record_runs)."""
+
+    def __init__(self, tracker: Tracker):
+        self.tracker = tracker
+        self.failure: Exception | None = None
+
+    def __getattr__(self, name: str):
+        method = getattr(self.tracker, name)
+        if not callable(method):
+            return method
+
+        def guarded(*args, **kwargs):
+            if self.failure is not None:
+                return None
+            try:
+                return method(*args, **kwargs)
+            except Exception as e:  # whatever the store raised: MlflowException, requests, sqlalchemy
+                self.failure = e
+                print(
+                    f"tracking failed ({type(e).__name__}: {str(e)[:300]}); training goes on without MLflow "
+                    f"({self.tracker.uri}), and the judge records the run from its files",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                return None
+
+        return guarded
+
+
+def record_judged_runs(tracking: dict, paper: dict, claims_file: dict, evaluations: list[dict]) -> bool:
+    """A judge's part of the tracking (one writer per paper): record the paper's runs that have
+    no finished MLflow run and link the claims file to them. A store that is down or fails
+    mid-way is reported, not raised: the claims file is written already, and its runs are left
+    unlinked (the ids a live job logged may name runs it never finished). Returns whether the
+    claims file changed."""
+    ids, link = {}, None
+    try:
+        tracker = make_tracker(tracking)
+        if tracker is None:
+            return False
+        tracker.describe_paper(paper)
+        ids = tracker.record_runs(evaluations)
+        link = {"ui": tracker.ui_url(tracking.get("ui")), "experiment_id": tracker.experiment_id(paper["id"])}
+    except Exception as e:  # TrackingUnavailable, or the store failing after the start-up check
+        print(
+            f"[{paper['id']}] the claims are written but their runs are not recorded in MLflow: {e}\n"
+            f"Once the store works, judge again (snakemake --forcerun judge) to record and link them.",
+            file=sys.stderr,
+            flush=True,
+        )
+    for r in claims_file["runs"]:
+        r["mlflow_run_id"] = ids.get(str(Path(r["run_dir"]))) if r.get("run_dir") else None
+    if link:
+        claims_file["mlflow"] = link
+    return True
 
 
 def resolve_uri(configured: str | None, root: str | Path | None = None) -> str:
@@ -156,6 +271,8 @@ class Tracker:
         import mlflow  # imported here: it is slow, and many commands never track
 
         os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+        for name, value in HTTP_LIMITS.items():  # read by MLflow at each request
+            os.environ.setdefault(name, value)
         self.uri = uri
         self.artifacts = Path(artifacts).resolve()
         self.retries = retries
@@ -320,23 +437,36 @@ class Tracker:
         """Record finished runs that trained without live tracking: one MLflow run per run, with
         its tags, hyper-parameters, history as curves, final metrics and files, exactly as a live
         run has them. A run already recorded with the same content (or logged live) is not
-        recorded again. Returns {run folder: MLflow run id}."""
-        out, known = {}, {}
+        recorded again, if its record was closed: one a killed job left RUNNING (live, or by an
+        earlier judge) is marked KILLED and the run recorded afresh. Returns {run folder: MLflow
+        run id}."""
+        out, known, status = {}, {}, {}
         for paper in sorted({e["spec"]["paper"] for e in evaluations}):
             for r in self.find_runs(paper):
-                if "content" in r.data.tags:
+                status[r.info.run_id] = r.info.status
+                if "content" in r.data.tags and r.info.status in RECORDED:
                     known[r.data.tags["content"]] = r.info.run_id
+                elif "content" in r.data.tags:
+                    self.abandon(r.info.run_id, r.info.status)
         for ev in evaluations:
             run = RunDir(ev["run_dir"])
-            if ev.get("mlflow_run_id"):
-                out[str(run.path)] = ev["mlflow_run_id"]
+            live = ev.get("mlflow_run_id")
+            if live and status.get(live) in RECORDED:
+                out[str(run.path)] = live
                 continue
+            if live:  # logged live until the job or the store failed; or gone from the store
+                self.abandon(live, status.get(live))
             content = hashlib.sha256(json.dumps(ev, sort_keys=True, default=str).encode()).hexdigest()[:20]
             if content in known:
                 out[str(run.path)] = known[content]
                 continue
             out[str(run.path)] = known[content] = self._record_finished_run(run, ev, content)
         return out
+
+    def abandon(self, run_id: str, status: str | None) -> None:
+        """A half-written record: closed as KILLED, so that nothing reads it as a finished run."""
+        if status == "RUNNING":
+            self._call(self.client.set_terminated, run_id, "KILLED")
 
     def _record_finished_run(self, run: RunDir, ev: dict, content: str) -> str:
         """One finished run into MLflow in five store calls (a judge records hundreds): the run
@@ -378,15 +508,46 @@ class Tracker:
         artifacts, which `logitrepro diff` reads back), one child per claim (verdict, class and
         paper as params, so they are columns in the UI; the numbers, power and cost as metrics;
         the training runs it read by id). Claims identical to a recorded invocation's add
-        nothing. Returns (the parent's run id, whether it is new)."""
+        nothing; an invocation is recorded once its parent is FINISHED, the parent's last
+        write. One an earlier attempt left unfinished (killed mid-way) is completed: its
+        artifacts and numbers again, the claims it lacks, and the parent closed. Returns (the
+        parent's run id, whether anything was recorded now)."""
         digest = claims_digest(claims_files)
-        for r in self.find_runs(CLAIMS_EXPERIMENT, f"tags.claims_digest = '{digest}'"):
-            return r.info.run_id, False
+        earlier = self.find_runs(CLAIMS_EXPERIMENT, f"tags.claims_digest = '{digest}'")
+        for r in earlier:
+            if r.info.status == "FINISHED":
+                return r.info.run_id, False
         claims = [c for cf in claims_files for c in cf["claims"]]
+        if earlier:
+            parent = earlier[0].info.run_id
+            self._call(self.client.update_run, parent, status="RUNNING")
+        else:
+            parent = self._start_claims_parent(claims_files, claims, digest, invocation)
+        from logitrepro.claims.engine import VERDICTS
+
         paper_claims = [c for c in claims if c.get("class", "paper") == "paper"]
+        totals = {f"paper_{v.replace(' ', '_')}": sum(c["verdict"] == v for c in paper_claims) for v in VERDICTS}
+        cost = {k: sum((cf.get("cost") or {}).get(k, 0.0) for cf in claims_files) for k in ("core_s", "gpu_s")}
+        self.log_metrics(parent, {**totals, "claims": len(claims), "paper_claims": len(paper_claims), **cost})
+        with tempfile.TemporaryDirectory() as tmp:
+            for cf in claims_files:
+                path = Path(tmp) / f"{cf['paper']}.json"
+                path.write_text(json.dumps(cf, indent=1, sort_keys=True, default=str))
+                self.log_artifact(parent, path, "claims")
+        recorded = self._recorded_claims(parent)
+        for cf in claims_files:
+            for c in cf["claims"]:
+                if (cf["paper"], c["id"]) not in recorded:
+                    self._record_claim(parent, cf, c)
+        self.share_claims_view(CLAIMS_EXPERIMENT, "params.verdict LIKE '%'")
+        self.share_claims_view(claims_view_key(parent), f"params.verdict LIKE '%' AND tags.invocation = '{parent}'")
+        self.end_run(parent)  # last: what marks the invocation recorded
+        return parent, True
+
+    def _start_claims_parent(self, claims_files: list[dict], claims: list[dict], digest: str, invocation: dict) -> str:
         papers = sorted(cf["paper"] for cf in claims_files)
         scale = ",".join(sorted({cf["scale"] for cf in claims_files}))
-        parent = self.start_run(
+        return self.start_run(
             CLAIMS_EXPERIMENT,
             f"{scale} @ {str(invocation.get('git_commit', ''))[:8]} ({len(claims)} claims)",
             {
@@ -398,23 +559,18 @@ class Tracker:
                 NOTE: f"Claims of {', '.join(papers)} at {scale} scale: {invocation.get('summary', '')}",
             },
         )
-        from logitrepro.claims.engine import VERDICTS
 
-        totals = {f"paper_{v.replace(' ', '_')}": sum(c["verdict"] == v for c in paper_claims) for v in VERDICTS}
-        cost = {k: sum((cf.get("cost") or {}).get(k, 0.0) for cf in claims_files) for k in ("core_s", "gpu_s")}
-        self.log_metrics(parent, {**totals, "claims": len(claims), "paper_claims": len(paper_claims), **cost})
-        with tempfile.TemporaryDirectory() as tmp:
-            for cf in claims_files:
-                path = Path(tmp) / f"{cf['paper']}.json"
-                path.write_text(json.dumps(cf, indent=1, sort_keys=True, default=str))
-                self.log_artifact(parent, path, "claims")
-        for cf in claims_files:
-            for c in cf["claims"]:
-                self._record_claim(parent, cf, c)
-        self.end_run(parent)
-        self.share_claims_view(CLAIMS_EXPERIMENT, "params.verdict LIKE '%'")
-        self.share_claims_view(claims_view_key(parent), f"params.verdict LIKE '%' AND tags.invocation = '{parent}'")
-        return parent, True
+    def _recorded_claims(self, parent: str) -> set[tuple[str, str]]:
+        """The (paper, claim id) of an invocation's finished children. A child a killed attempt
+        left half-written is deleted (MLflow keeps it restorable), since the invocation's view
+        would list it beside its complete record."""
+        done = set()
+        for r in self.find_runs(CLAIMS_EXPERIMENT, f"tags.invocation = '{parent}'"):
+            if r.info.status == "FINISHED":
+                done.add((r.data.tags.get("paper"), r.data.tags.get("claim_id")))
+            else:
+                self._call(self.client.delete_run, r.info.run_id)
+        return done
 
     def share_claims_view(self, key: str, search_filter: str) -> None:
         """A view of the claims experiment as a table of claims: the children only (else the UI
@@ -472,15 +628,22 @@ class Tracker:
         self.end_run(run_id)
 
     def claims_history(self) -> list:
-        """The recorded invocations (parent runs), newest first."""
+        """The recorded invocations (finished parent runs), newest first."""
         return sorted(
-            [r for r in self.find_runs(CLAIMS_EXPERIMENT) if "claims_digest" in r.data.tags],
+            [
+                r
+                for r in self.find_runs(CLAIMS_EXPERIMENT)
+                if "claims_digest" in r.data.tags and r.info.status == "FINISHED"
+            ],
             key=lambda r: r.info.start_time,
             reverse=True,
         )
 
     def read_claims_files(self, parent_run_id: str) -> list[dict]:
-        """The claims files a recorded invocation logged as artifacts."""
+        """The claims files a recorded invocation logged as artifacts (one cut short may lack some)."""
+        status = self._call(self.client.get_run, parent_run_id).info.status
+        if status != "FINISHED":
+            raise ValueError(f"its record was cut short ({status}); record-claims run again completes it")
         with tempfile.TemporaryDirectory() as tmp:
             folder = self._call(self.client.download_artifacts, parent_run_id, "claims", tmp)
             return [read_json(p) for p in sorted(Path(folder).glob("*.json"))]

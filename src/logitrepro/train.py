@@ -236,9 +236,11 @@ def train(
         commit = runinfo.git_commit()
         run_id = None
         if tracker is not None:
+            # None where live tracking failed: a resumed run keeps its earlier MLflow run's id, so
+            # that the judge finds that run unfinished and closes it
             run_id = tracker.start_training_run(
                 spec, data_sha, commit, info.get("mlflow_run_id"), runinfo.data_source(spec["data_dir"])
-            )
+            ) or info.get("mlflow_run_id")
         info.update(
             {
                 "label": label,

@@ -30,6 +30,7 @@ import math
 import re
 
 from logitrepro.claims.kinds import KINDS, PROGRESS_COSTS, kind
+from logitrepro.yaml_bounded import MAX_VALUES, expanded_size, value_children
 
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:\.([A-Za-z_][A-Za-z0-9_]*))?\}")
 
@@ -74,9 +75,22 @@ def expand_claims(claims: list[dict]) -> list[dict]:
         names = list(matrix)
         # a list of lists (YAML anchors side by side: [*a, *b]) is one list
         values = [[v for item in matrix[n] for v in (item if isinstance(item, list) else [item])] for n in names]
+        _check_template_size(body, matrix, values, where)
         for combo in itertools.product(*values):
             out.append(_substitute(copy.deepcopy(body), dict(zip(names, combo)), where))
     return out
+
+
+def _check_template_size(body: dict, matrix: dict, values: list[list], where: str) -> None:
+    """Refuse a template whose claims would hold more than MAX_VALUES values in all, before
+    making them: every combination copies the body and may take in any of the matrix values."""
+    combinations = math.prod(len(v) for v in values)
+    each = expanded_size(body, value_children) + expanded_size(matrix, value_children)
+    if combinations * each > MAX_VALUES:
+        raise ValueError(
+            f"{where}: its matrix makes {combinations:,} claims of up to {each:,} values each, more than "
+            f"{MAX_VALUES:,} in all; split the template or list fewer values"
+        )
 
 
 def tolerance_from_rule(rule: dict) -> tuple[float, str]:
@@ -138,6 +152,39 @@ def _arm_exists(exp: dict, arm: str) -> bool:
     return arm in exp["arms"]
 
 
+def _region_problems(claim: dict, k, has_band: bool, at: str) -> list[str]:
+    """A region that cannot hold what it is for: the paper's own number outside it (the paper
+    would be judged not reproducing itself), or, for a ratio (log space), a region at or below
+    0, where no ratio of two positive metrics can be."""
+    problems = []
+    accept = claim.get("accept")
+    if k.space == "log":
+        if claim.get("claimed") is not None and claim["claimed"] <= 0:
+            problems.append(
+                f"{at}.claimed: {claim['claimed']} is not above 0, and a {k.name} claim's statistic is a ratio; "
+                f"give the paper's ratio (e.g. 0.5 for half)"
+            )
+        if accept is not None and (
+            (accept[1] is not None and accept[1] <= 0) or (accept[0] is not None and accept[0] < 0)
+        ):
+            problems.append(
+                f"{at}.accept: {accept} reaches below 0, where no ratio of a {k.name} claim can be; give bounds "
+                f"above 0 (null for no bound)"
+            )
+    if problems or claim.get("claimed") is None or not (accept is not None or (k.banded and has_band)):
+        return problems
+    if accept is not None and None not in accept and accept[0] > accept[1]:
+        return problems  # an inverted region is reported as such
+    low, high = region_of(claim)
+    if not low <= claim["claimed"] <= high:
+        shown = [None if math.isinf(b) else b for b in (low, high)]
+        problems.append(
+            f"{at}.claimed: {claim['claimed']} lies outside the claim's own accepted region {shown}, so the paper's "
+            f"number itself would not reproduce; correct claimed, or the region (accept, tolerance, sided)"
+        )
+    return problems
+
+
 def check_claims(paper: dict, scales: tuple[str, ...]) -> list[str]:
     """Cross-references and rules JSON-Schema cannot express, one line per problem, each naming
     the claim by its id. `scales`: an experiment without `run_at` runs at all of them."""
@@ -188,6 +235,19 @@ def check_claims(paper: dict, scales: tuple[str, ...]) -> list[str]:
                     problems.append(
                         f"{at}.premises.{j}.{key}: no arm {premise[key]!r} in experiment {claim['experiment']!r}"
                     )
+        problems += _region_problems(claim, k, has_band, at)
+        if "method" in k.roles and claim.get("method") is not None and claim.get("method") == claim.get("baseline"):
+            if claim.get("baseline_metric", claim["metric"]) == claim["metric"]:
+                problems.append(
+                    f"{at}.baseline: the method and the baseline are both arm {claim['method']!r}, so the claim "
+                    f"compares a metric with itself; name another arm as baseline, or set baseline_metric to "
+                    f"compare two metrics of that arm"
+                )
+        if not claim["judged_at"]:
+            problems.append(
+                f"{at}.judged_at: empty, so no scale ever judges the claim; list the scales whose budget can "
+                f"judge it (e.g. [paper])"
+            )
         not_run = sorted(set(claim["judged_at"]) - set(exp.get("run_at", scales)))
         if not_run:
             problems.append(

