@@ -21,8 +21,11 @@ def test_a_truncated_or_garbage_json_file_is_named_with_what_is_wrong_and_the_re
         read_json(path, "rerun it")
     assert str(cut.value) == f"{path} is truncated (not valid JSON at byte 20): rerun it"
     assert "\n" not in str(cut.value)
-    path.write_bytes(whole[:9])  # cut inside a string
-    assert "is truncated" in str(pytest.raises(DamagedFile, read_json, path).value)
+    for cut in (whole[:9], b'{"a": 0.', b'{"sd": Na', b'{"ci": -Inf'):  # inside a string, a number, NaN, -Infinity
+        path.write_bytes(cut)
+        assert f"is truncated (not valid JSON at byte {len(cut)})" in str(
+            pytest.raises(DamagedFile, read_json, path).value
+        )
     for content, problem in (
         (b"", "is empty"),
         (b"hello", "is not valid JSON (Expecting value at byte 0)"),

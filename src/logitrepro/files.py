@@ -76,10 +76,10 @@ def write_json(path: str | Path, obj) -> None:
 def _json_problem(text: str, error: json.JSONDecodeError) -> str:
     if not text.strip():
         return "is empty"
-    # what the parser stopped at is nothing, or the start of a token (`tru`, `-`, `0.`, a string
+    # what the parser stopped at is nothing, or the start of a token (`tru`, `Inf`, `0.`, a string
     # left open): the file was cut off there
     rest = text[error.pos :].strip()
-    cut = not rest or any(word.startswith(rest) for word in ("true", "false", "null"))
+    cut = not rest or any(word.startswith(rest) for word in ("true", "false", "null", "NaN", "Infinity", "-Infinity"))
     if cut or re.fullmatch(r"[-+.eE0-9]+", rest) or error.msg.startswith("Unterminated string"):
         return f"is truncated (not valid JSON at byte {len(text.encode())})"
     return f"is not valid JSON ({error.msg} at byte {len(text[: error.pos].encode())})"
