@@ -21,7 +21,8 @@ def test_a_truncated_or_garbage_json_file_is_named_with_what_is_wrong_and_the_re
         read_json(path, "rerun it")
     assert str(cut.value) == f"{path} is truncated (not valid JSON at byte 20): rerun it"
     assert "\n" not in str(cut.value)
-    for cut in (whole[:9], b'{"a": 0.', b'{"sd": Na', b'{"ci": -Inf'):  # inside a string, a number, NaN, -Infinity
+    # cut inside a string, a number, NaN, -Infinity, an escaped character
+    for cut in (whole[:9], b'{"a": 0.', b'{"sd": Na', b'{"ci": -Inf', b'{"u": "\\u00'):
         path.write_bytes(cut)
         assert f"is truncated (not valid JSON at byte {len(cut)})" in str(
             pytest.raises(DamagedFile, read_json, path).value

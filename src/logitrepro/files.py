@@ -80,7 +80,8 @@ def _json_problem(text: str, error: json.JSONDecodeError) -> str:
     # left open): the file was cut off there
     rest = text[error.pos :].strip()
     cut = not rest or any(word.startswith(rest) for word in ("true", "false", "null", "NaN", "Infinity", "-Infinity"))
-    if cut or re.fullmatch(r"[-+.eE0-9]+", rest) or error.msg.startswith("Unterminated string"):
+    cut = cut or re.fullmatch(r"[-+.eE0-9]+", rest) or error.msg.startswith("Unterminated string")
+    if cut or (error.msg.startswith("Invalid \\uXXXX escape") and len(rest) <= len("\\u00b1")):
         return f"is truncated (not valid JSON at byte {len(text.encode())})"
     return f"is not valid JSON ({error.msg} at byte {len(text[: error.pos].encode())})"
 
