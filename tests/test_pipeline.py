@@ -1,5 +1,6 @@
 """What the workflow does before it builds the DAG: one config file for every job, the typed
-check run once per content, and a clear word about a stale lock."""
+check run once per content, a clear word about a stale lock, and results put in order only when
+asked."""
 
 import json
 import os
@@ -12,21 +13,25 @@ import pytest
 
 from logitrepro.config import load_config
 from logitrepro.pipeline import (
-    effective_config_file,
-    invoked_as_dry_run,
+    config_file_for,
     record_usage,
     runs_on_changed_data,
+    settle_command,
     stale_lock_hint,
     validate_once,
+    write_config_file,
 )
 from tests.support import PROJECT
 
 
-def test_effective_config_is_one_file_with_a_fixed_path(tmp_path):
-    a = effective_config_file({"scale": "smoke"}, tmp_path)
-    b = effective_config_file({"scale": "cpu", "tracking": {"uri": "http://x"}}, tmp_path)
-    assert a == b  # the same path whatever it holds: passing it to a job is no reason to rerun the job
-    assert json.loads(open(b).read())["tracking"]["uri"] == "http://x"
+def test_the_jobs_config_file_is_named_by_its_content_and_naming_it_writes_nothing(tmp_path):
+    smoke, cpu = {"scale": "smoke"}, {"scale": "cpu", "tracking": {"uri": "http://x"}}
+    a, b = config_file_for(smoke, tmp_path), config_file_for(cpu, tmp_path)
+    assert a != b and not (tmp_path / ".snakemake").exists()  # a dry run reads the Snakefile: nothing written
+    # two invocations with different configs (a smoke run, then a cpu one beside it): each job reads its own
+    assert write_config_file(smoke, tmp_path) == a and write_config_file(cpu, tmp_path) == b
+    assert json.loads(Path(a).read_text()) == smoke and json.loads(Path(b).read_text())["tracking"]["uri"] == "http://x"
+    assert config_file_for({"scale": "smoke"}, tmp_path) == a  # the same config, the same file
 
 
 def test_the_typed_check_runs_once_per_config_and_code(tmp_path):
@@ -44,6 +49,11 @@ def test_a_lock_that_no_snakemake_holds_is_named_with_the_command(tmp_path):
     (tmp_path / ".snakemake" / "locks").mkdir(parents=True)
     (tmp_path / ".snakemake" / "locks" / "0.input.lock").write_text(str(tmp_path / "x"))
     assert "snakemake --unlock" in stale_lock_hint(tmp_path)
+    assert "--rerun-incomplete" not in stale_lock_hint(tmp_path)
+    # the killed run's jobs left outputs that Snakemake, once unlocked, refuses as incomplete
+    (tmp_path / ".snakemake" / "incomplete").mkdir()
+    (tmp_path / ".snakemake" / "incomplete" / "cmVzdWx0cy9ydW5z").write_text("")
+    assert "--rerun-incomplete" in stale_lock_hint(tmp_path)
     # a snakemake process working in the folder holds it: no hint
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "snakemake"], cwd=tmp_path)
     try:
@@ -76,7 +86,7 @@ def test_a_run_whose_data_changed_since_it_trained_is_made_stale_and_named(tmp_p
         run.summary.write_text("{}")
         runs[trained_on] = run
     (dry,) = runs_on_changed_data(cfg, dry_run=True)  # said, nothing removed
-    assert "without -n" in dry and runs["a" * 64].summary.exists()
+    assert "settling makes its job train it again" in dry and runs["a" * 64].summary.exists()
     lines = runs_on_changed_data(cfg)
     assert len(lines) == 1 and "aaaaaaaaaaaa" in lines[0] and "bbbbbbbbbbbb" in lines[0], lines
     assert not runs["a" * 64].summary.exists() and runs["b" * 64].summary.exists()
@@ -106,12 +116,11 @@ def test_a_workflow_command_records_its_own_cpu_and_a_hand_run_one_does_not(tmp_
     assert record["command"] == "provenance" and record["cpu_s"] > 0 and record["wall_s"] >= record["cpu_s"] / 2
 
 
-@pytest.mark.parametrize(
-    "argv, dry",
-    [(["-n"], True), (["-np", "--cores", "1"], True), (["--dry-run"], True), (["--cores", "all"], False), ([], False)],
-)
-def test_a_dry_run_is_read_from_the_command_line_as_snakemake_reads_it(argv, dry):
-    assert invoked_as_dry_run(argv) is dry
+def test_the_settle_command_carries_the_snakemake_command_lines_config():
+    argv = ["-n", "--cores", "all", "--config", "scale=smoke", "paths={results: my results}"]
+    assert settle_command(argv) == (
+        "python -m logitrepro settle --config scale=smoke --config 'paths={results: my results}'"
+    )
 
 
 SCHEDULED_WORKFLOW = """

@@ -3,24 +3,28 @@ import hashlib
 import json
 import os
 import sys
-import shlex
 from pathlib import Path
 
 from logitrepro.config import ConfigError, load_config, put_interpreter_first_on_path
 from logitrepro.code_digest import code_digest
 from logitrepro.pipeline import (
     COMMAND_USAGE_ENV,
-    effective_config_file,
-    invoked_as_dry_run,
+    CONFIG_ENV,
+    config_file_for,
     lift_default_job_rate_limit,
     record_usage,
-    runs_on_changed_data,
+    settle_results,
+    show_claims,
     stale_lock_hint,
+    unsettled_refusal,
     validate_once,
+    write_config_file,
 )
-from logitrepro.provenance import settle as settle_timestamps
 from logitrepro.tracking import TrackingUnavailable, check_reachable, resolve_uri
 
+# Reading the Snakefile reads and validates; it writes and deletes nothing (a dry run, or a
+# second Snakemake beside a running one, changes no result). What is written goes to onstart,
+# which Snakemake runs only when jobs will run, after its lock.
 try:
     CFG = load_config(config)
     # every job's hyper-parameters against its task, before any job starts
@@ -34,8 +38,11 @@ except (ConfigError, TrackingUnavailable) as e:
 if stale_lock_hint():  # Snakemake's own error says only "cannot be locked"
     print(f"logitrepro: {stale_lock_hint()}", file=sys.stderr)
 
-# One road for settings: every job reads the config validated here.
-CONFIG_FILE = effective_config_file(config)
+# One road for settings: every job reads the config validated here, from a file named by its
+# content (written at onstart), through the environment: as a job param its path would rerun
+# every job at any change of the config.
+CONFIG_FILE = config_file_for(config)
+os.environ[CONFIG_ENV] = CONFIG_FILE
 
 # Jobs call `python -m logitrepro`: they must find the interpreter that runs Snakemake.
 PYTHON = put_interpreter_first_on_path()
@@ -52,14 +59,23 @@ RUN_DIR = (
 )
 
 
-# Timestamps after `dvc pull`: cross-stage inputs (prepared data, tokenized corpora) are ancient()
-# and their content is checked against what each run recorded (below); within a paper's results,
-# timestamps that a checkout scrambled are put back in order from the recorded content of each
-# job's inputs (logitrepro.provenance) before the DAG is built.
-settle_timestamps(RESULTS)
-# ... and a run whose data changed since it trained (the content, not the timestamp) trains again.
-for line in runs_on_changed_data(CFG, dry_run=invoked_as_dry_run()):
+# Results out of order: timestamps a checkout scrambled (cross-stage inputs such as prepared
+# data are ancient() and checked by content instead), outputs made from files that are gone, runs
+# whose data changed (logitrepro.pipeline.settle_results). `logitrepro settle` puts them right;
+# here they are only named (by the main process: a job's own Snakemake sees outputs that the
+# running workflow removed), and onstart refuses to run jobs on them.
+UNSETTLED = settle_results(CFG, dry_run=True) if workflow.is_main_process else []
+for line in UNSETTLED:
     print(f"logitrepro: {line}", file=sys.stderr)
+if UNSETTLED:
+    print(f"logitrepro: {unsettled_refusal(UNSETTLED)}", file=sys.stderr)
+
+
+def start_jobs():
+    """The Snakefile's onstart: jobs are about to run, under Snakemake's lock."""
+    if UNSETTLED:
+        raise WorkflowError(unsettled_refusal(UNSETTLED))
+    write_config_file(config)
 
 
 def manifest_checksum(folder):
@@ -167,11 +183,12 @@ def plot_curves(wildcards):
 
 
 def plot_sweep(wildcards):
-    """The plots command's --sweep option, or nothing when the paper has no sweep panel."""
+    """The plots command's --sweep option, or nothing when the paper has no sweep panel (the
+    shell quotes each word)."""
     sweep = CFG.paper(wildcards.paper).get("report", {}).get("sweep")
     if not sweep:
-        return ""
-    return f"--sweep {shlex.quote(json.dumps(sweep, sort_keys=True))}"
+        return []
+    return ["--sweep", json.dumps(sweep, sort_keys=True)]
 
 
 def paper_outputs(paper):
