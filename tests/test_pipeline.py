@@ -18,6 +18,7 @@ from logitrepro.pipeline import (
     runs_on_changed_data,
     settle_command,
     stale_lock_hint,
+    unsettled,
     validate_once,
     write_config_file,
 )
@@ -114,6 +115,41 @@ def test_a_workflow_command_records_its_own_cpu_and_a_hand_run_one_does_not(tmp_
     subprocess.run(cmd, cwd=PROJECT, env={**env, "LOGITREPRO_COMMAND_USAGE": ""}, check=True, timeout=120)
     (record,) = [json.loads(line) for line in usage.read_text().splitlines()]
     assert record["command"] == "provenance" and record["cpu_s"] > 0 and record["wall_s"] >= record["cpu_s"] / 2
+
+
+def test_what_is_out_of_order_is_only_named_and_claims_on_a_gone_run_are_made_again_with_it(tmp_path):
+    """Reading the Snakefile changes nothing. Claims made from a run this config makes, whose
+    folder is gone, are left for the default target, which trains the run and judges again; the
+    rest (claims from a run no job makes, timestamps out of order) waits for `logitrepro settle`."""
+    from logitrepro.provenance import record
+
+    paths = {"results": str(tmp_path / "r"), "data": str(tmp_path / "d")}
+    cfg = load_config(
+        PROJECT / "configs" / "config.yaml", overrides={"scale": "smoke", "papers": ["cnn_svm"], "paths": paths}
+    )
+    group = cfg.train_groups("cnn_svm")[0]
+    arm, seed = group.runs[0]
+    run_file = f"{cfg.run_dir('cnn_svm', group.experiment, arm, seed)}/metrics.json"
+    other = f"{cfg.run_dir('cnn_svm', group.experiment, arm, 99)}/metrics.json"  # no job makes it
+    claims, table, orphan = (tmp_path / "r" / n for n in ("claims.json", "table.md", "orphan.json"))
+    for path, inputs in ((claims, [run_file]), (table, [str(claims)]), (orphan, [other])):
+        for f in inputs:
+            Path(f).parent.mkdir(parents=True, exist_ok=True)
+            Path(f).touch()
+        path.write_text("made")
+        record(inputs, [str(path)])
+    Path(run_file).unlink(), Path(other).unlink()  # the run folders are gone
+    before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")}
+    found = unsettled(cfg, [run_file])
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")} == before
+    assert found.run_files == [run_file]
+    assert [line.split(" was made")[0] for line in found.remade] == [str(claims), str(table)]
+    assert [line.split(" was made")[0] for line in found.lines] == [str(orphan)]
+    assert "logitrepro settle" in found.refusal(default_target=True)
+    orphan.unlink(), Path(f"{orphan}.prov.json").unlink()  # settled: only what the default target makes again is left
+    found = unsettled(cfg, [run_file])
+    assert found.lines == [] and found.refusal(default_target=True) is None
+    assert "logitrepro settle" in found.refusal(default_target=False)  # other targets would keep the claims
 
 
 def test_the_settle_command_carries_the_snakemake_command_lines_config():

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from logitrepro.config import Config
@@ -240,11 +241,73 @@ def runs_on_changed_data(cfg: Config, dry_run: bool = False) -> list[str]:
 def settle_results(cfg: Config, dry_run: bool = False) -> list[str]:
     """Put the results in order before Snakemake builds its DAG (logitrepro.provenance.settle:
     timestamps a checkout scrambled, outputs made from files that are gone; runs_on_changed_data:
-    runs whose data changed). `logitrepro settle` does it; reading the Snakefile only asks
-    (dry_run), and a workflow that would run jobs on unsettled results refuses (onstart)."""
+    runs whose data changed): what `logitrepro settle` does. Reading the Snakefile only asks
+    (unsettled)."""
     from logitrepro.provenance import settle
 
     return settle(cfg.main["paths"]["results"], dry_run=dry_run) + runs_on_changed_data(cfg, dry_run=dry_run)
+
+
+@dataclass
+class Unsettled:
+    """What is out of order in the results, as reading the Snakefile finds it (it changes nothing).
+
+    `lines`: what only `logitrepro settle` puts right (timestamps, runs on changed data, outputs
+    made from files this config does not make). `remade`: a line per output made from run files
+    that are gone but that this config's jobs make (a deleted run folder, or a training job killed
+    after Snakemake removed its outputs); `run_files`, those files, which the default target asks
+    for, so that Snakemake trains them again and makes those outputs again from them. Built with
+    other targets, that does not happen, and they count as unsettled too."""
+
+    lines: list[str]
+    remade: list[str]
+    run_files: list[str]
+
+    def refusal(self, default_target: bool, argv: list[str] | None = None) -> str | None:
+        """Why jobs must not start (None: they may), with the remedy."""
+        pending = self.lines + ([] if default_target else self.remade)
+        if not pending:
+            return None
+        return (
+            f"{len(pending)} thing(s) in the results are out of order (listed above); jobs would run on them. "
+            f"Put them in order with: {settle_command(argv)}  (make run does it first), then run the same command again"
+        )
+
+
+def _and_more(items: list) -> str:
+    return f" and {len(items) - 1} more" if len(items) > 1 else ""
+
+
+def unsettled(cfg: Config, run_files: list[str]) -> Unsettled:
+    """What settle_results would do, read only; `run_files` are the run files this config's jobs
+    make (as the workflow names them)."""
+    from logitrepro.provenance import gone_inputs, settle
+
+    results = cfg.main["paths"]["results"]
+    made_here = {os.path.abspath(f): f for f in run_files}
+    remade: dict[Path, list[str]] = {}
+    remade_paths: set[str] = set()
+    for out, missing in gone_inputs(results).items():  # an output before what was made from it
+        if all(os.path.abspath(f) in made_here or os.path.abspath(f) in remade_paths for f in missing):
+            remade[out] = missing
+            remade_paths.add(os.path.abspath(out))
+    lines = settle(results, dry_run=True, keep=set(remade)) + runs_on_changed_data(cfg, dry_run=True)
+    remade_lines = [
+        f"{out} was made from files that are gone ({missing[0]}{_and_more(missing)}); "
+        "the default target makes them again, and it again from them"
+        for out, missing in remade.items()
+    ]
+    files = sorted(
+        {made_here[os.path.abspath(f)] for m in remade.values() for f in m if os.path.abspath(f) in made_here}
+    )
+    return Unsettled(lines, remade_lines, files)
+
+
+def builds_default_target(workflow) -> bool:
+    """Whether this Snakemake invocation builds the workflow's default target (no target given,
+    or the default rule named); known once Snakemake has read its command line, e.g. in onstart."""
+    settings = workflow.dag_settings
+    return (not settings.targets and not settings.target_jobs) or workflow.default_target in settings.targets
 
 
 def settle_command(argv: list[str] | None = None) -> str:
@@ -258,14 +321,6 @@ def settle_command(argv: list[str] | None = None) -> str:
     args, _ = get_argument_parser().parse_known_args(sys.argv[1:] if argv is None else argv)
     values = [str(f) for f in (getattr(args, "configfile", None) or [])][:1] + list(getattr(args, "config", None) or [])
     return " ".join(["python -m logitrepro settle", *(f"--config {shlex.quote(v)}" for v in values)])
-
-
-def unsettled_refusal(lines: list[str], argv: list[str] | None = None) -> str:
-    """Why a workflow does not run its jobs on results that are out of order, and the remedy."""
-    return (
-        f"{len(lines)} thing(s) in the results are out of order (listed above); jobs would run on them. "
-        f"Put them in order with: {settle_command(argv)}  (make run does it first), then run the same command again"
-    )
 
 
 def show_claims(python: str, claims_dir: str) -> int:

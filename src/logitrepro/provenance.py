@@ -27,16 +27,8 @@ def record(inputs: list[str], outputs: list[str]) -> None:
         atomic_write_text(str(out) + SUFFIX, json.dumps({"inputs": hashes}, indent=1, sort_keys=True))
 
 
-def settle(root: str | Path, max_passes: int = 8, dry_run: bool = False) -> list[str]:
-    """Move outputs under `root` forward in time to their inputs' newest mtime where the inputs
-    are unchanged since the output was made; and remove an output made from an input that is gone
-    (a deleted run folder). Snakemake does not rebuild a missing input of an output it considers
-    up to date, so claims would go on resting on runs that no longer exist; without the output,
-    Snakemake rebuilds it, and the missing runs with it. Returns a line per removed output and one
-    for the outputs moved in time; `dry_run` says what it would do and changes nothing.
-
-    An explicit step (`logitrepro settle`), never part of reading the Snakefile: a dry run, or a
-    second Snakemake started beside a running one, must not change the results it looks at."""
+def _records(root: str | Path) -> list[tuple[Path, Path, dict]]:
+    """(output, its record, {input: sha256}) for every output under `root` that has a record."""
     records = []
     for prov in Path(root).rglob("*" + SUFFIX):
         out = Path(str(prov)[: -len(SUFFIX)])
@@ -46,9 +38,14 @@ def settle(root: str | Path, max_passes: int = 8, dry_run: bool = False) -> list
             continue
         if out.exists() and inputs:
             records.append((out, prov, inputs))
-    lines, verified = [], {}
-    # Judged on the results as found, so that a dry run and a real one agree; what was made from
-    # an output removed here is removed too (the table of removed claims), so one settle is enough.
+    return records
+
+
+def gone_inputs(root: str | Path, records: list | None = None) -> dict[Path, list[str]]:
+    """{output under `root`: the inputs it was made from that are gone}, in the order found: an
+    output, then what was made from it (the table of claims made from a deleted run goes with
+    them). Reads only."""
+    records = _records(root) if records is None else records
     gone_from: dict[Path, list[str]] = {}
     removed: set[str] = set()
     while True:
@@ -59,10 +56,29 @@ def settle(root: str | Path, max_passes: int = 8, dry_run: bool = False) -> list
         }
         found = {out: gone for out, gone in found.items() if gone}
         if not found:
-            break
+            return gone_from
         gone_from.update(found)
         removed |= {os.path.abspath(out) for out in found}
-    for out, gone in gone_from.items():  # in the order found: an output, then what was made from it
+
+
+def settle(root: str | Path, max_passes: int = 8, dry_run: bool = False, keep=frozenset()) -> list[str]:
+    """Move outputs under `root` forward in time to their inputs' newest mtime where the inputs
+    are unchanged since the output was made; and remove an output made from an input that is gone
+    (a deleted run folder). Snakemake does not rebuild a missing input of an output it considers
+    up to date, so claims would go on resting on runs that no longer exist; without the output,
+    Snakemake rebuilds it, and the missing runs with it. Outputs in `keep` are left alone (the
+    workflow makes them again). Returns a line per removed output and one for the outputs moved
+    in time; `dry_run` says what it would do and changes nothing.
+
+    An explicit step (`logitrepro settle`), never part of reading the Snakefile: a dry run, or a
+    second Snakemake started beside a running one, must not change the results it looks at."""
+    records = _records(root)
+    lines, verified = [], {}
+    # judged on the results as found, so that a dry run and a real one agree
+    gone_from = gone_inputs(root, records)
+    for out, gone in gone_from.items():
+        if out in keep:
+            continue
         if not dry_run:
             out.unlink()
             Path(str(out) + SUFFIX).unlink()

@@ -13,10 +13,11 @@ from logitrepro.pipeline import (
     config_file_for,
     lift_default_job_rate_limit,
     record_usage,
-    settle_results,
+    Unsettled,
+    builds_default_target,
     show_claims,
     stale_lock_hint,
-    unsettled_refusal,
+    unsettled,
     validate_once,
     write_config_file,
 )
@@ -57,25 +58,6 @@ RES = CFG.main["resources"][SCALE]
 RUN_DIR = (
     f"{RESULTS}/runs/{{paper}}/{{experiment}}/{{arm}}/seed{{seed}}"  # as Config.run_dir
 )
-
-
-# Results out of order: timestamps a checkout scrambled (cross-stage inputs such as prepared
-# data are ancient() and checked by content instead), outputs made from files that are gone, runs
-# whose data changed (logitrepro.pipeline.settle_results). `logitrepro settle` puts them right;
-# here they are only named (by the main process: a job's own Snakemake sees outputs that the
-# running workflow removed), and onstart refuses to run jobs on them.
-UNSETTLED = settle_results(CFG, dry_run=True) if workflow.is_main_process else []
-for line in UNSETTLED:
-    print(f"logitrepro: {line}", file=sys.stderr)
-if UNSETTLED:
-    print(f"logitrepro: {unsettled_refusal(UNSETTLED)}", file=sys.stderr)
-
-
-def start_jobs():
-    """The Snakefile's onstart: jobs are about to run, under Snakemake's lock."""
-    if UNSETTLED:
-        raise WorkflowError(unsettled_refusal(UNSETTLED))
-    write_config_file(config)
 
 
 def manifest_checksum(folder):
@@ -207,4 +189,33 @@ def all_targets():
         if CFG.main["tracking"]["enabled"]
         else []
     )
-    return [f for paper in CFG.papers for f in paper_outputs(paper)] + history
+    outputs = [f for paper in CFG.papers for f in paper_outputs(paper)] + history
+    # run files that are gone, asked for so that their runs train again (UNSETTLED, below)
+    return outputs + UNSETTLED.run_files
+
+
+# Results out of order: timestamps a checkout scrambled (cross-stage inputs such as prepared
+# data are ancient() and checked by content instead), outputs made from files that are gone, runs
+# whose data changed (logitrepro.pipeline.unsettled). `logitrepro settle` puts them right; here
+# they are only named, by the main process (a job's own Snakemake sees outputs the running
+# workflow removed). Claims made from a run folder that is gone are made again with its runs by
+# the default target; for the rest, onstart refuses to start jobs.
+UNSETTLED = (
+    unsettled(
+        CFG, [f for paper in CFG.papers for f in run_files(paper, "metrics.json")]
+    )
+    if workflow.is_main_process
+    else Unsettled([], [], [])
+)
+for line in UNSETTLED.remade + UNSETTLED.lines:
+    print(f"logitrepro: {line}", file=sys.stderr)
+if UNSETTLED.lines:
+    print(f"logitrepro: {UNSETTLED.refusal(default_target=True)}", file=sys.stderr)
+
+
+def start_jobs():
+    """The Snakefile's onstart: jobs are about to run, under Snakemake's lock."""
+    refusal = UNSETTLED.refusal(builds_default_target(workflow))
+    if refusal:
+        raise WorkflowError(refusal)
+    write_config_file(config)
