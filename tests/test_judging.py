@@ -39,8 +39,10 @@ def test_the_judge_takes_a_run_whose_spec_differs_only_where_results_do_not():
     arm, seed = group.runs[0]
     spec = cfg.job_spec("cnn_svm", group.experiment, arm, seed)
     elsewhere = {**spec, "data_dir": "/elsewhere/mnist", "device": "cuda", "kernels": {"backend": "triton"}}
+    elsewhere["hparams"] = {**spec["hparams"], "betas": [0.9, 0.95]}  # as metrics.json records a tuple
+    spec["hparams"]["betas"] = (0.9, 0.95)
     refuse_runs_of_other_configs(
         [{"spec": elsewhere, "metrics": {}}],
-        lambda e, a, s: cfg.job_spec("cnn_svm", e, a, s),
+        lambda e, a, s: spec,
         lambda e, a, s: "unused",
     )
