@@ -13,6 +13,7 @@ import pytest
 
 from logitrepro.config import load_config
 from logitrepro.pipeline import (
+    builds_default_target,
     config_file_for,
     record_usage,
     runs_on_changed_data,
@@ -150,6 +151,19 @@ def test_what_is_out_of_order_is_only_named_and_claims_on_a_gone_run_are_made_ag
     found = unsettled(cfg, [run_file])
     assert found.lines == [] and found.refusal(default_target=True) is None
     assert "logitrepro settle" in found.refusal(default_target=False)  # other targets would keep the claims
+
+
+@pytest.mark.parametrize(
+    "targets, target_jobs, default",
+    [((), (), True), (("all",), (), True), (("results/claims/p.json",), (), False), ((), ("train__p:x",), False)],
+)
+def test_the_default_target_is_told_from_the_command_lines_targets(targets, target_jobs, default):
+    from types import SimpleNamespace
+
+    workflow = SimpleNamespace(
+        default_target="all", dag_settings=SimpleNamespace(targets=set(targets), target_jobs=set(target_jobs))
+    )
+    assert builds_default_target(workflow) is default
 
 
 def test_the_settle_command_carries_the_snakemake_command_lines_config():
