@@ -252,16 +252,19 @@ def settle_results(cfg: Config, dry_run: bool = False) -> list[str]:
 class Unsettled:
     """What is out of order in the results, as reading the Snakefile finds it (it changes nothing).
 
-    `lines`: what only `logitrepro settle` puts right (timestamps, runs on changed data, outputs
-    made from files this config does not make). `remade`: a line per output made from run files
-    that are gone but that this config's jobs make (a deleted run folder, or a training job killed
-    after Snakemake removed its outputs); `run_files`, those files, which the default target asks
-    for, so that Snakemake trains them again and makes those outputs again from them. Built with
-    other targets, that does not happen, and they count as unsettled too."""
+    `lines`: what would make jobs compute wrong results until `logitrepro settle` (runs on changed
+    data, outputs made from files this config does not make). `remade`: a line per output made
+    from run files that are gone but that this config's jobs make (a deleted run folder, or a
+    training job killed after Snakemake removed its outputs); `run_files`, those files, which the
+    default target asks for, so that Snakemake trains them again and makes those outputs again from
+    them (built with other targets, that does not happen, and they count as `lines`). `retimed`:
+    outputs that look older than inputs they were made from (a checkout's timestamps): their jobs
+    would run again, needlessly but harmlessly."""
 
     lines: list[str]
     remade: list[str]
     run_files: list[str]
+    retimed: list[str]
 
     def refusal(self, default_target: bool, argv: list[str] | None = None) -> str | None:
         """Why jobs must not start (None: they may), with the remedy."""
@@ -269,9 +272,16 @@ class Unsettled:
         if not pending:
             return None
         return (
-            f"{len(pending)} thing(s) in the results are out of order (listed above); jobs would run on them. "
+            f"{len(pending)} thing(s) in the results are out of order (listed above); jobs would compute on them. "
             f"Put them in order with: {settle_command(argv)}  (make run does it first), then run the same command again"
         )
+
+    def hint(self, argv: list[str] | None = None) -> str | None:
+        """What to say when reading the Snakefile (None: nothing)."""
+        refusal = self.refusal(default_target=True, argv=argv)
+        if refusal or not self.retimed:
+            return refusal
+        return f"{settle_command(argv)} puts them in order first; without it their jobs run again"
 
 
 def _and_more(items: list) -> str:
@@ -281,7 +291,7 @@ def _and_more(items: list) -> str:
 def unsettled(cfg: Config, run_files: list[str]) -> Unsettled:
     """What settle_results would do, read only; `run_files` are the run files this config's jobs
     make (as the workflow names them)."""
-    from logitrepro.provenance import gone_inputs, settle
+    from logitrepro.provenance import gone_inputs, remove_made_from_gone, retime
 
     results = cfg.main["paths"]["results"]
     made_here = {os.path.abspath(f): f for f in run_files}
@@ -291,7 +301,7 @@ def unsettled(cfg: Config, run_files: list[str]) -> Unsettled:
         if all(os.path.abspath(f) in made_here or os.path.abspath(f) in remade_paths for f in missing):
             remade[out] = missing
             remade_paths.add(os.path.abspath(out))
-    lines = settle(results, dry_run=True, keep=set(remade)) + runs_on_changed_data(cfg, dry_run=True)
+    lines = remove_made_from_gone(results, dry_run=True, keep=set(remade)) + runs_on_changed_data(cfg, dry_run=True)
     remade_lines = [
         f"{out} was made from files that are gone ({missing[0]}{_and_more(missing)}); "
         "the default target makes them again, and it again from them"
@@ -300,7 +310,7 @@ def unsettled(cfg: Config, run_files: list[str]) -> Unsettled:
     files = sorted(
         {made_here[os.path.abspath(f)] for m in remade.values() for f in m if os.path.abspath(f) in made_here}
     )
-    return Unsettled(lines, remade_lines, files)
+    return Unsettled(lines, remade_lines, files, retime(results, dry_run=True))
 
 
 def builds_default_target(workflow) -> bool:

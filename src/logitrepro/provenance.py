@@ -61,22 +61,14 @@ def gone_inputs(root: str | Path, records: list | None = None) -> dict[Path, lis
         removed |= {os.path.abspath(out) for out in found}
 
 
-def settle(root: str | Path, max_passes: int = 8, dry_run: bool = False, keep=frozenset()) -> list[str]:
-    """Move outputs under `root` forward in time to their inputs' newest mtime where the inputs
-    are unchanged since the output was made; and remove an output made from an input that is gone
-    (a deleted run folder). Snakemake does not rebuild a missing input of an output it considers
-    up to date, so claims would go on resting on runs that no longer exist; without the output,
+def remove_made_from_gone(root: str | Path, dry_run: bool = False, keep=frozenset()) -> list[str]:
+    """Remove each output under `root` made from an input that is gone (a deleted run folder), and
+    what was made from it. Snakemake does not rebuild a missing input of an output it considers up
+    to date, so claims would go on resting on runs that no longer exist; without the output,
     Snakemake rebuilds it, and the missing runs with it. Outputs in `keep` are left alone (the
-    workflow makes them again). Returns a line per removed output and one for the outputs moved
-    in time; `dry_run` says what it would do and changes nothing.
-
-    An explicit step (`logitrepro settle`), never part of reading the Snakefile: a dry run, or a
-    second Snakemake started beside a running one, must not change the results it looks at."""
-    records = _records(root)
-    lines, verified = [], {}
-    # judged on the results as found, so that a dry run and a real one agree
-    gone_from = gone_inputs(root, records)
-    for out, gone in gone_from.items():
+    workflow makes them again). Returns a line per output; `dry_run` removes nothing."""
+    lines = []
+    for out, gone in gone_inputs(root).items():  # judged on the results as found: dry and real agree
         if out in keep:
             continue
         if not dry_run:
@@ -85,7 +77,17 @@ def settle(root: str | Path, max_passes: int = 8, dry_run: bool = False, keep=fr
         more = f" and {len(gone) - 1} more" if len(gone) > 1 else ""
         outcome = "it would be removed so that it is made again" if dry_run else "removed, so that it is made again"
         lines.append(f"{out} was made from files that are gone ({gone[0]}{more}); {outcome}")
+    return lines
+
+
+def retime(root: str | Path, max_passes: int = 8, dry_run: bool = False) -> list[str]:
+    """Move outputs under `root` forward in time to their inputs' newest mtime where the inputs
+    are unchanged since the output was made (those made from files that are gone are left to
+    remove_made_from_gone). Returns a line when it moves any; `dry_run` moves none."""
+    records = _records(root)
+    gone_from = gone_inputs(root, records)
     records = [r for r in records if r[0] not in gone_from]
+    verified = {}
 
     def unchanged(path: str, sha: str) -> bool:
         if path not in verified:
@@ -108,6 +110,7 @@ def settle(root: str | Path, max_passes: int = 8, dry_run: bool = False, keep=fr
                 moved = True
         if not moved:
             break
+    lines = []
     if moved_to:
         verb = "would move" if dry_run else "moved"
         lines.append(
@@ -119,3 +122,10 @@ def settle(root: str | Path, max_passes: int = 8, dry_run: bool = False, keep=fr
             os.utime(out, ns=(stamp, stamp))
             os.utime(out + SUFFIX, ns=(stamp, stamp))
     return lines
+
+
+def settle(root: str | Path, dry_run: bool = False) -> list[str]:
+    """Put the outputs under `root` in order: remove_made_from_gone, then retime. An explicit step
+    (`logitrepro settle`), never part of reading the Snakefile: a dry run, or a second Snakemake
+    started beside a running one, must not change the results it looks at."""
+    return remove_made_from_gone(root, dry_run) + retime(root, dry_run=dry_run)

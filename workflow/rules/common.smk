@@ -199,18 +199,19 @@ def all_targets():
 # whose data changed (logitrepro.pipeline.unsettled). `logitrepro settle` puts them right; here
 # they are only named, by the main process (a job's own Snakemake sees outputs the running
 # workflow removed). Claims made from a run folder that is gone are made again with its runs by
-# the default target; for the rest, onstart refuses to start jobs.
+# the default target; outputs a checkout made look older only cost their jobs again; for the
+# rest (results would be wrong), onstart refuses to start jobs.
 UNSETTLED = (
     unsettled(
         CFG, [f for paper in CFG.papers for f in run_files(paper, "metrics.json")]
     )
     if workflow.is_main_process
-    else Unsettled([], [], [])
+    else Unsettled([], [], [], [])
 )
-for line in UNSETTLED.remade + UNSETTLED.lines:
+for line in UNSETTLED.remade + UNSETTLED.lines + UNSETTLED.retimed:
     print(f"logitrepro: {line}", file=sys.stderr)
-if UNSETTLED.lines:
-    print(f"logitrepro: {UNSETTLED.refusal(default_target=True)}", file=sys.stderr)
+if UNSETTLED.hint():
+    print(f"logitrepro: {UNSETTLED.hint()}", file=sys.stderr)
 
 
 def start_jobs():

@@ -26,7 +26,6 @@ for group in train_groups():
         params:
             specs=group_specs(group),
             code=group_code(group),
-            config=CONFIG_FILE,
             # shell: is evaluated when the job runs, so the group's names travel as params
             paper=group.paper,
             experiment=group.experiment,
