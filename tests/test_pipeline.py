@@ -146,19 +146,19 @@ def test_what_is_out_of_order_is_only_named_and_claims_on_a_gone_run_are_made_ag
     assert found.run_files == [run_file]
     assert [line.split(" was made")[0] for line in found.remade] == [str(claims), str(table)]
     assert [line.split(" was made")[0] for line in found.lines] == [str(orphan)]
-    assert "logitrepro settle" in found.refusal(default_target=True)
+    assert "logitrepro settle" in found.refusal(default_target=True, argv=[])
     orphan.unlink(), Path(f"{orphan}.prov.json").unlink()  # settled: only what the default target makes again is left
     found = unsettled(cfg, [run_file])
-    assert found.lines == [] and found.refusal(default_target=True) is None
-    assert "logitrepro settle" in found.refusal(default_target=False)  # other targets would keep the claims
+    assert found.lines == [] and found.refusal(default_target=True, argv=[]) is None
+    assert "logitrepro settle" in found.refusal(default_target=False, argv=[])  # other targets keep the claims
     early, late = tmp_path / "r" / "early.json", tmp_path / "r" / "late.json"
     early.write_text("e")
     late.write_text("l")
     record([str(early)], [str(late)])
     os.utime(late, (1_000_000_000, 1_000_000_000))  # a checkout's order: only its job would run again
     found = unsettled(cfg, [run_file])
-    assert found.retimed and found.refusal(default_target=True) is None
-    assert "logitrepro settle" in found.hint() and late.stat().st_mtime == 1_000_000_000
+    assert found.retimed and found.refusal(default_target=True, argv=[]) is None
+    assert "logitrepro settle" in found.hint(argv=[]) and late.stat().st_mtime == 1_000_000_000
 
 
 @pytest.mark.parametrize(

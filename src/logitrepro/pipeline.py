@@ -328,7 +328,10 @@ def settle_command(argv: list[str] | None = None) -> str:
 
     from snakemake.cli import get_argument_parser
 
-    args, _ = get_argument_parser().parse_known_args(sys.argv[1:] if argv is None else argv)
+    try:
+        args, _ = get_argument_parser().parse_known_args(sys.argv[1:] if argv is None else argv)
+    except SystemExit:  # not a Snakemake command line: the default config
+        args = None
     values = [str(f) for f in (getattr(args, "configfile", None) or [])][:1] + list(getattr(args, "config", None) or [])
     return " ".join(["python -m logitrepro settle", *(f"--config {shlex.quote(v)}" for v in values)])
 
