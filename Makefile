@@ -8,6 +8,14 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 export MLFLOW_DISABLE_TELEMETRY := true
 export DVC_NO_ANALYTICS := 1
 CORES ?= all
+# Snakemake keeps a cache in $XDG_CACHE_HOME (by default ~/.cache) and stops when it cannot make
+# it: where HOME is read-only (a container, a shared account) the caches go to .snakemake/cache.
+# A cache folder you set stays.
+ifndef XDG_CACHE_HOME
+ifneq ($(shell mkdir -p "$$HOME/.cache" 2>/dev/null && test -w "$$HOME/.cache" && echo ok),ok)
+export XDG_CACHE_HOME := $(CURDIR)/.snakemake/cache
+endif
+endif
 
 .PHONY: setup data-sources run smoke lint format test test-all browser bench dvc-yaml clean-results help
 
@@ -39,11 +47,13 @@ OFFLINE_COPIES ?= required
 data-sources: $(VENV)/.installed
 	$(PY) -m logitrepro.data.offline --copies $(OFFLINE_COPIES)
 
+# First the results put in order (timestamps a checkout scrambled, what was made from deleted
+# runs: logitrepro settle), which Snakemake itself only checks.
 run: setup
-	snakemake --cores $(CORES)
+	$(PY) -m logitrepro settle && snakemake --cores $(CORES)
 
 smoke: setup
-	snakemake --cores $(CORES) --config scale=smoke
+	$(PY) -m logitrepro settle --config scale=smoke && snakemake --cores $(CORES) --config scale=smoke
 
 # Lint and format as the Snakemake workflow template does: ruff for Python, snakefmt for rules.
 LINTED := src tests benchmarks

@@ -26,15 +26,16 @@ rule all:
         all_targets(),
 
 
-# Snakemake's default job rate limit re-selects jobs in ever more timer threads while jobs wait
-# for cores (logitrepro.pipeline.lift_default_job_rate_limit); a limit you set stays.
+# Results put in order and the jobs' config file written, only now that jobs will run (not
+# in a dry run) and under Snakemake's lock (logitrepro.pipeline). Snakemake's default job rate
+# limit re-selects jobs in ever more timer threads while jobs wait for cores
+# (logitrepro.pipeline.lift_default_job_rate_limit); a limit you set stays.
 onstart:
+    start_jobs()
     lift_default_job_rate_limit(workflow)
 
 
 onsuccess:
     record_usage(f"{RESULTS}/benchmarks/snakemake.jsonl")
-    # after the usage record: not a job, so not in the split
-    shell(
-        "{COMMAND_USAGE_ENV}= {PYTHON} -m logitrepro show --claims-dir {RESULTS}/claims || true"
-    )
+    # after the usage record: not a job, so not in the split; no shell, so no value to quote
+    show_claims(PYTHON, f"{RESULTS}/claims")

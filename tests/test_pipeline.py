@@ -1,5 +1,6 @@
 """What the workflow does before it builds the DAG: one config file for every job, the typed
-check run once per content, and a clear word about a stale lock."""
+check run once per content, a clear word about a stale lock, and results put in order only when
+asked."""
 
 import json
 import os
@@ -12,21 +13,27 @@ import pytest
 
 from logitrepro.config import load_config
 from logitrepro.pipeline import (
-    effective_config_file,
-    invoked_as_dry_run,
+    builds_default_target,
+    config_file_for,
     record_usage,
     runs_on_changed_data,
+    settle_command,
     stale_lock_hint,
+    unsettled,
     validate_once,
+    write_config_file,
 )
 from tests.support import PROJECT
 
 
-def test_effective_config_is_one_file_with_a_fixed_path(tmp_path):
-    a = effective_config_file({"scale": "smoke"}, tmp_path)
-    b = effective_config_file({"scale": "cpu", "tracking": {"uri": "http://x"}}, tmp_path)
-    assert a == b  # the same path whatever it holds: passing it to a job is no reason to rerun the job
-    assert json.loads(open(b).read())["tracking"]["uri"] == "http://x"
+def test_the_jobs_config_file_is_named_by_its_content_and_naming_it_writes_nothing(tmp_path):
+    smoke, cpu = {"scale": "smoke"}, {"scale": "cpu", "tracking": {"uri": "http://x"}}
+    a, b = config_file_for(smoke, tmp_path), config_file_for(cpu, tmp_path)
+    assert a != b and not (tmp_path / ".snakemake").exists()  # a dry run reads the Snakefile: nothing written
+    # two invocations with different configs (a smoke run, then a cpu one beside it): each job reads its own
+    assert write_config_file(smoke, tmp_path) == a and write_config_file(cpu, tmp_path) == b
+    assert json.loads(Path(a).read_text()) == smoke and json.loads(Path(b).read_text())["tracking"]["uri"] == "http://x"
+    assert config_file_for({"scale": "smoke"}, tmp_path) == a  # the same config, the same file
 
 
 def test_the_typed_check_runs_once_per_config_and_code(tmp_path):
@@ -44,6 +51,11 @@ def test_a_lock_that_no_snakemake_holds_is_named_with_the_command(tmp_path):
     (tmp_path / ".snakemake" / "locks").mkdir(parents=True)
     (tmp_path / ".snakemake" / "locks" / "0.input.lock").write_text(str(tmp_path / "x"))
     assert "snakemake --unlock" in stale_lock_hint(tmp_path)
+    assert "--rerun-incomplete" not in stale_lock_hint(tmp_path)
+    # the killed run's jobs left outputs that Snakemake, once unlocked, refuses as incomplete
+    (tmp_path / ".snakemake" / "incomplete").mkdir()
+    (tmp_path / ".snakemake" / "incomplete" / "cmVzdWx0cy9ydW5z").write_text("")
+    assert "--rerun-incomplete" in stale_lock_hint(tmp_path)
     # a snakemake process working in the folder holds it: no hint
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "snakemake"], cwd=tmp_path)
     try:
@@ -76,7 +88,7 @@ def test_a_run_whose_data_changed_since_it_trained_is_made_stale_and_named(tmp_p
         run.summary.write_text("{}")
         runs[trained_on] = run
     (dry,) = runs_on_changed_data(cfg, dry_run=True)  # said, nothing removed
-    assert "without -n" in dry and runs["a" * 64].summary.exists()
+    assert "settling makes its job train it again" in dry and runs["a" * 64].summary.exists()
     lines = runs_on_changed_data(cfg)
     assert len(lines) == 1 and "aaaaaaaaaaaa" in lines[0] and "bbbbbbbbbbbb" in lines[0], lines
     assert not runs["a" * 64].summary.exists() and runs["b" * 64].summary.exists()
@@ -106,12 +118,67 @@ def test_a_workflow_command_records_its_own_cpu_and_a_hand_run_one_does_not(tmp_
     assert record["command"] == "provenance" and record["cpu_s"] > 0 and record["wall_s"] >= record["cpu_s"] / 2
 
 
+def test_what_is_out_of_order_is_only_named_and_claims_on_a_gone_run_are_made_again_with_it(tmp_path):
+    """Reading the Snakefile changes nothing. Claims made from a run this config makes, whose
+    folder is gone, are left for the default target, which trains the run and judges again; the
+    rest (claims from a run no job makes, timestamps out of order) waits for `logitrepro settle`."""
+    from logitrepro.provenance import record
+
+    paths = {"results": str(tmp_path / "r"), "data": str(tmp_path / "d")}
+    cfg = load_config(
+        PROJECT / "configs" / "config.yaml", overrides={"scale": "smoke", "papers": ["cnn_svm"], "paths": paths}
+    )
+    group = cfg.train_groups("cnn_svm")[0]
+    arm, seed = group.runs[0]
+    run_file = f"{cfg.run_dir('cnn_svm', group.experiment, arm, seed)}/metrics.json"
+    other = f"{cfg.run_dir('cnn_svm', group.experiment, arm, 99)}/metrics.json"  # no job makes it
+    claims, table, orphan = (tmp_path / "r" / n for n in ("claims.json", "table.md", "orphan.json"))
+    for path, inputs in ((claims, [run_file]), (table, [str(claims)]), (orphan, [other])):
+        for f in inputs:
+            Path(f).parent.mkdir(parents=True, exist_ok=True)
+            Path(f).touch()
+        path.write_text("made")
+        record(inputs, [str(path)])
+    Path(run_file).unlink(), Path(other).unlink()  # the run folders are gone
+    before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")}
+    found = unsettled(cfg, [run_file])
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")} == before
+    assert found.run_files == [run_file]
+    assert [line.split(" was made")[0] for line in found.remade] == [str(claims), str(table)]
+    assert [line.split(" was made")[0] for line in found.lines] == [str(orphan)]
+    assert "logitrepro settle" in found.refusal(default_target=True, argv=[])
+    orphan.unlink(), Path(f"{orphan}.prov.json").unlink()  # settled: only what the default target makes again is left
+    found = unsettled(cfg, [run_file])
+    assert found.lines == [] and found.refusal(default_target=True, argv=[]) is None
+    assert "logitrepro settle" in found.refusal(default_target=False, argv=[])  # other targets keep the claims
+    early, late = tmp_path / "r" / "early.json", tmp_path / "r" / "late.json"
+    early.write_text("e")
+    late.write_text("l")
+    record([str(early)], [str(late)])
+    os.utime(late, (1_000_000_000, 1_000_000_000))  # a checkout's order: only its job would run again
+    found = unsettled(cfg, [run_file])
+    assert found.retimed and found.refusal(default_target=True, argv=[]) is None
+    assert "logitrepro settle" in found.hint(argv=[]) and late.stat().st_mtime == 1_000_000_000
+
+
 @pytest.mark.parametrize(
-    "argv, dry",
-    [(["-n"], True), (["-np", "--cores", "1"], True), (["--dry-run"], True), (["--cores", "all"], False), ([], False)],
+    "targets, target_jobs, default",
+    [((), (), True), (("all",), (), True), (("results/claims/p.json",), (), False), ((), ("train__p:x",), False)],
 )
-def test_a_dry_run_is_read_from_the_command_line_as_snakemake_reads_it(argv, dry):
-    assert invoked_as_dry_run(argv) is dry
+def test_the_default_target_is_told_from_the_command_lines_targets(targets, target_jobs, default):
+    from types import SimpleNamespace
+
+    workflow = SimpleNamespace(
+        default_target="all", dag_settings=SimpleNamespace(targets=set(targets), target_jobs=set(target_jobs))
+    )
+    assert builds_default_target(workflow) is default
+
+
+def test_the_settle_command_carries_the_snakemake_command_lines_config():
+    argv = ["-n", "--cores", "all", "--config", "scale=smoke", "paths={results: my results}"]
+    assert settle_command(argv) == (
+        "python -m logitrepro settle --config scale=smoke --config 'paths={results: my results}'"
+    )
 
 
 SCHEDULED_WORKFLOW = """

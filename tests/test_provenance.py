@@ -18,7 +18,8 @@ def test_settle_restores_order_when_inputs_are_unchanged(tmp_path):
     # A checkout writes them in the wrong order: c oldest, a newest.
     for i, p in enumerate((c, b, a)):
         os.utime(p, (2000 + i, 2000 + i))
-    assert settle(tmp_path) == 2
+    (line,) = settle(tmp_path)
+    assert line.startswith("moved 2 outputs")
     assert a.stat().st_mtime_ns < b.stat().st_mtime_ns < c.stat().st_mtime_ns
 
 
@@ -28,5 +29,36 @@ def test_settle_leaves_outputs_of_changed_inputs_stale(tmp_path):
     write(b, "B", 1001)
     record([str(a)], [str(b)])
     write(a, "A changed", 3000)  # a real edit: b must stay older so Snakemake reruns its job
-    assert settle(tmp_path) == 0
+    assert settle(tmp_path) == []
     assert b.stat().st_mtime_ns < a.stat().st_mtime_ns
+
+
+def test_a_dry_settle_says_what_it_would_do_and_changes_nothing(tmp_path):
+    a, b, c, gone = (tmp_path / f"{n}.json" for n in ("a", "b", "c", "gone"))
+    write(a, "A", 1000)
+    write(b, "B", 1001)
+    record([str(a)], [str(b)])
+    write(c, "C", 1002)
+    write(gone, "G", 1000)
+    record([str(b), str(gone)], [str(c)])
+    d = tmp_path / "d.json"
+    write(d, "D", 1003)
+    record([str(c)], [str(d)])  # made from c: goes with it
+    gone.unlink()  # a run folder deleted: what was made from it must be made again
+    write(a, "A", 3000)  # and a checkout made b look older than its unchanged input
+    before = {p: p.stat().st_mtime_ns for p in tmp_path.iterdir()}
+    lines = settle(tmp_path, dry_run=True)
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.iterdir()} == before  # nothing removed, nothing moved
+    assert [line.split(" (")[0].split(" under ")[0] for line in lines] == [
+        f"{c} was made from files that are gone",
+        f"{d} was made from files that are gone",
+        "would move 1 outputs",
+    ]
+    assert "it would be removed" in lines[0]
+    assert sorted(line.split(" (")[0].split(" under ")[0] for line in settle(tmp_path)) == [
+        f"{c} was made from files that are gone",
+        f"{d} was made from files that are gone",
+        "moved 1 outputs",
+    ]
+    assert not c.exists() and not d.exists() and b.stat().st_mtime_ns > a.stat().st_mtime_ns
+    assert settle(tmp_path) == []  # settled in one go

@@ -130,15 +130,26 @@ def cmd_evaluate(args) -> int:
 def cmd_judge(args) -> int:
     from logitrepro.claims import VERDICTS
     from logitrepro.files import read_json, write_json
-    from logitrepro.judging import add_reruns, build_claims_file
+    from logitrepro.judging import add_reruns, build_claims_file, refuse_runs_of_other_configs, rerun_command
     from logitrepro.runs import EVALUATE_AGAIN
     from logitrepro.tracking import record_judged_runs
 
     cfg = _config(args)
     evaluations = [read_json(p, EVALUATE_AGAIN) for p in args.metrics]
-    out = build_claims_file(cfg.paper(args.paper), cfg.scale, evaluations, cfg.judge_context(args.paper))
     results = cfg.main["paths"]["results"]
-    add_reruns(out, cfg.train_groups(args.paper), f"{results}/tables/{args.paper}.html", f"scale={cfg.scale}")
+    target, overrides = f"{results}/tables/{args.paper}.html", f"scale={cfg.scale}"
+    rule_of = {(g.experiment, arm, int(seed)): g.rule for g in cfg.train_groups(args.paper) for arm, seed in g.runs}
+    refuse_runs_of_other_configs(
+        evaluations,
+        lambda experiment, arm, seed: cfg.job_spec(args.paper, experiment, arm, seed),
+        lambda experiment, arm, seed: (
+            rerun_command(target, overrides, [rule_of[(experiment, arm, int(seed))]])
+            if (experiment, arm, int(seed)) in rule_of
+            else "remove its folder, then run snakemake again"
+        ),
+    )
+    out = build_claims_file(cfg.paper(args.paper), cfg.scale, evaluations, cfg.judge_context(args.paper))
+    add_reruns(out, cfg.train_groups(args.paper), target, overrides)
     # the claims first, MLflow after: a tracking store that is down, damaged or killed mid-way
     # costs the links to MLflow runs, never the claims
     write_json(args.out, out)
@@ -299,6 +310,23 @@ def cmd_provenance(args) -> int:
     return 0
 
 
+def cmd_settle(args) -> int:
+    """Put the results in order before Snakemake looks at them (logitrepro.pipeline.settle_results):
+    the explicit step that reading the Snakefile never takes."""
+    from logitrepro.pipeline import settle_results, snakemake_works_here
+
+    cfg = _config(args)
+    if not args.dry_run and snakemake_works_here():
+        print("logitrepro settle: a snakemake works in this folder; settle when it has finished", file=sys.stderr)
+        return 1
+    lines = settle_results(cfg, dry_run=args.dry_run)
+    for line in lines:
+        print(line)
+    if not lines:
+        print(f"nothing to settle in {cfg.main['paths']['results']}")
+    return 0
+
+
 def cmd_validate(args) -> int:
     cfg = _config(args)
     cfg.validate_tasks()
@@ -427,6 +455,16 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--inputs", nargs="*", default=[])
     sp.add_argument("--outputs", nargs="+", required=True)
     sp.set_defaults(func=cmd_provenance)
+
+    sp = with_config(
+        sub.add_parser(
+            "settle",
+            help="put the results in order before Snakemake reads them: after a checkout (timestamps), "
+            "a deleted run folder (what was made from it) or changed data (the runs trained on it)",
+        )
+    )
+    sp.add_argument("-n", "--dry-run", action="store_true", help="say what it would do, change nothing")
+    sp.set_defaults(func=cmd_settle)
 
     sp = with_config(sub.add_parser("validate", help="validate the configs and every job's hyper-parameters"))
     sp.set_defaults(func=cmd_validate)

@@ -6,8 +6,36 @@ import math
 import shlex
 
 from logitrepro import claims, costs
+from logitrepro.config import ConfigError
 from logitrepro.metrics.instability import add_spike_episodes
 from logitrepro.runs import RunDir
+from logitrepro.runspec import spec_difference
+
+
+class RunsOfAnotherConfig(ConfigError):
+    """Runs whose recorded spec is not what the config being judged asks of them."""
+
+
+def refuse_runs_of_other_configs(evaluations: list[dict], expected_spec, rerun_command) -> None:
+    """Judge only runs made with the config being judged: each evaluation carries the spec its run
+    was trained with, `expected_spec(experiment, arm, seed)` gives the config's. A run trained with
+    another config (another scale's budget in this scale's folder, say) would be judged, and its
+    claims labelled, as if it were this config's. `rerun_command(experiment, arm, seed)` is the
+    command that trains it again (its job sees the other config and starts afresh)."""
+    problems = []
+    for ev in evaluations:
+        spec = ev["spec"]
+        difference = spec_difference(spec, expected_spec(spec["experiment"], spec["arm"], spec["seed"]))
+        if difference:
+            where = ev.get("run_dir") or f"{spec['paper']}/{spec['experiment']}/{spec['arm']}/seed{spec['seed']}"
+            problems.append(
+                f"{where} was trained with another config than the one judged here ({difference}); "
+                f"train it again: {rerun_command(spec['experiment'], spec['arm'], spec['seed'])}"
+            )
+    if problems:
+        raise RunsOfAnotherConfig(
+            f"refusing to judge {len(problems)} run(s) made with another config: " + " | ".join(problems)
+        )
 
 
 def summarise_arms(evaluations: list[dict], metrics: list[str]) -> dict:
@@ -81,9 +109,16 @@ def run_record(ev: dict, cost: dict | None) -> dict:
     }
 
 
+def rerun_command(target: str, overrides: str, rules: list[str]) -> str:
+    """The command that trains these training jobs' runs afresh and judges again toward `target`:
+    --forcerun runs the jobs, retrain=true makes them train rather than keep their finished runs
+    (train.train keeps a finished run of the same config, code and packages)."""
+    return f"snakemake {shlex.quote(target)} --cores all --config {overrides} retrain=true --forcerun {' '.join(rules)}"
+
+
 def add_reruns(claims_file: dict, groups: list, target: str, overrides: str) -> None:
     """Each run gets its training job's rule; each claim the command that trains the runs it
-    reads again and judges afresh: Snakemake's --forcerun on those rules, toward `target`."""
+    reads again and judges afresh (rerun_command), toward `target`."""
     rule_of = {(g.experiment, arm, int(seed)): g.rule for g in groups for arm, seed in g.runs}
     for r in claims_file["runs"]:
         r["rule"] = rule_of.get((r["experiment"], r["arm"], int(r["seed"])))
@@ -92,8 +127,4 @@ def add_reruns(claims_file: dict, groups: list, target: str, overrides: str) -> 
         rules = sorted(
             {r["rule"] for r in claims_file["runs"] if r["experiment"] == c["experiment"] and r["arm"] in arms} - {None}
         )
-        c["rerun"] = (
-            f"snakemake {shlex.quote(target)} --cores all --config {overrides} --forcerun {' '.join(rules)}"
-            if rules
-            else None
-        )
+        c["rerun"] = rerun_command(target, overrides, rules) if rules else None

@@ -18,6 +18,7 @@ from logitrepro.code_digest import code_digest
 from logitrepro.files import DamagedFile, archive_damage, naming_full_disk
 from logitrepro.kernels.dispatch import use_backend
 from logitrepro.runs import TRAIN_AGAIN, RunDir
+from logitrepro.runspec import spec_difference
 from logitrepro.tasks import make_task
 from logitrepro.tracking import Tracker
 
@@ -156,8 +157,9 @@ def resume_refusal(ckpt: dict, spec: dict, code: str, packages: dict, data_sha: 
     """Why a checkpoint cannot continue this run (None: it can). It must be the same config, on
     the same code (logitrepro.code_digest), the same versions of the numerical libraries and the
     same data (its content checksum; checkpoints from before it was recorded are taken as is)."""
-    if ckpt["spec"]["hparams"] != spec["hparams"] or ckpt["spec"]["seed"] != spec["seed"]:
-        return "the checkpoint was made with another config"
+    difference = spec_difference(ckpt["spec"], spec)
+    if difference:
+        return f"the checkpoint was made with another config ({difference})"
     if ckpt.get("code") != code:
         return "the checkpoint was made with other code (logitrepro.code_digest)"
     if ckpt.get("packages") != packages:

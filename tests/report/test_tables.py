@@ -115,8 +115,11 @@ def test_each_html_row_links_its_mlflow_runs_and_the_command_that_reruns_them():
     groups = [TrainGroup("p", "e", arm, tuple((arm, s) for s in range(3))) for arm in ("m", "b")]
     add_reruns(cf, groups, "results/tables/p.html", "scale=cpu")
     by_id = {c["id"]: c for c in cf["claims"]}
+    # --forcerun alone would keep the finished runs (train.train) and only evaluate them again:
+    # retrain=true makes the command do what it says, train the runs afresh
     assert by_id["p.dir"]["rerun"] == (
-        "snakemake results/tables/p.html --cores all --config scale=cpu --forcerun train__p__e__b train__p__e__m"
+        "snakemake results/tables/p.html --cores all --config scale=cpu retrain=true "
+        "--forcerun train__p__e__b train__p__e__m"
     )
     assert by_id["p.abs"]["rerun"].endswith("--forcerun train__p__e__m")
     page = render(cf)["html"]

@@ -109,6 +109,45 @@ def test_bad_config_fails_before_any_job(tmp_path):
     assert "scale: 'huge' is not one of" in p.stdout + p.stderr
 
 
+def test_a_dry_run_changes_nothing_and_a_run_refuses_results_out_of_order(tmp_path):
+    """`snakemake -n` only reads: it writes no config for the jobs, removes no claims made from a
+    run folder that is briefly gone, moves no timestamp. A run that would start jobs on such
+    results refuses, naming `logitrepro settle`, the explicit step that puts them in order."""
+    import hashlib
+
+    repo = copy_project(tmp_path / "repo")
+    claims, table = repo / "results" / "claims" / "cnn_svm.json", repo / "results" / "tables" / "cnn_svm.md"
+    earlier = repo / "results" / "claims" / "earlier.json"
+    for path in (claims, table, earlier):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("{}")
+    gone = "results/runs/cnn_svm/mnist/svm/seed99/metrics.json"  # a run this config does not make
+    Path(f"{claims}.prov.json").write_text(json.dumps({"inputs": {gone: "0" * 64}}))
+    made_from = {"results/claims/earlier.json": hashlib.sha256(b"{}").hexdigest()}
+    Path(f"{table}.prov.json").write_text(json.dumps({"inputs": made_from}))
+    os.utime(table, (1_700_000_000,) * 2)  # a checkout's order: the table older than its unchanged input
+
+    def results():
+        return {p: p.stat().st_mtime_ns for p in (repo / "results").rglob("*")}
+
+    before = results()
+    config = ["--config", "scale=smoke", "papers=[cnn_svm]"]
+    p = snakemake("-n", *config, cwd=repo)
+    assert results() == before  # nothing removed, nothing moved in time
+    assert not list((repo / ".snakemake").rglob("config*.json"))  # nothing written for jobs that do not run
+    assert f"{claims.relative_to(repo)} was made from files that are gone ({gone}); it would be removed" in p.stderr
+    assert "would move 1 outputs under results forward in time" in p.stderr
+    settle = "python -m logitrepro settle --config scale=smoke --config 'papers=[cnn_svm]'"
+    assert settle in p.stderr, p.stderr[-3000:]
+    p = snakemake("--cores", "1", *config, cwd=repo, check=False)
+    assert p.returncode != 0 and settle in p.stderr, p.stderr[-3000:]
+    assert results() == before and not (repo / "results" / "logs").exists()  # no job ran
+    assert not list((repo / ".snakemake").rglob("config*.json"))
+    p = run([sys.executable, "-m", "logitrepro", "settle", "--config", "scale=smoke", "--config", "papers=[cnn_svm]"], repo)
+    assert "removed, so that it is made again" in p.stdout and not claims.exists()
+    assert table.stat().st_mtime_ns > earlier.stat().st_mtime_ns
+
+
 def copy_project(dest: Path) -> Path:
     files = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
@@ -307,6 +346,7 @@ def test_dvc_pull_in_fresh_clone_needs_no_rerun(smoke_project):
     assert (clone / "data" / "fashion_mnist" / "train_x.npy").exists()
     # Worst case for a timestamp-based DAG: every file newer than the files made from it.
     order = [
+        "results/tracking/*",
         "results/tables/*",
         "results/plots/*",
         "results/claims/*",
@@ -318,8 +358,14 @@ def test_dvc_pull_in_fresh_clone_needs_no_rerun(smoke_project):
     for i, pattern in enumerate(order):
         for f in clone.glob(pattern):
             os.utime(f, (1_700_000_000 + 1000 * i,) * 2)
+    scrambled = {f: f.stat().st_mtime_ns for f in (clone / "results").rglob("*")}
+    p = snakemake("-n", cwd=clone)  # says what settling would do, and does none of it
+    assert "python -m logitrepro settle" in p.stderr and "would move" in p.stderr, p.stderr[-3000:]
+    assert {f: f.stat().st_mtime_ns for f in (clone / "results").rglob("*")} == scrambled
+    run([sys.executable, "-m", "logitrepro", "settle"], clone)
     p = snakemake("-n", cwd=clone)
     assert "Nothing to be done" in p.stdout + p.stderr, p.stdout[-3000:]
+    assert "settle" not in p.stderr, p.stderr[-3000:]
     p = run([str(BIN / "dvc"), "status"], clone)
     assert "up to date" in p.stdout.lower() or p.stdout.strip() == "", p.stdout
 
@@ -374,13 +420,16 @@ def test_a_deleted_run_folder_is_trained_again(smoke_project, tmp_path):
     repo = smoke_project["repo"]
     folder = repo / "results" / "runs" / "cnn_svm" / "mnist" / "svm" / "seed1"
     shutil.move(folder, tmp_path / "kept")
+    made_from_it = [repo / "results" / "claims" / "cnn_svm.json", repo / "results" / "plots" / "cnn_svm_curves.png"]
     try:
         p = snakemake("-n", cwd=repo)
         counts = dry_run_counts(p)
         # that run's job (its other runs are kept, not trained again), then the paper's verdicts
         assert counts["train__cnn_svm__mnist__all"] == 1 and counts["judge"] == 1, counts
         assert sum(v for k, v in counts.items() if k.startswith("train__")) == 1, counts
-        assert "results/claims/cnn_svm.json was made from files that are gone" in p.stderr
+        for path in made_from_it:  # named, and left in place: a dry run removes nothing
+            assert f"{path.relative_to(repo)} was made from files that are gone" in p.stderr, p.stderr[-3000:]
+            assert path.exists()
     finally:
         shutil.move(tmp_path / "kept", folder)
         snakemake("--cores", "2", cwd=repo)  # the verdicts again, from the run put back: nothing trains
@@ -506,6 +555,34 @@ def test_the_claims_experiment_lists_each_claim_with_its_verdict_in_a_browser(sm
     expected = {c["id"]: c["verdict"] for f in claims for c in f["claims"]}
     assert re.search(r'col-id="params.`verdict`"', p.stdout), p.stdout[-3000:]
     assert rendered_claims(p.stdout) == expected
+
+
+def test_a_project_in_a_folder_with_a_space_an_accent_and_a_command_in_its_name(smoke_project, tmp_path):
+    """Every shell value is quoted: from a folder whose path holds a space, a non-ASCII letter and
+    `$(touch pwned)`, with the results there too, a job runs, the command in the name does not, and
+    the end-of-run claims table appears (an unquoted path split it, and `|| true` hid that)."""
+    repo = smoke_project["repo"]
+    odd = smoke_project["root"] / "dir with space é $(touch pwned)"
+    odd.mkdir()
+    moved = odd / "repo"
+    tables = repo / "results" / "tables"
+    shutil.copytree(tables, tmp_path / "tables")  # rewritten below with provenance at the odd path
+    shutil.move(repo, moved)
+    try:
+        results = moved / "results"
+        (results / "tables" / "cnn_svm.md").unlink()  # one cheap job to run, and only that one
+        target = str(results / "tables" / "cnn_svm.md")
+        p = snakemake(target, "--cores", "1", "--config", f"paths={{results: '{results}'}}", cwd=moved)
+        assert (results / "tables" / "cnn_svm.md").exists()
+        assert not list(smoke_project["root"].rglob("pwned")), "a path ran as a command"
+        assert "Claims (scale: smoke)" in p.stdout, p.stdout[-3000:] + p.stderr[-3000:]
+        assert "the claims table was not shown" not in p.stderr
+    finally:
+        if repo.exists():  # made again meanwhile (MLflow's artifact root is an absolute path): nothing of ours
+            shutil.rmtree(repo)
+        shutil.move(moved, repo)
+        shutil.rmtree(tables)
+        shutil.copytree(tmp_path / "tables", tables)
 
 
 def test_data_prepared_in_the_same_invocation_as_its_jobs_leaves_nothing_to_do(smoke_project):

@@ -21,16 +21,17 @@ rule judge:
         "../envs/logitrepro.yaml"
     params:
         settings=judge_settings,
-        config=CONFIG_FILE,
     shell:
-        "python -m logitrepro judge --config {params.config:q} --paper {wildcards.paper} --metrics {input:q} "
+        'python -m logitrepro judge --config "$LOGITREPRO_CONFIG" --paper {wildcards.paper:q} --metrics {input:q} '
         "--out {output.claims:q} > {log:q} 2>&1 && "
         "python -m logitrepro provenance --inputs {input:q} --outputs {output.claims:q} >> {log:q} 2>&1"
 
 
 rule claims_history:
     """The judged claims into MLflow's claims history: a parent run for this invocation, a
-    child per claim; claims identical to a recorded invocation's add nothing."""
+    child per claim; claims identical to a recorded invocation's add nothing. Its record carries
+    its inputs' content too, so that a pulled clone does not record again (logitrepro.provenance).
+    """
     input:
         [f"{RESULTS}/claims/{paper}.json" for paper in CFG.papers],
     output:
@@ -41,8 +42,7 @@ rule claims_history:
         f"{RESULTS}/benchmarks/claims_history.tsv"
     conda:
         "../envs/logitrepro.yaml"
-    params:
-        config=CONFIG_FILE,
     shell:
-        "python -m logitrepro record-claims --config {params.config:q} --claims {input:q} --out {output:q} "
-        "> {log:q} 2>&1"
+        'python -m logitrepro record-claims --config "$LOGITREPRO_CONFIG" --claims {input:q} --out {output:q} '
+        "> {log:q} 2>&1 && "
+        "python -m logitrepro provenance --inputs {input:q} --outputs {output:q} >> {log:q} 2>&1"

@@ -3,25 +3,31 @@ import hashlib
 import json
 import os
 import sys
-import shlex
 from pathlib import Path
 
 from logitrepro.config import ConfigError, load_config, put_interpreter_first_on_path
 from logitrepro.code_digest import code_digest
 from logitrepro.pipeline import (
     COMMAND_USAGE_ENV,
-    effective_config_file,
-    invoked_as_dry_run,
+    CONFIG_ENV,
+    config_file_for,
     lift_default_job_rate_limit,
     record_usage,
-    runs_on_changed_data,
+    Unsettled,
+    builds_default_target,
+    invoked_as_dry_run,
+    show_claims,
     stale_lock_hint,
+    unsettled,
     validate_once,
+    write_config_file,
 )
-from logitrepro.provenance import settle as settle_timestamps
 from logitrepro.repair import Repairs
 from logitrepro.tracking import TrackingUnavailable, check_reachable, resolve_uri
 
+# Reading the Snakefile reads and validates; it writes and deletes nothing (a dry run, or a
+# second Snakemake beside a running one, changes no result). What is written goes to onstart,
+# which Snakemake runs only when jobs will run, after its lock.
 try:
     CFG = load_config(config)
     # every job's hyper-parameters against its task, before any job starts
@@ -35,8 +41,11 @@ except (ConfigError, TrackingUnavailable) as e:
 if stale_lock_hint():  # Snakemake's own error says only "cannot be locked"
     print(f"logitrepro: {stale_lock_hint()}", file=sys.stderr)
 
-# One road for settings: every job reads the config validated here.
-CONFIG_FILE = effective_config_file(config)
+# One road for settings: every job reads the config validated here, from a file named by its
+# content (written at onstart), through the environment: as a job param its path would rerun
+# every job at any change of the config.
+CONFIG_FILE = config_file_for(config)
+os.environ[CONFIG_ENV] = CONFIG_FILE
 
 # Jobs call `python -m logitrepro`: they must find the interpreter that runs Snakemake.
 PYTHON = put_interpreter_first_on_path()
@@ -51,21 +60,6 @@ RES = CFG.main["resources"][SCALE]
 RUN_DIR = (
     f"{RESULTS}/runs/{{paper}}/{{experiment}}/{{arm}}/seed{{seed}}"  # as Config.run_dir
 )
-
-
-# Timestamps after `dvc pull`: cross-stage inputs (prepared data, tokenized corpora) are ancient()
-# and their content is checked against what each run recorded (below); within a paper's results,
-# timestamps that a checkout scrambled are put back in order from the recorded content of each
-# job's inputs (logitrepro.provenance) before the DAG is built.
-settle_timestamps(RESULTS)
-# ... and a run whose data changed since it trained (the content, not the timestamp) trains again.
-for line in runs_on_changed_data(CFG, dry_run=invoked_as_dry_run()):
-    print(f"logitrepro: {line}", file=sys.stderr)
-# ... and an output that cannot be read (truncated, overwritten) is made again: its job declares a
-# receipt, missing until it has run (logitrepro.repair); nothing is deleted.
-REPAIRS = Repairs(CFG)
-for line in REPAIRS.lines(dry_run=invoked_as_dry_run()):
-    print(f"logitrepro: {line}", file=sys.stderr)
 
 
 def manifest_checksum(folder):
@@ -173,11 +167,12 @@ def plot_curves(wildcards):
 
 
 def plot_sweep(wildcards):
-    """The plots command's --sweep option, or nothing when the paper has no sweep panel."""
+    """The plots command's --sweep option, or nothing when the paper has no sweep panel (the
+    shell quotes each word)."""
     sweep = CFG.paper(wildcards.paper).get("report", {}).get("sweep")
     if not sweep:
-        return ""
-    return f"--sweep {shlex.quote(json.dumps(sweep, sort_keys=True))}"
+        return []
+    return ["--sweep", json.dumps(sweep, sort_keys=True)]
 
 
 def paper_outputs(paper):
@@ -196,5 +191,44 @@ def all_targets():
         if CFG.main["tracking"]["enabled"]
         else []
     )
-    repairs = REPAIRS.requested()  # while an output cannot be read (logitrepro.repair)
-    return [f for paper in CFG.papers for f in paper_outputs(paper)] + history + repairs
+    outputs = [f for paper in CFG.papers for f in paper_outputs(paper)] + history
+    # run files that are gone, asked for so that their runs train again (UNSETTLED, below)
+    # ... and receipts of the jobs that make again an output that cannot be read (REPAIRS, below)
+    return outputs + UNSETTLED.run_files + REPAIRS.requested()
+
+
+# Results out of order: timestamps a checkout scrambled (cross-stage inputs such as prepared
+# data are ancient() and checked by content instead), outputs made from files that are gone, runs
+# whose data changed (logitrepro.pipeline.unsettled). `logitrepro settle` puts them right; here
+# they are only named, by the main process (a job's own Snakemake sees outputs the running
+# workflow removed). Claims made from a run folder that is gone are made again with its runs by
+# the default target; outputs a checkout made look older only cost their jobs again; for the
+# rest (results would be wrong), onstart refuses to start jobs.
+UNSETTLED = (
+    unsettled(
+        CFG, [f for paper in CFG.papers for f in run_files(paper, "metrics.json")]
+    )
+    if workflow.is_main_process
+    else Unsettled([], [], [], [])
+)
+for line in UNSETTLED.remade + UNSETTLED.lines + UNSETTLED.retimed:
+    print(f"logitrepro: {line}", file=sys.stderr)
+if UNSETTLED.hint():
+    print(f"logitrepro: {UNSETTLED.hint()}", file=sys.stderr)
+
+
+def start_jobs():
+    """The Snakefile's onstart: jobs are about to run, under Snakemake's lock."""
+    refusal = UNSETTLED.refusal(builds_default_target(workflow))
+    if refusal:
+        raise WorkflowError(refusal)
+    write_config_file(config)
+
+
+# An output that cannot be read (truncated, overwritten) is made again: its job declares a receipt,
+# missing until it has run, that the default target asks for (logitrepro.repair); nothing is
+# deleted. Every process finds the same damage, so a job's own Snakemake declares the same receipt.
+REPAIRS = Repairs(CFG)
+if workflow.is_main_process:
+    for line in REPAIRS.lines(dry_run=invoked_as_dry_run()):
+        print(f"logitrepro: {line}", file=sys.stderr)

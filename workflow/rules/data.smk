@@ -12,9 +12,8 @@ rule prepare_dataset:
         "../envs/logitrepro.yaml"
     params:
         settings=data_settings,
-        config=CONFIG_FILE,
     shell:
-        "python -m logitrepro prepare --config {params.config:q} --dataset {wildcards.dataset} --out {output:q} "
+        'python -m logitrepro prepare --config "$LOGITREPRO_CONFIG" --dataset {wildcards.dataset:q} --out {output:q} '
         "> {log:q} 2>&1"
 
 
@@ -34,4 +33,4 @@ rule tokenize:
     params:
         corpus_checksum=lambda wc: manifest_checksum(f"{DATA}/{wc.dataset}"),
     shell:
-        "python -m logitrepro tokenize --data {input:q} --vocab {wildcards.vocab} --out {output:q} > {log:q} 2>&1"
+        "python -m logitrepro tokenize --data {input:q} --vocab {wildcards.vocab:q} --out {output:q} > {log:q} 2>&1"

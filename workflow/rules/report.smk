@@ -52,5 +52,5 @@ rule plots:
         title=lambda wc: f"{wc.paper} ({SCALE} scale)",
     shell:
         "python -m logitrepro plots --runs {params.runs:q} --out {output:q} "
-        "--curves {params.curves} --title {params.title:q} {params.sweep} > {log:q} 2>&1 && "
+        "--curves {params.curves:q} --title {params.title:q} {params.sweep:q} > {log:q} 2>&1 && "
         "python -m logitrepro provenance --inputs {input:q} --outputs {output:q} >> {log:q} 2>&1"

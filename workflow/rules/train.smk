@@ -28,13 +28,12 @@ for group in train_groups():
         params:
             specs=group_specs(group),
             code=group_code(group),
-            config=CONFIG_FILE,
             # shell: is evaluated when the job runs, so the group's names travel as params
             paper=group.paper,
             experiment=group.experiment,
-            runs=" ".join(f"{arm}:{seed}" for arm, seed in group.runs),
+            runs=[f"{arm}:{seed}" for arm, seed in group.runs],
             benchmark=group_benchmark(group),
         shell:
-            "python -m logitrepro train --config {params.config:q} --paper {params.paper} "
-            "--experiment {params.experiment} --runs {params.runs} --threads {threads} "
+            'python -m logitrepro train --config "$LOGITREPRO_CONFIG" --paper {params.paper:q} '
+            "--experiment {params.experiment:q} --runs {params.runs:q} --threads {threads:q} "
             "--benchmark {params.benchmark:q} > {log:q} 2>&1"
