@@ -113,13 +113,14 @@ def test_an_invocation_killed_mid_record_is_completed_not_taken_as_recorded(tmp_
     assert tracker.record_claims([claims], {"git_commit": "c1", "summary": "s"}) == (again, False)
 
 
-def finished_run(folder, arm: str = "svm", seed: int = 0, experiment: str = "mnist") -> dict:
-    """A trained and evaluated run's folder (its three files) and its evaluation, as a judge reads them."""
+def finished_run(folder, arm: str = "svm", seed: int = 0, experiment: str = "mnist", spec: dict | None = None) -> dict:
+    """A trained and evaluated run's folder (its three files) and its evaluation, as a judge reads them
+    (with `spec`, the run's as the config makes it: the judge refuses runs of another config)."""
     run = RunDir(folder).make()
     run.write_info({"git_commit": "c1", "data_checksum": "ab" * 32, "data_source": "test"})
     run.history.write_text(json.dumps({"step": 5, "train_loss": 0.5, "val_acc": 0.9}) + "\n")
     run.checkpoint.write_bytes(b"weights")
-    spec = {
+    spec_default = {
         "paper": "cnn_svm",
         "experiment": experiment,
         "arm": arm,
@@ -130,6 +131,7 @@ def finished_run(folder, arm: str = "svm", seed: int = 0, experiment: str = "mni
         "data_dir": None,
         "hparams": {"lr": 0.1},
     }
+    spec = spec or spec_default
     metrics = {"status": "completed", "steps": 5, "test_acc": 0.9, "test_acc_authors": 0.9}
     evaluation = {"spec": spec, "metrics": metrics, "run_dir": str(folder), "mlflow_run_id": None}
     run.write_metrics(evaluation)
@@ -257,10 +259,14 @@ def test_a_server_failing_after_the_start_up_check_stops_a_command_in_seconds_no
 
 def judge_argv(tmp_path, store) -> tuple[list[str], object]:
     """`logitrepro judge` of cnn_svm at smoke scale on four finished runs, tracked in `store`."""
+    from logitrepro.config import load_config
+
+    cfg = load_config(CONFIG, overrides={"scale": "smoke"}, root=PROJECT)
     metrics = []
     for experiment in ("mnist", "fashion_mnist"):
         for arm in ("softmax", "svm"):
-            finished_run(tmp_path / experiment / arm, arm, 0, experiment)
+            spec = cfg.job_spec("cnn_svm", experiment, arm, 0)
+            finished_run(tmp_path / experiment / arm, arm, 0, experiment, spec)
             metrics.append(str(tmp_path / experiment / arm / "metrics.json"))
     out = tmp_path / "claims" / "cnn_svm.json"
     out.parent.mkdir()
