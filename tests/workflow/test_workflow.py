@@ -97,6 +97,16 @@ def test_dry_run_every_scale(scale, tmp_path):
     assert ("/d/fashion_mnist" in p.stdout) == (scale != "cpu")
 
 
+def test_a_damaged_data_manifest_is_named_with_its_remedy_not_a_traceback(tmp_path):
+    manifest = tmp_path / "d" / "shakespeare" / "manifest.json"  # the tokenizer job reads its checksum
+    manifest.parent.mkdir(parents=True)
+    manifest.write_text('{"sha256": "ab')  # cut short, as a full disk leaves it
+    p = snakemake("-n", "--config", "scale=smoke", f"paths={{results: {tmp_path}/r, data: {tmp_path}/d}}", check=False)
+    out = p.stdout + p.stderr
+    assert p.returncode != 0 and "JSONDecodeError" not in out
+    assert f"{manifest} is truncated" in out and "delete its folder and run snakemake again" in out
+
+
 def train_runs_and_jobs(p) -> tuple[int, int]:
     """(training runs, training jobs) of a dry run: a job's outputs hold a metrics.json per run."""
     jobs = re.findall(r"^rule train__\S+:\n(?:.*\n)*?    output: (.*)$", p.stdout, re.M)

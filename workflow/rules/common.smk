@@ -22,6 +22,7 @@ from logitrepro.pipeline import (
     validate_once,
     write_config_file,
 )
+from logitrepro.files import DamagedFile, read_json
 from logitrepro.repair import Repairs
 from logitrepro.tracking import TrackingUnavailable, check_reachable, resolve_uri
 
@@ -56,6 +57,7 @@ os.environ[COMMAND_USAGE_ENV] = (
 SCALE = CFG.scale
 RESULTS = CFG.main["paths"]["results"]
 DATA = CFG.main["paths"]["data"]
+PREPARE_AGAIN = "delete its folder and run snakemake again, which prepares it again (dvc checkout, for a copy DVC tracks)"
 RES = CFG.main["resources"][SCALE]
 RUN_DIR = (
     f"{RESULTS}/runs/{{paper}}/{{experiment}}/{{arm}}/seed{{seed}}"  # as Config.run_dir
@@ -65,7 +67,16 @@ RUN_DIR = (
 def manifest_checksum(folder):
     """The content checksum in a prepared folder's manifest ('' before it is made)."""
     manifest = Path(folder) / "manifest.json"
-    return json.loads(manifest.read_text())["sha256"] if manifest.exists() else ""
+    if not manifest.exists():
+        return ""
+    try:  # a damaged manifest is named with its remedy, not a traceback of this file
+        return read_json(manifest, PREPARE_AGAIN)["sha256"]
+    except (DamagedFile, KeyError) as e:
+        raise WorkflowError(
+            str(e)
+            if isinstance(e, DamagedFile)
+            else f"{manifest} has no sha256: {PREPARE_AGAIN}"
+        ) from None
 
 
 def _alternatives(values):
