@@ -251,6 +251,39 @@ def test_a_checkpoint_cut_off_or_overwritten_is_named_and_its_run_trains_again(
     assert calls == list(range(5)) and f"starting afresh: {ckpt} is not a whole archive" in capsys.readouterr().out
 
 
+def test_a_full_disk_while_checkpointing_is_named_and_keeps_the_previous_checkpoint(
+    tmp_path, prepared_mnist, monkeypatch
+):
+    import errno
+
+    from logitrepro.files import NoSpaceLeft
+
+    T.train(spec_for(prepared_mnist, steps=5), tmp_path / "run")
+    ckpt = RunDir(tmp_path / "run").checkpoint
+    before = ckpt.read_bytes()
+    real_save = T.torch.save
+
+    def save_on_a_full_disk(obj, f, *args, **kwargs):
+        real_save({"some": "bytes"}, f)  # part of it lands, then the disk is full
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(T.torch, "save", save_on_a_full_disk)
+    checkpoint = T.load_checkpoint(RunDir(tmp_path / "run"), "cpu")
+    task = T.make_task(spec_for(prepared_mnist, steps=5))
+    with pytest.raises(NoSpaceLeft, match=f"^no space left on the disk that holds {ckpt}.tmp"):
+        T.save_checkpoint(
+            RunDir(tmp_path / "run"),
+            task,
+            task.optimizer(),
+            5,
+            "completed",
+            T.Counters(3.0, 20),
+            checkpoint["code"],
+            {},
+        )
+    assert ckpt.read_bytes() == before and not ckpt.with_name(ckpt.name + ".tmp").exists()
+
+
 def test_a_checkpoint_from_other_code_is_not_resumed(tmp_path, prepared_mnist, monkeypatch, capsys):
     with pytest.raises(KeyboardInterrupt):
         monkeypatch.setattr(T, "make_task", dying_at(12, T.make_task))

@@ -84,24 +84,29 @@ def save_checkpoint(
     data_sha: str = "",
 ) -> None:
     tmp = run.checkpoint.with_name(run.checkpoint.name + ".tmp")
-    torch.save(
-        {
-            "model": task.model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "step": step,
-            "status": status,
-            "torch_rng": torch.get_rng_state(),
-            "spec": task.spec,
-            "counters": counters.state(),
-            "task_state": task.extra_state(),
-            "code": code,  # the code digest: a run resumes only on the code it started with
-            "packages": packages,
-            "data_checksum": data_sha,  # the content of the data it trained on (the manifest's)
-            # dropout on a GPU draws from the CUDA generator: keep it too, so a resumed run is the same run
-            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-        },
-        tmp,
-    )
+    state = {
+        "model": task.model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "step": step,
+        "status": status,
+        "torch_rng": torch.get_rng_state(),
+        "spec": task.spec,
+        "counters": counters.state(),
+        "task_state": task.extra_state(),
+        "code": code,  # the code digest: a run resumes only on the code it started with
+        "packages": packages,
+        "data_checksum": data_sha,  # the content of the data it trained on (the manifest's)
+        # dropout on a GPU draws from the CUDA generator: keep it too, so a resumed run is the same run
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+    }
+    # through a file we opened: torch.save to a path turns a full disk into a RuntimeError without
+    # errno, a Python file's write keeps it, so a full disk is named (NoSpaceLeft) like every write
+    try:
+        with naming_full_disk(tmp), open(tmp, "wb") as f:
+            torch.save(state, f)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, run.checkpoint)  # atomic: an interrupted save keeps the previous checkpoint
 
 
