@@ -37,7 +37,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 setup: $(VENV)/.installed data-sources
 
-# Offline copies of the datasets (DATA.md): the canonical URLs are tried first at prepare time;
+# Offline copies of the datasets (docs/data.md): the canonical URLs are tried first at prepare time;
 # these are what a machine without internet uses. Each step says in one line when it cannot run
 # (not root, no apt-get) and where the data will come from instead; a copy that could not be
 # installed (no network; a package lock another apt-get holds for over 10 minutes) fails the

@@ -337,7 +337,7 @@ class Config:
         """Every arm's hyper-parameters at every scale built into its task's typed dataclass
         (name, type and range of every key), and every claim's metrics among those its task
         reports. Imports the task modules (torch): the workflow caches the outcome
-        (logitrepro.workflow_cache), the CLI's `validate` runs it every time."""
+        (logitrepro.pipeline.validate_once), the CLI's `validate` runs it every time."""
         from logitrepro.tasks import hparams_class
         from logitrepro.tasks.hparams import HParamsError, build
 

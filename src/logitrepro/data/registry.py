@@ -179,7 +179,7 @@ DATASETS: dict[str, Dataset] = {
         how_to_get="internet access to huggingface.co (paper scale), or data.sources.chronos_zero_shot.dir: a folder "
         "with tsmixup_10m/ and kernel_synth_1m/ parquet shards as published by autogluon/chronos_datasets",
     ),
-    # Paper scale only: not available offline (DATA.md). The archive is verified by the MD5 that
+    # Paper scale only: not available offline (docs/data.md). The archive is verified by the MD5 that
     # torchtext publishes for it; there is no content checksum until someone has prepared it once.
     "wikitext103": Dataset(
         name="wikitext103",
@@ -193,7 +193,7 @@ DATASETS: dict[str, Dataset] = {
         how_to_get="internet access to the canonical URL (paper scale), "
         f"or data.sources.wikitext103.dir: a folder with {WIKITEXT103_ZIP}",
     ),
-    # Paper scale only: the SSO paper's LIBSVM sets are not available offline (DATA.md), so no
+    # Paper scale only: the SSO paper's LIBSVM sets are not available offline (docs/data.md), so no
     # content checksum can be known here; record the sha256 from the manifest of a first prepare.
     "mushrooms": _libsvm(
         "mushrooms",

@@ -1,6 +1,6 @@
 """VQ-Logits loss in O(N*K), never touching the V-sized vocabulary logits.
 
-Model (PAPERS.md section 2): codebook C [K, d], token->code map M [V], optional
+Model (docs/papers.md, VQ-Logits): codebook C [K, d], token->code map M [V], optional
 per-token bias b [V].  Vocabulary logits
 
     L_v[n, i] = (h C^T)[n, M(i)] + b_i.

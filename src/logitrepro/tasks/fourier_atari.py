@@ -49,7 +49,7 @@ from logitrepro.models.decision_transformer import BIN_OF_ACTION, BIN_ORDER, Dec
 from logitrepro.tasks.base import Task as BaseTask
 from logitrepro.tasks.hparams import LoopHParams, hp
 
-SEAQUEST_RANDOM, SEAQUEST_HUMAN = 68.4, 42054.7  # the authors' table (PAPERS.md rounds them to 68 and 42055)
+SEAQUEST_RANDOM, SEAQUEST_HUMAN = 68.4, 42054.7  # the authors' table (docs/papers.md rounds them to 68 and 42055)
 TEST_EVAL_SEED_OFFSET = 100_003  # 'test' rollouts play other episodes than the 'val' ones
 
 

@@ -2,7 +2,7 @@
 
 Beside perplexity, every run reports its output-layer parameter count against a full head of the
 same vocabulary and width, and, for the pure-scatter arms, two floors under the cross-entropy of
-the test tokens it is scored on (PAPERS.md section 2):
+the test tokens it is scored on (docs/papers.md, VQ-Logits):
   test_ce_bound      E_y[log n_M(y)] under this run's map M (n_j: tokens in code j): with a pure
                      scatter every token of a code gets the same logit, so p(y) <= 1/n_M(y)
   test_ce_bound_opt  the lowest that floor can go over every map with K codes (a certified lower
