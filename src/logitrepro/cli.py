@@ -130,7 +130,7 @@ def cmd_evaluate(args) -> int:
 def cmd_judge(args) -> int:
     from logitrepro.claims import VERDICTS
     from logitrepro.files import read_json, write_json
-    from logitrepro.judging import add_reruns, build_claims_file, refuse_runs_of_other_configs, rerun_command
+    from logitrepro.judging import add_reruns, build_claims_file, refuse_runs_the_config_does_not_make
     from logitrepro.runs import EVALUATE_AGAIN
     from logitrepro.tracking import record_judged_runs
 
@@ -138,16 +138,7 @@ def cmd_judge(args) -> int:
     evaluations = [read_json(p, EVALUATE_AGAIN) for p in args.metrics]
     results = cfg.main["paths"]["results"]
     target, overrides = f"{results}/tables/{args.paper}.html", f"scale={cfg.scale}"
-    rule_of = {(g.experiment, arm, int(seed)): g.rule for g in cfg.train_groups(args.paper) for arm, seed in g.runs}
-    refuse_runs_of_other_configs(
-        evaluations,
-        lambda experiment, arm, seed: cfg.job_spec(args.paper, experiment, arm, seed),
-        lambda experiment, arm, seed: (
-            rerun_command(target, overrides, [rule_of[(experiment, arm, int(seed))]])
-            if (experiment, arm, int(seed)) in rule_of
-            else "remove its folder, then run snakemake again"
-        ),
-    )
+    refuse_runs_the_config_does_not_make(cfg, args.paper, evaluations, target, overrides)
     out = build_claims_file(cfg.paper(args.paper), cfg.scale, evaluations, cfg.judge_context(args.paper))
     add_reruns(out, cfg.train_groups(args.paper), target, overrides)
     # the claims first, MLflow after: a tracking store that is down, damaged or killed mid-way

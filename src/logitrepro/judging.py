@@ -38,6 +38,20 @@ def refuse_runs_of_other_configs(evaluations: list[dict], expected_spec, rerun_c
         )
 
 
+def refuse_runs_the_config_does_not_make(cfg, paper: str, evaluations: list[dict], target: str, overrides: str) -> None:
+    """refuse_runs_of_other_configs against `cfg`'s specs, each refused run given the command that
+    trains it again (its training job's rule, or its folder removed when no job makes it)."""
+    rule_of = {(g.experiment, arm, int(seed)): g.rule for g in cfg.train_groups(paper) for arm, seed in g.runs}
+
+    def again(experiment, arm, seed) -> str:
+        rule = rule_of.get((experiment, arm, int(seed)))
+        return rerun_command(target, overrides, [rule]) if rule else "remove its folder, then run snakemake again"
+
+    refuse_runs_of_other_configs(
+        evaluations, lambda experiment, arm, seed: cfg.job_spec(paper, experiment, arm, seed), again
+    )
+
+
 def summarise_arms(evaluations: list[dict], metrics: list[str]) -> dict:
     """{experiment: {arm: {n_runs, n_diverged, metrics: {metric: seed stats}}}}."""
     grouped: dict = {}
