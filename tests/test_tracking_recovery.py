@@ -206,14 +206,34 @@ def test_a_truncated_sqlite_store_is_down_at_start_up(tmp_path):
 
 
 class FailingServer(BaseHTTPRequestHandler):
-    """A tracking server answering 503 to every request (`health`: what /health answers)."""
+    """A tracking server answering 503 to every request but the first `searches_answered` searches of
+    experiments (the start-up check's read of the store); `health`: what /health answers."""
 
     health = 503
+    searches_answered = 0
+    # what MLflow's server answers when its database refuses connections
+    STORE_DOWN = json.dumps(
+        {
+            "error_code": "TEMPORARILY_UNAVAILABLE",
+            "message": '(psycopg2.OperationalError) connection to server at "127.0.0.1", port 15432 failed: '
+            "Connection refused\n\tIs the server running on that host?",
+        }
+    ).encode()
 
     def do_GET(self):
-        self.send_response(self.health if self.path.startswith("/health") else 503)
-        self.send_header("Content-Length", "0")
+        code, body = 503, b""
+        if self.path.startswith("/health"):
+            code = self.health
+        elif self.path.endswith("/experiments/search"):
+            if FailingServer.searches_answered > 0:
+                FailingServer.searches_answered -= 1
+                code, body = 200, b'{"experiments": []}'
+            else:
+                body = self.STORE_DOWN
+        self.send_response(code)
+        self.send_header("Content-Length", str(len(body)))
         self.end_headers()
+        self.wfile.write(body)
 
     do_POST = do_GET
 
@@ -240,12 +260,25 @@ def test_a_server_answering_503_is_down_at_start_up(failing_server):
     assert time.time() - started < 10
 
 
+def test_a_server_whose_database_is_down_fails_the_start_up_check_naming_both(failing_server, monkeypatch):
+    """/health answers without the store: the check reads it too (PostgreSQL stopped under the server)."""
+    from logitrepro.tracking import TrackingUnavailable, check_reachable
+
+    monkeypatch.setattr(FailingServer, "health", 200)
+    started = time.time()
+    with pytest.raises(TrackingUnavailable, match=r"is down \(it answers HTTP 503") as e:
+        check_reachable(failing_server)
+    assert failing_server in str(e.value) and "port 15432 failed: Connection refused" in str(e.value)
+    assert time.time() - started < 10
+
+
 def test_a_server_failing_after_the_start_up_check_stops_a_command_in_seconds_not_minutes(
     failing_server, tmp_path, monkeypatch, capsys
 ):
     from logitrepro.cli import main
 
-    monkeypatch.setattr(FailingServer, "health", 200)  # its health check passes, its API answers 503
+    monkeypatch.setattr(FailingServer, "health", 200)  # its start-up check passes, its API answers 503
+    monkeypatch.setattr(FailingServer, "searches_answered", 1)
     for name in ("MAX_RETRIES", "BACKOFF_FACTOR", "BACKOFF_JITTER", "TIMEOUT"):
         monkeypatch.delenv(f"MLFLOW_HTTP_REQUEST_{name}", raising=False)  # the limits the tracker sets
     path = tmp_path / "p.json"

@@ -135,19 +135,44 @@ def check_reachable(uri: str, timeout_s: float = 5.0) -> None:
     import urllib.error
     import urllib.request
 
+    # /health answers without the server's store; a search reads it (a server whose database is
+    # down answers that 503, and MLflow's client would retry it for minutes)
+    search = urllib.request.Request(
+        uri.rstrip("/") + "/api/2.0/mlflow/experiments/search",
+        data=b'{"max_results": 1}',
+        headers={"Content-Type": "application/json"},
+    )
     try:
-        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout_s):
-            return
+        for request in (uri.rstrip("/") + "/health", search):
+            try:
+                with urllib.request.urlopen(request, timeout=timeout_s):
+                    pass
+            except urllib.error.HTTPError as e:
+                if e.code >= 500:
+                    raise
+                # it answers: a server without /health or this API (a proxy, Databricks) is still there
+        return
     except urllib.error.HTTPError as e:
-        if e.code < 500:
-            return  # it answers: a server without /health (a proxy, Databricks) is still there
-        state = f"is down (it answers HTTP {e.code} {e.reason}): look at its log or restart it"
+        said = _server_message(e)
+        state = (
+            f"is down (it answers HTTP {e.code} {e.reason}{': ' + said if said else ''}): look at its log or restart it"
+        )
     except (urllib.error.URLError, OSError) as e:
         state = f"does not answer ({getattr(e, 'reason', e)}): start it"
     raise TrackingUnavailable(
         f"the MLflow tracking server {uri} {state}, point tracking.uri (or MLFLOW_TRACKING_URI) at one that "
         f"runs, {NO_TRACKING}."
     ) from None
+
+
+def _server_message(error) -> str:
+    """The first line of the message in an MLflow server's error answer (its store's own error:
+    a database that refuses connections), or nothing."""
+    try:
+        message = json.loads(error.read().decode(errors="replace")).get("message", "")
+    except (ValueError, OSError, AttributeError):
+        return ""
+    return str(message).strip().splitlines()[0][:300] if str(message).strip() else ""
 
 
 def check_sqlite_store(uri: str) -> None:
