@@ -250,25 +250,57 @@ def record_judged_runs(tracking: dict, paper: dict, claims_file: dict, evaluatio
     unlinked (the ids a live job logged may name runs it never finished). Returns whether the
     claims file changed."""
     ids, link = {}, None
-    try:
-        tracker = make_tracker(tracking)
-        if tracker is None:
-            return False
-        tracker.describe_paper(paper)
-        ids = tracker.record_runs(evaluations)
-        link = {"ui": tracker.ui_url(tracking.get("ui")), "experiment_id": tracker.experiment_id(paper["id"])}
-    except Exception as e:  # TrackingUnavailable, or the store failing after the start-up check
-        print(
-            f"[{paper['id']}] the claims are written but their runs are not recorded in MLflow: {e}\n"
-            f"Once the store works, judge again (snakemake --forcerun judge) to record and link them.",
-            file=sys.stderr,
-            flush=True,
-        )
+    for attempt in (1, 2):
+        try:
+            tracker = make_tracker(tracking)
+            if tracker is None:
+                return False
+            tracker.describe_paper(paper)
+            ids = tracker.record_runs(evaluations)
+            link = {"ui": tracker.ui_url(tracking.get("ui")), "experiment_id": tracker.experiment_id(paper["id"])}
+            break
+        except Exception as e:  # TrackingUnavailable, or the store failing after the start-up check
+            # a server failing now answered the workflow's start-up check: it may be restarting, and
+            # recording again is safe (a record left RUNNING is closed as KILLED, one finished is
+            # kept), so wait for it a little
+            if attempt == 1 and _comes_back(resolve_uri(tracking.get("uri")), paper["id"], e):
+                continue
+            print(
+                f"[{paper['id']}] the claims are written but their runs are not recorded in MLflow: {e}\n"
+                f"Once the store works, judge again (snakemake --forcerun judge) to record and link them.",
+                file=sys.stderr,
+                flush=True,
+            )
+            break
     for r in claims_file["runs"]:
         r["mlflow_run_id"] = ids.get(str(Path(r["run_dir"]))) if r.get("run_dir") else None
     if link:
         claims_file["mlflow"] = link
     return True
+
+
+SERVER_COMEBACK_S = 90  # a tracking server restarted (a deploy, its supervisor after a crash) is back by then
+
+
+def _comes_back(uri: str, paper_id: str, error: Exception, wait_s: float = SERVER_COMEBACK_S) -> bool:
+    """Whether a tracking server that failed mid-way answers again within `wait_s` (saying that it
+    waits); a local store is not waited for: a file does not restart."""
+    if not uri.startswith(("http://", "https://")):
+        return False
+    print(
+        f"[{paper_id}] the tracking server {uri} failed while the runs were recorded "
+        f"({type(error).__name__}); waiting up to {wait_s:g} s for it to answer again",
+        file=sys.stderr,
+        flush=True,
+    )
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        try:
+            check_reachable(uri)
+            return True
+        except TrackingUnavailable:
+            time.sleep(2)
+    return False
 
 
 def resolve_uri(configured: str | None, root: str | Path | None = None) -> str:
