@@ -17,7 +17,7 @@ export XDG_CACHE_HOME := $(CURDIR)/.snakemake/cache
 endif
 endif
 
-.PHONY: setup data-sources run smoke lint format test test-all browser bench dvc-yaml clean-results help
+.PHONY: setup data-sources run smoke lint format test test-all test-cluster browser bench dvc-yaml clean-results help
 
 help:
 	@echo "make run      install, then run every paper at the default scale (configs/config.yaml)"
@@ -26,6 +26,7 @@ help:
 	@echo "make format   rewrite the code the way make lint wants it"
 	@echo "make smoke    the whole pipeline at the smoke scale (seconds per job)"
 	@echo "make test-all the fast and the slow tests"
+	@echo "make test-cluster  the smoke pipeline on a one-node SLURM cluster and MLflow server here (root)"
 	@echo "make bench    kernel benchmarks on this machine (CSV in benchmarks/results/)"
 
 # The environment: pinned dependencies (constraints.txt) and the package in editable mode.
@@ -72,6 +73,15 @@ test: lint
 
 test-all: $(VENV)/.installed browser
 	$(PY) -m pytest -m "not gpu"
+
+# A one-node SLURM cluster with accounting and an MLflow server on PostgreSQL on this machine
+# (python -m logitrepro.cluster: root, Debian's packages, installed here, waiting for a package
+# lock another apt-get holds), the smoke pipeline through workflow/profiles/slurm on it with
+# faults injected, compared with a local run; everything stopped after. docs/cluster.md
+test-cluster: $(VENV)/.installed data-sources
+	$(PY) -m pip install --quiet -c constraints.txt psycopg2-binary
+	$(PY) -m logitrepro.cluster install
+	$(PY) -m pytest -m cluster -p no:cacheprovider tests/cluster
 
 # The slow suite opens `mlflow ui` in headless Chromium, as a user would (Debian's package).
 browser:

@@ -113,6 +113,7 @@ def slurm_conf(
         "AccountingStorageHost=127.0.0.1",
         f"AccountingStoragePort={ports.slurmdbd}",
         "AccountingStorageEnforce=associations",
+        "AccountingStoreFlags=job_comment",  # sacct shows the executor's comment: the rule of each job
         f"AccountingStorageTRES=cpu,mem,node{',gres/gpu' if gpus else ''}",
         "JobCompType=jobcomp/none",
         "SchedulerType=sched/backfill",
