@@ -318,6 +318,11 @@ def start_slurmd(state: Path) -> None:
     wait_until(idle, "slurmd (the node idle in sinfo)", 90, state, "slurmd")
 
 
+def stop_slurmd(state: Path) -> None:
+    """slurmd alone, the jobs it started left running (as a node's service stopping leaves them)."""
+    stop_daemon("slurmd", state, timeout_s=30, group=False)
+
+
 def start(state: Path, log=print) -> None:
     require(PROGRAMS + ["sinfo"])
     write_configs(state, log)

@@ -1,0 +1,69 @@
+"""The one-node cluster's configuration, written for the host it runs on (logitrepro.cluster), and
+the README's cluster commands being those `make test-cluster` runs. No daemon starts here."""
+
+from pathlib import Path
+
+import pytest
+
+from logitrepro.cluster.services import Missing, require
+from logitrepro.cluster.slurm import gpu_devices, gres_conf, node_hardware, slurm_conf, slurmdbd_conf
+from tests.support import PROJECT
+
+SLURMD_C = (
+    "NodeName=vm CPUs=2 Boards=1 SocketsPerBoard=1 CoresPerSocket=2 ThreadsPerCore=1 RealMemory=24105\n"
+    "UpTime=0-06:17:33\n"
+)
+
+
+def test_the_node_is_the_hosts_cores_and_memory_less_what_the_system_keeps():
+    hardware = node_hardware(SLURMD_C)
+    assert hardware == {
+        "CPUs": 2,
+        "Boards": 1,
+        "SocketsPerBoard": 1,
+        "CoresPerSocket": 2,
+        "ThreadsPerCore": 1,
+        "RealMemory": 24105,
+    }
+    conf = slurm_conf(Path("/s"), "vm", hardware, [])
+    node = next(line for line in conf.splitlines() if line.startswith("NodeName="))
+    assert "NodeAddr=127.0.0.1 CPUs=2 " in node and "RealMemory=23081" in node
+    assert "PartitionName=main Nodes=vm Default=YES" in conf
+    assert "AccountingStorageType=accounting_storage/slurmdbd" in conf
+
+
+def test_gpus_are_gres_only_where_the_host_has_them(tmp_path):
+    hardware = node_hardware(SLURMD_C)
+    assert "gres" not in slurm_conf(Path("/s"), "vm", hardware, []).lower()
+    for name in ("nvidia1", "nvidia0", "nvidiactl", "nvidia-uvm", "nvidia10"):
+        (tmp_path / name).touch()
+    gpus = gpu_devices(tmp_path)
+    assert [Path(g).name for g in gpus] == ["nvidia0", "nvidia1", "nvidia10"]
+    conf = slurm_conf(Path("/s"), "vm", hardware, gpus)
+    assert "GresTypes=gpu" in conf and " Gres=gpu:3 " in conf and "gres/gpu" in conf
+    assert gres_conf(gpus).splitlines()[1:] == [f"Name=gpu File={g}" for g in gpus]
+
+
+def test_the_daemons_bind_loopback_when_the_host_name_resolves_there():
+    hardware = node_hardware(SLURMD_C)
+    assert "CommunicationParameters=NoInAddrAny,NoCtldInAddrAny" in slurm_conf(Path("/s"), "vm", hardware, [])
+    assert "CommunicationParameters" not in slurm_conf(Path("/s"), "vm", hardware, [], loopback=False)
+    dbd = slurmdbd_conf(Path("/s"), "pw")
+    assert "DbdAddr=127.0.0.1" in dbd and "StorageHost=127.0.0.1" in dbd and "NoInAddrAny" in dbd
+
+
+def test_a_missing_program_is_named_with_its_package():
+    with pytest.raises(Missing, match=r"needs slurmctld, munged, not installed here: apt-get install munge slurmctld"):
+        require(["slurmctld", "munged", "sbatch"], which=lambda p: "/usr/bin/sbatch" if p == "sbatch" else None)
+    require(["sbatch"], which=lambda p: "/usr/bin/" + p)
+
+
+def test_the_readme_gives_the_commands_the_cluster_test_runs():
+    from tests.cluster.test_cluster import README_COMMANDS
+
+    readme = PROJECT.joinpath("README.md").read_text()
+    section = readme.split("## On a cluster", 1)[1].split("\n## ", 1)[0]
+    lines = [line.strip() for line in section.replace("\\\n", " ").splitlines()]
+    commands = [" ".join(line.split()) for line in lines if line]
+    positions = [commands.index(c) for c in README_COMMANDS]
+    assert positions == sorted(positions), commands
