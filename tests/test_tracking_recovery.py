@@ -367,3 +367,50 @@ def test_a_tracking_outage_during_training_stops_the_logging_not_the_training(
     recorded = tracker.record_runs([evaluation])[evaluation["run_dir"]]
     assert recorded != left and tracker.client.get_run(recorded).info.status == "FINISHED"
     assert tracker.client.get_run(left).info.status == "KILLED"
+
+
+class RestartingTracker:
+    """A tracker whose server fails the first recording (a restart under it), then answers."""
+
+    def __init__(self, uri: str):
+        self.uri, self.calls = uri, 0
+
+    def describe_paper(self, paper):
+        pass
+
+    def record_runs(self, evaluations):
+        self.calls += 1
+        if self.calls == 1:
+            raise ConnectionError("the server went away")
+        return {"runs/a": "run-1"}
+
+    def ui_url(self, ui):
+        return "http://ui"
+
+    def experiment_id(self, name):
+        return "1"
+
+
+@pytest.mark.parametrize("uri", ["http://127.0.0.1:1", "sqlite:///local.db"])
+def test_a_judge_waits_for_a_restarting_server_and_records_once_it_answers(uri, monkeypatch, capsys):
+    import logitrepro.tracking as tracking
+
+    tracker = RestartingTracker(uri)
+    monkeypatch.setattr(tracking, "make_tracker", lambda t: tracker)
+    answers = iter([False, True])  # down for one look, then back
+
+    def check(u):
+        if not next(answers):
+            raise tracking.TrackingUnavailable("down")
+
+    monkeypatch.setattr(tracking, "check_reachable", check)
+    monkeypatch.setattr(tracking.time, "sleep", lambda s: None)
+    claims = {"runs": [{"run_dir": "runs/a"}]}
+    assert tracking.record_judged_runs({"uri": uri}, {"id": "p"}, claims, [])
+    err = capsys.readouterr().err
+    if uri.startswith("http"):  # a server restarting: waited for, recorded once it answers
+        assert tracker.calls == 2 and claims["runs"][0]["mlflow_run_id"] == "run-1"
+        assert "waiting up to 90 s for it to answer again" in err and "not recorded" not in err
+    else:  # a file does not restart: no wait, the documented remedy
+        assert tracker.calls == 1 and claims["runs"][0]["mlflow_run_id"] is None
+        assert "not recorded in MLflow" in err and "--forcerun judge" in err

@@ -23,6 +23,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -58,9 +59,13 @@ def note(message: str) -> None:
 def cluster_env(state: Path) -> dict:
     e = env()
     e[MARKER] = str(state)
-    e.setdefault("XDG_CACHE_HOME", str(state.parent / "xdg-cache"))
+    e.setdefault("XDG_CACHE_HOME", str(state / "xdg-cache"))
     e.update(slurm.client_env(state))
     return e
+
+
+def without(e: dict, key: str) -> dict:
+    return {k: v for k, v in e.items() if k != key}
 
 
 def sh(cmd: list[str], e: dict, cwd: Path = PROJECT, timeout: float = 300, check: bool = True):
@@ -223,7 +228,7 @@ def paper_submissions(repo: Path, e: dict, root: Path) -> dict:
         f"real = {shutil.which('sbatch')!r}\n"
         "args = sys.argv[1:]\n"
         "p = subprocess.run([real, '--test-only', *args], capture_output=True, text=True)\n"
-        "local = [a for a in args if not a.startswith(('--gpus', '--cpus-per-task', '-c'))]\n"
+        "local = [a for a in args if not a.startswith(('--gpus=', '--cpus-per-gpu=', '--cpus-per-task='))]\n"
         "q = subprocess.run([real, '--test-only', '--cpus-per-task=1', *local], capture_output=True, text=True)\n"
         f"with open({str(calls)!r}, 'a') as f:\n"
         "    f.write(json.dumps({'args': args, 'rc': p.returncode, 'said': p.stderr.strip(),\n"
@@ -231,7 +236,7 @@ def paper_submissions(repo: Path, e: dict, root: Path) -> dict:
         "sys.exit('sbatch --test-only: recorded, not submitted')\n"
     )
     (shim / "sbatch").chmod(0o755)
-    e = {**e, "PATH": f"{shim}:{e['PATH']}", "MLFLOW_TRACKING_URI": ""}
+    e = {**without(e, "MLFLOW_TRACKING_URI"), "PATH": f"{shim}:{e['PATH']}"}
     config = [
         "--config",
         "scale=paper",
@@ -252,7 +257,9 @@ def scenario(tmp_path_factory) -> dict:
         f"ports {taken} are taken on 127.0.0.1: a cluster runs already (python -m logitrepro.cluster stop)"
     )
     root = tmp_path_factory.mktemp("cluster")
-    state = root / "state"
+    # not under pytest's folder, which only root may enter: PostgreSQL runs as its own user
+    state = Path(tempfile.mkdtemp(prefix="logitrepro-cluster-test-"))
+    state.chmod(0o755)
     e = cluster_env(state)
     facts: dict = {"faults": {}}
     REPORT.mkdir(exist_ok=True)
@@ -287,7 +294,7 @@ def scenario(tmp_path_factory) -> dict:
 
         # 2. the local reference run
         started = time.time()
-        sh(["snakemake", "--cores", "all", "--config", "scale=smoke"], {**e, "MLFLOW_TRACKING_URI": ""}, local, 3600)
+        sh(["snakemake", "--cores", "all", "--config", "scale=smoke"], without(e, "MLFLOW_TRACKING_URI"), local, 3600)
         facts["local_wall_s"] = round(time.time() - started, 1)
         note(f"local smoke run: {facts['local_wall_s']} s")
         shutil.copytree(local / "data", repo / "data", symlinks=True)  # the same data: training compared
@@ -338,6 +345,8 @@ def scenario(tmp_path_factory) -> dict:
             p for p in (PORTS.slurmctld, PORTS.slurmd, PORTS.slurmdbd, PORTS.mariadb) if port_answers(p)
         ]
         facts["ports_open"] += [p for p in (PORTS.postgres, PORTS.mlflow) if port_answers(p)]
+        if not facts["left_running"]:
+            shutil.rmtree(state, ignore_errors=True)
         (REPORT / "report.json").write_text(
             json.dumps({k: v for k, v in facts.items() if k != "mlflow_runs"}, indent=1, default=str)
         )
@@ -467,7 +476,7 @@ def test_paper_scale_submissions_carry_gpus_partition_and_account_and_sbatch_tak
         assert "-A logitrepro" in args or "--account" in args, args
         assert "-p main" in args or "--partition" in args, args
         assert "--gpus=1" in args or "--gpus 1" in args or "gpu:1" in args, args
-        assert "--cpus-per-task=8" in args or "-c 8" in args or "--cpus-per-task 8" in args, args
+        assert "--cpus-per-gpu=8" in args or "--cpus-per-task=8" in args, args
         if slurm.gpu_devices() and os.cpu_count() >= 8:
             assert call["rc"] == 0, call
         else:  # a node smaller than a paper job: only the node's size is refused, not the account or partition
