@@ -34,7 +34,9 @@ def test_the_node_is_the_hosts_cores_and_memory_less_what_the_system_keeps():
 
 def test_gpus_are_gres_only_where_the_host_has_them(tmp_path):
     hardware = node_hardware(SLURMD_C)
-    assert "gres" not in slurm_conf(Path("/s"), "vm", hardware, []).lower()
+    without = slurm_conf(Path("/s"), "vm", hardware, [])
+    node = next(line for line in without.splitlines() if line.startswith("NodeName="))
+    assert "Gres=" not in node and "gres/gpu" not in without and "GresTypes=gpu" in without
     for name in ("nvidia1", "nvidia0", "nvidiactl", "nvidia-uvm", "nvidia10"):
         (tmp_path / name).touch()
     gpus = gpu_devices(tmp_path)

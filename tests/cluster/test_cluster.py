@@ -233,9 +233,12 @@ def paper_submissions(repo: Path, e: dict, root: Path) -> dict:
         "p = subprocess.run([real, '--test-only', *args], capture_output=True, text=True)\n"
         "local = [a for a in args if not a.startswith(('--gpus=', '--cpus-per-gpu=', '--cpus-per-task='))]\n"
         "q = subprocess.run([real, '--test-only', '--cpus-per-task=1', *local], capture_output=True, text=True)\n"
+        "other = ['nosuchaccount' if a == 'logitrepro' else a for a in local]  # a control: sbatch does check\n"
+        "r = subprocess.run([real, '--test-only', '--cpus-per-task=1', *other], capture_output=True, text=True)\n"
         f"with open({str(calls)!r}, 'a') as f:\n"
         "    f.write(json.dumps({'args': args, 'rc': p.returncode, 'said': p.stderr.strip(),\n"
-        "                        'fitted_rc': q.returncode, 'fitted_said': q.stderr.strip()}) + '\\n')\n"
+        "                        'fitted_rc': q.returncode, 'fitted_said': q.stderr.strip(),\n"
+        "                        'other_account_rc': r.returncode, 'other_account_said': r.stderr.strip()}) + '\\n')\n"
         "sys.exit('sbatch --test-only: recorded, not submitted')\n"
     )
     (shim / "sbatch").chmod(0o755)
@@ -246,8 +249,9 @@ def paper_submissions(repo: Path, e: dict, root: Path) -> dict:
         f"paths={{results: {root}/paper-results, data: {data}}}",
         "tracking={enabled: false}",
     ]
-    sh([*RUN[:3], *config, *RUN[5:], *targets], e, repo, timeout=600, check=False)
-    return {"targets": targets, "calls": [json.loads(line) for line in calls.read_text().splitlines()]}
+    p = sh([RUN[0], *targets, *RUN[1:3], *config, *RUN[5:]], e, repo, timeout=600, check=False)
+    made = [json.loads(line) for line in calls.read_text().splitlines()] if calls.exists() else []
+    return {"targets": targets, "calls": made, "said": (p.stdout + p.stderr)[-3000:]}
 
 
 @pytest.fixture(scope="module")
@@ -492,13 +496,13 @@ def test_paper_scale_submissions_carry_gpus_partition_and_account_and_sbatch_tak
         args = " ".join(call["args"])
         assert "-A logitrepro" in args or "--account" in args, args
         assert "-p main" in args or "--partition" in args, args
-        assert "--gpus=1" in args or "--gpus 1" in args or "gpu:1" in args, args
-        assert "--cpus-per-gpu=8" in args or "--cpus-per-task=8" in args, args
+        assert "--gpus=1" in args and "--cpus-per-task=8" in args and "--mem 16000" in args and "-t 240" in args
         if slurm.gpu_devices() and os.cpu_count() >= 8:
-            assert call["rc"] == 0, call
-        else:  # a node smaller than a paper job: only the node's size is refused, not the account or partition
+            assert call["rc"] == 0 and "to start at" in call["said"], call
+        else:  # a node smaller than a paper job: only its size is refused, not the request, account or partition
             assert call["rc"] != 0 and "Requested node configuration is not available" in call["said"], call
-            assert call["fitted_rc"] == 0 and "to start at" in call["fitted_said"], call
+            assert call["fitted_rc"] == 0 and "in partition main" in call["fitted_said"], call
+        assert call["other_account_rc"] != 0 and "Invalid account" in call["other_account_said"], call
 
 
 def test_stop_leaves_nothing_running(scenario):

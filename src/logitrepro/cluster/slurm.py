@@ -126,7 +126,9 @@ def slurm_conf(
         "MinJobAge=600",  # squeue still shows a finished job for 10 minutes
         "KillWait=10",
         f"PlugStackConfig={state / 'slurm' / 'plugstack.conf'}",
-        *(["GresTypes=gpu"] if gpus else []),
+        # the type always (a GPU request is then valid, and refused only for want of a node that has
+        # one, as on a cluster whose GPU nodes are busy or absent); GPUs only on a node with them
+        "GresTypes=gpu",
         f"NodeName={host} NodeAddr=127.0.0.1 {node} RealMemory={memory}{gres} State=UNKNOWN",
         f"PartitionName={PARTITION} Nodes={host} Default=YES MaxTime=INFINITE State=UP",
     ]
