@@ -33,8 +33,9 @@ try:
     CFG = load_config(config)
     # every job's hyper-parameters against its task, before any job starts
     validate_once(CFG)
-    # a tracking server that is down fails here, in seconds, not in every job
-    if CFG.main["tracking"]["enabled"]:
+    # a tracking server that is down fails here, in seconds, not in every job; once: a cluster
+    # job reads this file again, and a server restarting then would fail the job, not the workflow
+    if CFG.main["tracking"]["enabled"] and workflow.is_main_process:
         check_reachable(resolve_uri(CFG.main["tracking"]["uri"]))
 except (ConfigError, TrackingUnavailable) as e:
     raise WorkflowError(str(e)) from None
