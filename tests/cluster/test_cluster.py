@@ -59,6 +59,7 @@ def note(message: str) -> None:
 def cluster_env(state: Path) -> dict:
     e = env()
     e[MARKER] = str(state)
+    e["PYTHONPATH"] = str(PROJECT / "src")  # this checkout's code, in every job too (sbatch --export=ALL)
     e.setdefault("XDG_CACHE_HOME", str(state / "xdg-cache"))
     e.update(slurm.client_env(state))
     return e
