@@ -69,3 +69,19 @@ def test_the_readme_gives_the_commands_the_cluster_test_runs():
     commands = [" ".join(line.split()) for line in lines if line]
     positions = [commands.index(c) for c in README_COMMANDS]
     assert positions == sorted(positions), commands
+
+
+def test_the_default_slurm_conf_is_linked_only_where_the_host_has_none(tmp_path):
+    from logitrepro.cluster.slurm import claim_default_conf, paths, release_default_conf
+
+    state, default = tmp_path / "logitrepro-state", tmp_path / "etc" / "slurm.conf"
+    claim_default_conf(state, default)  # a job step's srun finds the cluster there
+    assert default.readlink() == paths(state)["conf"]
+    claim_default_conf(state, default)  # a link an earlier cluster left is replaced
+    release_default_conf(state, default)
+    assert not default.exists() and not default.is_symlink()
+    default.write_text("ClusterName=site\n")  # a SLURM host's own: left alone, and said
+    with pytest.raises(RuntimeError, match="configured for a SLURM cluster already"):
+        claim_default_conf(state, default)
+    release_default_conf(state, default)
+    assert default.read_text() == "ClusterName=site\n"

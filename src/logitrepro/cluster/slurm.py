@@ -163,6 +163,33 @@ def slurmdbd_conf(state: Path, password: str, loopback: bool = True, ports: Port
     )
 
 
+# SLURM's commands read this file when SLURM_CONF is not set. The Snakemake SLURM job step
+# (snakemake-executor-plugin-slurm-jobstep 0.6) drops every SLURM_* variable but the job's ids
+# before its srun, SLURM_CONF included: that srun finds this cluster only here.
+DEFAULT_CONF = Path("/etc/slurm/slurm.conf")
+
+
+def claim_default_conf(state: Path, default: Path = DEFAULT_CONF) -> None:
+    """Point the default slurm.conf at this cluster's (a link), unless the host has a slurm.conf of
+    its own: then this machine belongs to a SLURM cluster already, which is left alone."""
+    ours = paths(state)["conf"]
+    if default.is_symlink() and "logitrepro" in str(default.readlink()):
+        default.unlink()  # a link an earlier one-node cluster left (its stop was never run)
+    if default.exists():
+        raise RuntimeError(
+            f"{default} exists: this machine is configured for a SLURM cluster already, and a job's srun "
+            "reads that file (the Snakemake SLURM job step drops SLURM_CONF); use that cluster, or move "
+            "the file aside while the one-node cluster runs"
+        )
+    default.parent.mkdir(parents=True, exist_ok=True)
+    default.symlink_to(ours)
+
+
+def release_default_conf(state: Path, default: Path = DEFAULT_CONF) -> None:
+    if default.is_symlink() and default.readlink() == paths(state)["conf"]:
+        default.unlink()
+
+
 def client_env(state: Path) -> dict[str, str]:
     """What SLURM's commands (sbatch, sacct, ...) need to find this cluster."""
     return {"SLURM_CONF": str(paths(state)["conf"])}
@@ -328,6 +355,8 @@ def stop_slurmd(state: Path) -> None:
 def start(state: Path, log=print) -> None:
     require(PROGRAMS + ["sinfo"])
     write_configs(state, log)
+    if not (DEFAULT_CONF.is_symlink() and DEFAULT_CONF.readlink() == paths(state)["conf"]):
+        claim_default_conf(state)
     for name, step in (
         ("munged", start_munge),
         ("mariadbd", start_mariadb),
@@ -369,3 +398,4 @@ def stop(state: Path, log=print) -> None:
     for name in ("slurmd", "slurmctld", "slurmdbd", "mariadbd", "munged"):
         stop_daemon(name, state, timeout_s=30)
         log(f"slurm: {name} stopped")
+    release_default_conf(state)
