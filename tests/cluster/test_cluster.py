@@ -132,6 +132,24 @@ class Faults(threading.Thread):
         rows = [line.split("|") for line in p.stdout.splitlines() if line.count("|") == 2]
         return [{"id": i, "comment": c, "state": s} for i, c, s in rows]
 
+    def steps_running(self, jobs: list[dict]) -> bool:
+        """Every running job has its job step (the job step's srun) running a few seconds: a job
+        whose step starts while slurmd is down fails (srun cannot launch it), spending its retry."""
+        running = {j["id"] for j in jobs if j["state"] == "RUNNING"}
+        p = sh(["squeue", "-h", "-s", "-o", "%i|%M"], self.e, check=False)
+        steps = {}
+        for line in p.stdout.split():
+            step, _, elapsed = line.partition("|")
+            if step.endswith(".0"):
+                steps[step.removesuffix(".0")] = seconds(elapsed if elapsed.count(":") == 2 else "0:" + elapsed)
+        return bool(running) and all(steps.get(j, 0) >= 3 for j in running)
+
+    def retried(self) -> set[str]:
+        """Rules with an attempt that failed already (their one retry spent): not cancelled."""
+        p = sh(["sacct", "-X", "-a", "-n", "-P", "-o", "Comment,State"], self.e, check=False)
+        rows = [line.split("|") for line in p.stdout.splitlines() if "|" in line]
+        return {c.removeprefix("rule_") for c, state in rows if c and not state.startswith(("COMPLETED", "RUNNING"))}
+
     def run(self):
         try:
             while not self.done.is_set():
@@ -142,7 +160,7 @@ class Faults(threading.Thread):
 
     def step(self):
         jobs = self.queue()
-        if "slurmd_restart" not in self.log and any(j["state"] == "PENDING" for j in jobs):
+        if "slurmd_restart" not in self.log and any(j["state"] == "PENDING" for j in jobs) and self.steps_running(jobs):
             pending = [j["id"] for j in jobs if j["state"] == "PENDING"]
             slurm.stop_slurmd(self.state)
             time.sleep(15)
@@ -150,10 +168,11 @@ class Faults(threading.Thread):
             self.log["slurmd_restart"] = {"pending_at_stop": pending, "at": time.time()}
             note(f"slurmd stopped for 15 s and started again with {len(pending)} jobs pending")
         if "scancel" not in self.log and "slurmd_restart" in self.log:
+            spent = self.retried()
             for job in jobs:
                 found = re.search(r"rule_train__(\w+?)__(\w+?)__", job["comment"])
                 rule = job["comment"].removeprefix("rule_").split("_wildcards_")[0]
-                if job["state"] != "RUNNING" or not found or rule not in self.long_jobs:
+                if job["state"] != "RUNNING" or not found or rule not in self.long_jobs or rule in spent:
                     continue
                 folder = self.repo / "results" / "runs" / found.group(1) / found.group(2)
                 in_progress = [
