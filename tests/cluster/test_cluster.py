@@ -363,6 +363,8 @@ def scenario(tmp_path_factory) -> dict:
             for r in mlflow_runs(uri)
         ]
         facts["repo"], facts["local"] = str(repo), str(local)
+        statuses = [r["status"] for r in facts["mlflow_runs"]]
+        facts["mlflow_statuses"] = {s: statuses.count(s) for s in sorted(set(statuses))}
 
         # 4. the paper scale's submissions
         facts["paper"] = paper_submissions(repo, e, root)
