@@ -318,7 +318,11 @@ def scenario(tmp_path_factory) -> dict:
             "jobs_submitted": len(sacct(e, since)) - before,
         }
         tracking_server.start_postgres(state)
-        assert tracking_server.server_answers(uri), "the MLflow server did not reconnect to PostgreSQL"
+        # the server's connection pool finds the database again on a later request, not at once
+        deadline = time.time() + 120
+        while not tracking_server.server_answers(uri):
+            assert time.time() < deadline, "the MLflow server did not reconnect to PostgreSQL in 120 s"
+            time.sleep(2)
         note(f"PostgreSQL down: exit {p.returncode} after {facts['postgres_down']['s']} s")
 
         # 2. the local reference run
