@@ -102,28 +102,6 @@ def smoke_spec(paper: str, experiment: str, arm: str, seed: int = 0, data_dir=No
     return spec
 
 
-LOOP = {"steps": 10, "eval_every": 5, "checkpoint_every": 5}  # what a task test does not care about
-
-
-def task_spec(task: str, hparams: dict, seed: int = 0, data_dir=None, **identity) -> dict:
-    """A job spec for `task` as Config.job_spec makes them, with the loop's keys filled in."""
-    spec = {
-        "paper": "p",
-        "experiment": "e",
-        "arm": "a",
-        "task": task,
-        "seed": seed,
-        "scale": "smoke",
-        "dataset": "d",
-        "data_dir": None if data_dir is None else str(data_dir),
-        "device": "cpu",
-        "kernels": {"backend": "auto"},
-        "hparams": {**LOOP, **hparams},
-    }
-    spec.update(identity)
-    return spec
-
-
 def md_rows(markdown: str) -> list[list[str]]:
     """The cells of every row of the Markdown tables in a text, stripped of padding."""
     return [
