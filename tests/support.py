@@ -91,10 +91,19 @@ def smoke_config():
 def smoke_spec(paper: str, experiment: str, arm: str, seed: int = 0, data_dir=None, **overrides) -> dict:
     """The job spec the real config gives (paper, experiment, arm, seed) at smoke scale, made by
     Config.job_spec as the workflow makes it, reading `data_dir` on the CPU (the tests compare
-    results bit for bit), with the hyper-parameters a test needs laid over it. A test that reads
-    its spec from the config cannot stay green on a key the config no longer has: an override
-    that names no key of the task is refused when the task is built."""
+    results bit for bit), with the hyper-parameters a test needs laid over it. An experiment that
+    runs at paper scale only has no smoke sizes: it gets its own hyper-parameters.
+
+    A test that reads its spec from the config cannot stay green on a key the config and its task
+    no longer have: an override that names no hyper-parameter of the task is refused here."""
+    import dataclasses
+
+    from logitrepro.tasks import hparams_class
+
     spec = copy.deepcopy(smoke_config().job_spec(paper, experiment, arm, seed))
+    unknown = set(overrides) - {f.name for f in dataclasses.fields(hparams_class(spec["task"]))}
+    if unknown:
+        raise KeyError(f"{paper}/{experiment}: task {spec['task']!r} has no hyper-parameter {sorted(unknown)}")
     spec["hparams"].update(overrides)
     spec["device"] = "cpu"
     if data_dir is not None:

@@ -109,6 +109,13 @@ def test_unknown_head_is_rejected(prepared_mnist):
         make_task(spec_for(prepared_mnist, head="hinge"))
 
 
+def test_a_test_cannot_override_a_hyper_parameter_its_task_does_not_have(prepared_mnist):
+    """What keeps a spec built from the config honest: a key a test sets and the task has not
+    (misspelt, or renamed in the task and the config) fails the test that sets it."""
+    with pytest.raises(KeyError, match=r"'cnn_svm' has no hyper-parameter \['conv1_chanels'\]"):
+        spec_for(prepared_mnist, conv1_chanels=4)
+
+
 def test_counters_flag_a_jump_above_the_running_average_after_burn_in():
     c = T.Counters(spike_nats=0.5, spike_burnin=3)
     flags = [c.observe(step, loss) for step, loss in enumerate([5.0, 6.0, 4.8, 4.7, 4.6, 5.6, 4.6, 4.5], start=1)]
