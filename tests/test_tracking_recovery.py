@@ -15,7 +15,7 @@ import pytest
 
 from logitrepro.runs import RunDir
 from logitrepro.tracking import CLAIMS_EXPERIMENT, SHARED_VIEW, Tracker, claims_view_key
-from tests.support import PROJECT
+from tests.support import PROJECT, smoke_spec
 
 CONFIG = str(PROJECT / "configs" / "config.yaml")
 
@@ -113,25 +113,14 @@ def test_an_invocation_killed_mid_record_is_completed_not_taken_as_recorded(tmp_
     assert tracker.record_claims([claims], {"git_commit": "c1", "summary": "s"}) == (again, False)
 
 
-def finished_run(folder, arm: str = "svm", seed: int = 0, experiment: str = "mnist", spec: dict | None = None) -> dict:
-    """A trained and evaluated run's folder (its three files) and its evaluation, as a judge reads them
-    (with `spec`, the run's as the config makes it: the judge refuses runs of another config)."""
+def finished_run(folder, arm: str = "svm", seed: int = 0, experiment: str = "mnist") -> dict:
+    """A trained and evaluated cnn_svm run's folder (its three files) and its evaluation, as a judge
+    reads them; its spec is the smoke config's (the judge refuses runs of another config)."""
     run = RunDir(folder).make()
     run.write_info({"git_commit": "c1", "data_checksum": "ab" * 32, "data_source": "test"})
     run.history.write_text(json.dumps({"step": 5, "train_loss": 0.5, "val_acc": 0.9}) + "\n")
     run.checkpoint.write_bytes(b"weights")
-    spec_default = {
-        "paper": "cnn_svm",
-        "experiment": experiment,
-        "arm": arm,
-        "seed": seed,
-        "scale": "smoke",
-        "task": "cnn_svm",
-        "dataset": experiment,
-        "data_dir": None,
-        "hparams": {"lr": 0.1},
-    }
-    spec = spec or spec_default
+    spec = smoke_spec("cnn_svm", experiment, arm, seed)
     metrics = {"status": "completed", "steps": 5, "test_acc": 0.9, "test_acc_authors": 0.9}
     evaluation = {"spec": spec, "metrics": metrics, "run_dir": str(folder), "mlflow_run_id": None}
     run.write_metrics(evaluation)
@@ -259,14 +248,10 @@ def test_a_server_failing_after_the_start_up_check_stops_a_command_in_seconds_no
 
 def judge_argv(tmp_path, store) -> tuple[list[str], object]:
     """`logitrepro judge` of cnn_svm at smoke scale on four finished runs, tracked in `store`."""
-    from logitrepro.config import load_config
-
-    cfg = load_config(CONFIG, overrides={"scale": "smoke"}, root=PROJECT)
     metrics = []
     for experiment in ("mnist", "fashion_mnist"):
         for arm in ("softmax", "svm"):
-            spec = cfg.job_spec("cnn_svm", experiment, arm, 0)
-            finished_run(tmp_path / experiment / arm, arm, 0, experiment, spec)
+            finished_run(tmp_path / experiment / arm, arm, 0, experiment)
             metrics.append(str(tmp_path / experiment / arm / "metrics.json"))
     out = tmp_path / "claims" / "cnn_svm.json"
     out.parent.mkdir()

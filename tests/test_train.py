@@ -7,38 +7,15 @@ from logitrepro import train as T
 from logitrepro.runs import RunDir
 from logitrepro.tasks import make_task
 from logitrepro.tasks.hparams import HParamsError
+from tests.support import smoke_spec
+
+# These tests stop and resume runs at fixed steps: 20 steps, a checkpoint and an evaluation every 5.
+LOOP = {"steps": 20, "eval_every": 5, "checkpoint_every": 5}
 
 
 def spec_for(data_dir, arm="svm", seed=0, **hp):
-    hparams = {
-        "conv1_channels": 4,
-        "conv2_channels": 8,
-        "hidden": 32,
-        "dropout": 0.5,
-        "init_std": 0.1,
-        "init_bias": 0.1,
-        "lr": 1e-3,
-        "batch_size": 32,
-        "steps": 20,
-        "svm_c": 1.0,
-        "eval_every": 5,
-        "checkpoint_every": 5,
-        "head": arm,
-    }
-    hparams.update(hp)
-    return {
-        "paper": "cnn_svm",
-        "experiment": "mnist",
-        "task": "cnn_svm",
-        "arm": arm,
-        "seed": seed,
-        "scale": "smoke",
-        "dataset": "mnist",
-        "data_dir": str(data_dir),
-        "hparams": hparams,
-        "device": "cpu",
-        "kernels": {"backend": "auto"},
-    }
+    """CNN-SVM on MNIST as the smoke config trains it, on the loop these tests count on."""
+    return smoke_spec("cnn_svm", "mnist", arm, seed, data_dir=data_dir, **{**LOOP, **hp})
 
 
 def history(run_dir):
@@ -130,6 +107,13 @@ def test_softmax_arm_authors_metric_is_plain_argmax(tmp_path, prepared_mnist):
 def test_unknown_head_is_rejected(prepared_mnist):
     with pytest.raises(HParamsError, match="head: 'hinge' is not one of"):
         make_task(spec_for(prepared_mnist, head="hinge"))
+
+
+def test_a_test_cannot_override_a_hyper_parameter_its_task_does_not_have(prepared_mnist):
+    """What keeps a spec built from the config honest: a key a test sets and the task has not
+    (misspelt, or renamed in the task and the config) fails the test that sets it."""
+    with pytest.raises(KeyError, match=r"'cnn_svm' has no hyper-parameter \['conv1_chanels'\]"):
+        spec_for(prepared_mnist, conv1_chanels=4)
 
 
 def test_counters_flag_a_jump_above_the_running_average_after_burn_in():

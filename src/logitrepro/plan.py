@@ -7,8 +7,9 @@ scale's real shapes on the device at hand and runs a few training steps, then on
 and one test evaluation, in a child process under a hard time limit; it records each phase as
 it ends, so a probe that is killed still tells how far it got. Data: the real prepared dataset
 where this machine has it (prepared here when a source answers); otherwise a stand-in of the
-same on-disk layout and shapes (stand_ins.py), named in the report. The step time is the median
-over the steps after the first (the first pays for allocation and kernel selection).
+same on-disk layout and shapes, as the dataset's registry entry describes it (plan_data.py),
+named in the report. The step time is the median over the steps after the first (the first
+pays for allocation and kernel selection).
 
 Where a single step does not finish within the limit (a paper-scale model on a CPU), a second
 probe at 1/16 of the batch gives a step time that is scaled up linearly in the batch; the report

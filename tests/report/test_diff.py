@@ -7,12 +7,18 @@ from logitrepro.cli import main
 from logitrepro.files import write_json
 from logitrepro.judging import build_claims_file
 from logitrepro.runs import RunDir
-from tests.support import claim, direction_claim, paper_config
+from tests.support import claim, direction_claim, paper_config, smoke_spec
 
 PAPER = paper_config(
     direction_claim(),
     claim("p.sane", "absolute", arm="b", accept=[0, None], **{"class": "sanity"}),
 )
+
+
+def run_spec(arm: str, seed: int, lr: float) -> dict:
+    """A real run's spec (cnn_svm on MNIST, from the smoke config) at learning rate `lr`, filed
+    under this test's paper: experiment e, arm `arm`."""
+    return {**smoke_spec("cnn_svm", "mnist", "svm", seed, lr=lr), "experiment": "e", "arm": arm}
 
 
 def judged(root, m_acc: list[float], lr: float, torch_version: str) -> dict:
@@ -24,7 +30,7 @@ def judged(root, m_acc: list[float], lr: float, torch_version: str) -> dict:
             run.write_info({"git_commit": "abc", "packages": {"torch": torch_version}, "data_checksum": "d1"})
             evals.append(
                 {
-                    "spec": {"experiment": "e", "arm": arm, "seed": seed, "hparams": {"lr": lr if arm == "m" else 0.1}},
+                    "spec": run_spec(arm, seed, lr if arm == "m" else 0.1),
                     "metrics": {"acc": v, "status": "completed"},
                     "run_dir": str(run.path),
                 }
@@ -45,6 +51,7 @@ def test_a_planted_flip_fails_the_diff_and_names_what_differed(tmp_path, capsys)
     assert "p.dir: reproduced → not reproduced" in out
     assert "per seed A: 0: 0.1, 1: 0.1, 2: 0.1" in out and "per seed B: 0: -0.1, 1: -0.1, 2: -0.1" in out
     assert "hyper-parameter m.lr: 0.1 → 1.0" in out and "package torch: 2.13.0 → 2.14.0" in out
+    assert out.count("hyper-parameter") == 1  # of a real run's dozen, the one that differs
     assert "commit" not in out.split("p.dir: reproduced")[1]  # the same commit on both sides is not news
     assert "1 verdicts flipped (1 of paper claims)" in out
 
