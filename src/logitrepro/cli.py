@@ -74,11 +74,14 @@ def cmd_train(args) -> int:
     """Train runs one after the other and evaluate each final checkpoint in the same process
     (torch is loaded once for all of them): each run's metrics.json is what the claims read."""
     from logitrepro import train
+    from logitrepro.extras import require_for_job
     from logitrepro.runs import RunDir
     from logitrepro.tracking import LiveTracker, make_tracker
 
     cfg = _config(args)
     runs = [(arm, int(seed)) for arm, _, seed in (r.rpartition(":") for r in args.runs)]
+    for arm, seed in runs:  # a missing optional dependency stops the job before its first run trains
+        require_for_job(cfg.job_spec(args.paper, args.experiment, arm, seed))
     tracker = make_tracker(cfg.main["tracking"]) if cfg.main["tracking"]["live"][cfg.scale] else None
     if tracker is not None:  # checked at start-up; an outage from here on stops the logging only
         tracker = LiveTracker(tracker)
@@ -465,6 +468,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from logitrepro.data.store import DataUnavailable
+    from logitrepro.extras import MissingExtra
     from logitrepro.files import DamagedFile, NoSpaceLeft
     from logitrepro.tracking import TrackingUnavailable
 
@@ -482,6 +486,9 @@ def main(argv: list[str] | None = None) -> int:
     except (DamagedFile, NoSpaceLeft) as e:  # a file this project wrote that cannot be read, or written
         print(f"logitrepro: {e}", file=sys.stderr)
         return 5
+    except MissingExtra as e:  # an optional dependency (pyproject's extras) this job needs
+        print(f"logitrepro: {e}", file=sys.stderr)
+        return 6
     finally:
         if os.environ.get(COMMAND_USAGE_ENV):  # a workflow job: its CPU, for the pipeline's overhead split
             try:
