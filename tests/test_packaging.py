@@ -11,6 +11,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+import logitrepro
 from logitrepro import extras
 from tests.support import PROJECT
 
@@ -87,6 +88,7 @@ def test_setuptools_builds_the_metadata_without_a_deprecation_notice(tmp_path):
     assert "deprecat" not in (p.stdout + p.stderr).lower(), p.stderr[-2000:]
     metadata = (tmp_path / "out" / p.stdout.strip().splitlines()[-1] / "METADATA").read_text()
     assert "License-Expression: MIT" in metadata
+    assert f"Version: {logitrepro.__version__}\n" in metadata  # one version: the one --version prints
     assert 'Requires-Dist: mujoco>=3; extra == "mujoco"' in metadata
     assert "Requires-Dist: psutil" in metadata
 
