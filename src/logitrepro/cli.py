@@ -278,7 +278,7 @@ def cmd_diff(args) -> int:
         print(f"logitrepro diff: {e}", file=sys.stderr)
         return 2
     diffs = compare(a, b)
-    print(format_diff(a, b, diffs))
+    print(format_diff(a, b, diffs, show_all=args.all))
     return 1 if paper_flips(diffs) else 0
 
 
