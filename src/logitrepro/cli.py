@@ -262,6 +262,32 @@ def cmd_show(args) -> int:
     return 0
 
 
+def cmd_status(args) -> int:
+    """Where the training stands: per paper, the runs finished, running (step, time left), queued,
+    interrupted and pending, read from the run folders and the training jobs running here."""
+    from logitrepro.progress import live_jobs, survey
+    from logitrepro.report.status import format_status
+
+    cfg = _config(args)
+    planned = {}
+    for paper in cfg.papers:
+        for experiment in cfg.experiments(paper):
+            for arm in cfg.arms(paper, experiment):
+                steps = cfg.hparams_of(paper, experiment, arm)[0].get("steps")
+                for seed in cfg.run_seeds(paper, experiment, arm):
+                    planned[(paper, experiment, arm, seed)] = steps
+    runs = survey(planned, cfg.run_dir, live_jobs())
+    jobs = {(g.paper, g.experiment, g.runs): g.name for paper in cfg.papers for g in cfg.train_groups(paper)}
+    logs = f"{cfg.main['paths']['results']}/logs/train"
+
+    def log_of(job) -> str | None:  # the job's log, where this config makes the same job
+        name = jobs.get((job.paper, job.experiment, job.runs))
+        return f"{logs}/{job.paper}/{job.experiment}/{name}.log" if name else None
+
+    print(format_status(runs, cfg.scale, log_of))
+    return 0
+
+
 def cmd_diff(args) -> int:
     """Two sets of claims side by side; exit 1 when a paper claim's verdict flipped (a CI guard),
     2 when a side cannot be read (so that a damaged file never reads as a flip)."""
@@ -471,6 +497,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sp.add_argument("--json", action="store_true", help="the selected claims as a JSON list, one record per claim")
     sp.set_defaults(func=cmd_show)
+
+    sp = with_config(
+        command(
+            "status",
+            "while the pipeline trains: per paper, the runs finished, running (step, time left) and waiting",
+            user=True,
+        )
+    )
+    sp.set_defaults(func=cmd_status)
 
     sp = with_config(
         command(
