@@ -15,8 +15,9 @@ import textwrap
 import time
 from pathlib import Path
 
-from logitrepro.cli_args import at_least, positive_seconds, positive_steps, positive_threads, unwritable
+from logitrepro.cli_args import at_least, fraction, positive_seconds, positive_steps, positive_threads, unwritable
 from logitrepro.config import ConfigError, load_config, read_cli_value
+from logitrepro.gpus import DEFAULT_GPU, DEFAULT_UTILISATION, GPUS
 from logitrepro.pipeline import COMMAND_USAGE_ENV, record_command_usage
 
 DEFAULT_CONFIG = "configs/config.yaml"
@@ -318,7 +319,15 @@ def cmd_plan(args) -> int:
     if problem:
         print(f"logitrepro plan: error: --out {out}: {problem}", file=sys.stderr)
         return 2
-    report = plan(cfg, out, steps=args.steps, limit_s=args.time_limit, papers=args.papers)
+    report = plan(
+        cfg,
+        out,
+        steps=args.steps,
+        limit_s=args.time_limit,
+        papers=args.papers,
+        gpu=args.gpu,
+        utilisation=args.utilisation,
+    )
     print((out / "plan.md").read_text())
     print(f"written: {out / 'plan.md'} and {out / 'plan.json'}")
     failed = [f for p in report["papers"].values() for f in p["failures"]]
@@ -534,6 +543,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sp.add_argument("--papers", nargs="+", help="only these papers")
     sp.add_argument("--out", help="folder for plan.md and plan.json (default: results/plan/<scale>)")
+    sp.add_argument(
+        "--gpu",
+        choices=sorted(GPUS),
+        default=DEFAULT_GPU,
+        help="the GPU to project GPU-hours for, from the FLOPs the probes count (default %(default)s)",
+    )
+    sp.add_argument(
+        "--utilisation",
+        type=fraction,
+        default=DEFAULT_UTILISATION,
+        help="the share of the GPU's peak FLOP/s a job reaches (default %(default)s)",
+    )
     sp.set_defaults(func=cmd_plan)
 
     sp = with_config(command("validate", "validate the configs and every job's hyper-parameters", user=True))
