@@ -13,6 +13,9 @@ from packaging.utils import canonicalize_name
 
 import logitrepro
 from logitrepro import extras
+from logitrepro.cli import main
+from logitrepro.config import load_config
+from logitrepro.plan import probe_one, probes_of
 from tests.support import PROJECT
 
 tomllib = pytest.importorskip("tomllib", reason="the standard library reads TOML from Python 3.11")
@@ -111,3 +114,25 @@ def test_a_missing_extra_stops_the_job_naming_the_extra_and_its_install_line(mon
     assert "sso/imitation/sso" in str(e.value) and "no_such_module_xyz" in str(e.value)
     assert "pip install -c constraints.txt -e '.[mujoco]'" in str(e.value)
     extras.require_for_job(job("CartPole-v1"))  # needs no extra: no error
+
+
+@pytest.fixture
+def mujoco_missing(monkeypatch):
+    monkeypatch.setitem(extras.EXTRAS, "mujoco", {**extras.EXTRAS["mujoco"], "modules": ("no_such_module_xyz",)})
+    monkeypatch.chdir(PROJECT)  # the paper configs are found from the working folder
+
+
+def test_a_paper_scale_hopper_job_without_the_extra_exits_6_before_training(mujoco_missing, tmp_path, capsys):
+    argv = ["train", "--config", "scale=paper", "--set", f"paths.results={tmp_path}", "--paper", "sso"]
+    assert main([*argv, "--experiment", "hopper", "--runs", "sls:0"]) == 6
+    err = capsys.readouterr().err
+    assert err.startswith("logitrepro: sso/hopper/sls needs the optional dependencies 'mujoco'")
+    assert not any(tmp_path.iterdir())  # no run folder: it stopped before training
+
+
+def test_a_plan_names_the_missing_extra_of_a_probe_without_running_it(mujoco_missing, tmp_path):
+    cfg = load_config(PROJECT / "configs" / "config.yaml", overrides={"scale": "paper"}, root=PROJECT)
+    probe = next(p for p in probes_of(cfg, ["sso"]) if p.experiment == "hopper")
+    result = probe_one(cfg, probe, steps=1, limit_s=1, workdir=tmp_path, data={}, log=lambda *a: None)
+    assert result["status"] == "failed" and "'.[mujoco]'" in result["error"]
+    assert not (tmp_path / "probes").exists()

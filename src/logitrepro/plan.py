@@ -238,10 +238,15 @@ def loop_of(cfg: Config, paper: str, experiment: str, arm: str, seed: int) -> di
 def probe_one(cfg: Config, probe: Probe, steps: int, limit_s: float, workdir: Path, data: dict, log) -> dict:
     """Probe one arm at its real shapes (then at 1/16 of its batch when a step does not finish)."""
     from logitrepro.data.store import DataUnavailable
+    from logitrepro.extras import MissingExtra, require_for_job
     from logitrepro.plan_data import data_dir_for
 
     seed = probe.runs[0][1]
     spec = cfg.job_spec(probe.paper, probe.experiment, probe.arm, seed)
+    try:  # a job that needs an optional dependency not installed here fails as its training job would
+        require_for_job(spec)
+    except MissingExtra as e:
+        return {**NOT_RUN, "label": probe.label, "status": "failed", "phase": "start", "error": str(e), "data": "none"}
     try:
         spec["data_dir"], data_note = data_dir_for(spec, data, workdir / "data", log, cfg.main["data"]["sources"])
     except DataUnavailable as e:
