@@ -106,3 +106,10 @@ def test_a_verdict_is_named_by_its_words_or_their_unique_beginning():
     assert verdict_named("incon") == "inconclusive"
     with pytest.raises(UnknownChoice):
         verdict_named("passed")
+
+
+def test_json_output_is_data_only(claims_dir, tmp_path, capsys):
+    assert show_json(capsys, claims_dir, "--paper", "up", "--class", "extension") == []  # nothing matches: []
+    assert main(["show", "--claims-dir", str(tmp_path / "none"), "--json"]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and "no claims in" in err

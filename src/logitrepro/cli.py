@@ -242,7 +242,8 @@ def cmd_show(args) -> int:
     folder = Path(args.claims_dir)
     files = sorted(f for f in folder.glob("*.json") if not f.name.endswith(SUFFIX)) if folder.is_dir() else []
     if not files:
-        print(f"no claims in {folder}; run the pipeline first (make run, or snakemake --cores all)")
+        # on stderr: what --json prints on stdout is data only
+        print(f"no claims in {folder}; run the pipeline first (make run, or snakemake --cores all)", file=sys.stderr)
         return 1
     claims_files = [read_json(f, JUDGE_AGAIN) for f in files]
     try:
