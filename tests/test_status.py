@@ -132,3 +132,18 @@ def test_status_says_so_when_nothing_trains(project, capsys):
     out = capsys.readouterr().out
     assert out.startswith("Nothing is training at scale") and "`make run` trains the" in out
     assert "Running" not in out
+
+
+def test_a_job_s_log_says_after_each_run_how_many_are_left(project, monkeypatch, capsys):
+    from logitrepro import train
+
+    monkeypatch.setattr(train, "train", lambda spec, run_dir, **kw: RunDir(run_dir).make())
+    monkeypatch.setattr(train, "evaluate", lambda run_dir, **kw: {"compute": {}, "metrics": {}})
+    cfg = load_config("configs/config.yaml", overrides={"scale": "smoke", "paths": {"results": str(project / "r")}})
+    group = next(g for p in cfg.papers for g in cfg.train_groups(p) if len(g.runs) >= 3)
+    runs = [f"{arm}:{seed}" for arm, seed in group.runs[:3]]
+    argv = ["train", "--config", "scale=smoke", "--set", f"paths.results={project / 'r'}", "--paper", group.paper]
+    assert main([*argv, "--experiment", group.experiment, "--runs", *runs]) == 0
+    done = [line for line in capsys.readouterr().out.splitlines() if "done;" in line]
+    assert [line.split(" done;")[0] for line in done] == ["[1/3]", "[2/3]"]  # none after the last
+    assert "2 runs left in this job" in done[0] and "1 run left in this job" in done[1]

@@ -77,6 +77,7 @@ def cmd_train(args) -> int:
     (torch is loaded once for all of them): each run's metrics.json is what the claims read."""
     from logitrepro import train
     from logitrepro.extras import require_for_job
+    from logitrepro.report.status import fmt_duration
     from logitrepro.runs import RunDir
     from logitrepro.tracking import LiveTracker, make_tracker
 
@@ -91,6 +92,7 @@ def cmd_train(args) -> int:
     # the job's start-up so far (interpreter, imports, config, tracking), from the kernel's
     # accounting of this process: its share is part of each run's cost (costs.py)
     startup = {"startup_cpu_s": round(time.process_time(), 2), "startup_wall_s": round(_process_age(), 2)}
+    job_started = time.time()
     for i, (arm, seed) in enumerate(runs, 1):
         spec = cfg.job_spec(args.paper, args.experiment, arm, seed)
         run_dir = cfg.run_dir(args.paper, args.experiment, arm, seed)
@@ -108,6 +110,13 @@ def cmd_train(args) -> int:
             "wall_s": round(time.time() - wall, 2),
         }
         RunDir(run_dir).write_metrics(result)
+        if i < len(runs):  # the job's log says how far the job is (logitrepro status reads the same)
+            spent, left = time.time() - job_started, len(runs) - i
+            print(
+                f"[{i}/{len(runs)}] done; {left} run{'s' if left > 1 else ''} left in this job, "
+                f"about {fmt_duration(spent / i * left)} at this job's pace so far",
+                flush=True,
+            )
     return 0
 
 
