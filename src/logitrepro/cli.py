@@ -498,7 +498,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_plots)
 
     sp = command("show", "the judged claims of the last run, filtered by paper, verdict and class", user=True)
-    sp.add_argument("--claims-dir", default="results/claims")
+    sp.add_argument("--claims-dir", default="results/claims", help="where the claims files are (default %(default)s)")
     sp.add_argument("--paper", action="append", metavar="PAPER", help="only this paper's claims (repeatable)")
     sp.add_argument(
         "--verdict",
@@ -542,8 +542,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp = with_config(
         command(
             "plan",
-            "probe every job of a scale at its real shapes (a few steps each, time-limited) and project "
-            "device-hours, memory and downloads per paper and claim, e.g. logitrepro plan --config scale=paper",
+            "probe every job of a scale at its real shapes (a few steps each, time-limited) and project hours "
+            "here, GPU-hours (from counted FLOPs), memory and downloads per paper and claim, e.g. logitrepro plan "
+            "--config scale=paper",
             user=True,
         )
     )
@@ -593,7 +594,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.epilog = "\n".join(
         textwrap.wrap(
             "pipeline plumbing (the Snakemake rules, DVC stages and `make run` call these; "
-            "`logitrepro COMMAND -h` says what each does):",
+            "`logitrepro COMMAND -h` says what each does; docs/cli.md describes the commands):",
             88,
         )
         + textwrap.wrap(", ".join(plumbing), 88, initial_indent="  ", subsequent_indent="  ")
