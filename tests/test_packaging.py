@@ -136,3 +136,11 @@ def test_a_plan_names_the_missing_extra_of_a_probe_without_running_it(mujoco_mis
     result = probe_one(cfg, probe, steps=1, limit_s=1, workdir=tmp_path, data={}, log=lambda *a: None)
     assert result["status"] == "failed" and "'.[mujoco]'" in result["error"]
     assert not (tmp_path / "probes").exists()
+
+
+def test_validate_notes_the_extras_a_scale_needs_that_are_not_installed(mujoco_missing, capsys):
+    assert main(["validate", "--config", "scale=paper"]) == 0
+    notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1 and notes[0].startswith("note: sso/hopper need the optional dependencies 'mujoco'")
+    assert main(["validate", "--config", "scale=cpu"]) == 0  # no MuJoCo job at this scale
+    assert "note:" not in capsys.readouterr().out

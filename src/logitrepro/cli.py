@@ -393,6 +393,20 @@ def cmd_validate(args) -> int:
         f"config OK: scale {cfg.scale}, papers {', '.join(cfg.papers)}, {n_runs} runs at this scale; "
         f"every arm's hyper-parameters checked at every scale"
     )
+    from logitrepro.extras import EXTRAS, extras_of_job, install_line, missing_modules
+
+    needs: dict[str, set[str]] = {}  # extra -> the experiments of this scale that need it
+    for p in cfg.papers:
+        for e in cfg.experiments(p):
+            for a in cfg.arms(p, e):
+                for extra in extras_of_job(cfg.job_spec(p, e, a, cfg.run_seeds(p, e, a)[0])):
+                    needs.setdefault(extra, set()).add(f"{p}/{e}")
+    for extra, experiments in sorted(needs.items()):
+        if missing_modules(extra):  # the config is right; this environment cannot run those jobs yet
+            print(
+                f"note: {', '.join(sorted(experiments))} need the optional dependencies '{extra}' "
+                f"({EXTRAS[extra]['needed_by']}), not installed here: {install_line(extra)}"
+            )
     return 0
 
 
