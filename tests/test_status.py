@@ -147,3 +147,19 @@ def test_a_job_s_log_says_after_each_run_how_many_are_left(project, monkeypatch,
     done = [line for line in capsys.readouterr().out.splitlines() if "done;" in line]
     assert [line.split(" done;")[0] for line in done] == ["[1/3]", "[2/3]"]  # none after the last
     assert "2 runs left in this job" in done[0] and "1 run left in this job" in done[1]
+
+
+def test_status_says_when_snakemake_runs_here_at_other_steps(project, capsys):
+    script = project / "bin" / "snakemake"
+    script.parent.mkdir()
+    script.write_text("import time\ntime.sleep(60)\n")
+    proc = subprocess.Popen([sys.executable, str(script), "--cores", "all"], cwd=project)
+    try:
+        time.sleep(0.3)
+        assert status(project) == 0
+        out = capsys.readouterr().out
+        assert out.startswith("Nothing is training") and "(Snakemake runs here, at other steps" in out
+        assert "`make run` trains" not in out  # it is running
+    finally:
+        proc.kill()
+        proc.wait()

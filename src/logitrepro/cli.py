@@ -276,6 +276,7 @@ def cmd_show(args) -> int:
 def cmd_status(args) -> int:
     """Where the training stands: per paper, the runs finished, running (step, time left), queued,
     interrupted and pending, read from the run folders and the training jobs running here."""
+    from logitrepro.pipeline import snakemake_works_here
     from logitrepro.progress import live_jobs, survey
     from logitrepro.report.status import format_status
 
@@ -295,7 +296,7 @@ def cmd_status(args) -> int:
         name = jobs.get((job.paper, job.experiment, job.runs))
         return f"{logs}/{job.paper}/{job.experiment}/{name}.log" if name else None
 
-    print(format_status(runs, cfg.scale, log_of))
+    print(format_status(runs, cfg.scale, log_of, snakemake_here=snakemake_works_here()))
     return 0
 
 

@@ -46,7 +46,9 @@ def _running_line(r: RunProgress, log_of: Callable[[LiveJob], str | None]) -> st
     return line + (f"\n      log: {log}" if log else "")
 
 
-def format_status(progress: list[RunProgress], scale: str, log_of: Callable[[LiveJob], str | None]) -> str:
+def format_status(
+    progress: list[RunProgress], scale: str, log_of: Callable[[LiveJob], str | None], snakemake_here: bool = False
+) -> str:
     from tabulate import tabulate
 
     papers = list(dict.fromkeys(r.paper for r in progress))
@@ -71,6 +73,7 @@ def format_status(progress: list[RunProgress], scale: str, log_of: Callable[[Liv
         head = (
             f"Nothing is training at scale {scale} here: no `logitrepro train` job runs in this folder "
             "and no run's history changed in the last 10 minutes"
+            + (" (Snakemake runs here, at other steps: data, judging, tables)" if snakemake_here else "")
         )
     total = len(progress)
     out = [head + f"; {n['finished']} of {runs(total)} finished.", "", tabulate(rows, header, tablefmt="simple")]
@@ -85,7 +88,7 @@ def format_status(progress: list[RunProgress], scale: str, log_of: Callable[[Liv
     if n["finished"] == total:
         out.append("Every run is finished: `logitrepro show` prints the claims.")
         return "\n".join(out)
-    if not running:
+    if not running and not snakemake_here:
         out.append(f"`make run` trains the {runs(total - n['finished'])} left.")
     out.append(
         textwrap.fill(
