@@ -1,13 +1,26 @@
 """`logitrepro plan`: every job probed at its real shapes under a time limit, projected per run,
 claim and paper; a job that fails or does not finish is named."""
 
+import json
 import shutil
 from pathlib import Path
 
 import pytest
 
 from logitrepro.config import load_config
-from logitrepro.plan import plan, probes_of, project_run, step_time
+from logitrepro.gpus import GPUS
+from logitrepro.plan import (
+    NOT_RUN,
+    loop_of,
+    measure,
+    plan,
+    probes_of,
+    project_gpu,
+    project_run,
+    render,
+    step_time,
+    summarise,
+)
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -63,6 +76,7 @@ def test_plan_probes_real_shapes_and_names_a_job_that_fails_or_runs_out_of_time(
     paper = report["papers"]["cnn_svm"]
     assert {f["probe"] for f in paper["failures"]} == {"cnn_svm/fashion_mnist/svm", "cnn_svm/fashion_mnist/softmax"}
     assert paper["runs"] == 4 and paper["unmeasured_runs"] == 2 and paper["hours"] > 0
+    assert probes["cnn_svm/mnist/svm"]["step_flops"] > 0 and paper["gpu_hours"] > 0 and paper["uncounted_runs"] == 2
     gap = next(c for c in paper["claims"] if c["id"] == "cnnsvm.mnist.gap")
     assert gap["runs"] == 2 and gap["unmeasured_runs"] == 0
     md = (tmp_path / "plan" / "plan.md").read_text()
@@ -190,3 +204,77 @@ def test_the_plan_names_no_dataset():
         tree = ast.parse((PROJECT / "src" / "logitrepro" / module).read_text())
         strings = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
         assert not strings & set(DATASETS), module
+
+
+def test_gpu_hours_come_from_counted_flops_at_the_stated_utilisation():
+    h100 = GPUS["h100-sxm"]
+    measured = {"step_flops": 3e12, "val_flops": 1e12, "test_flops": 2e12}
+    seconds = project_gpu({"steps": 100, "eval_every": 10}, measured, h100, 0.5)
+    assert seconds == pytest.approx((100 * 3e12 + 10 * 1e12 + 2e12) / (989e12 * 0.5))
+    assert project_gpu({"steps": 100, "eval_every": 10}, {"step_flops": None}, h100, 0.5) is None
+    assert GPUS["a100-sxm"].seconds(1e15, 0.4) > h100.seconds(1e15, 0.4)  # a slower GPU takes longer
+
+
+def fake_results(probes, small_batch_probe: str) -> dict:
+    """Probe results as probe_one writes them, without running a probe; one at a reduced batch."""
+    results = {}
+    for i, probe in enumerate(probes):
+        results[probe.label] = {
+            **NOT_RUN,
+            "label": probe.label,
+            "status": "done",
+            "step_time": 0.01 * (i + 1),
+            "step_flops": 1e9 * (i + 1),
+            "val_flops": 1e8,
+            "test_flops": 1e8,
+            "rss_mb": 100.0,
+            "phase": "done",
+            "error": None,
+            "data": "real",
+        }
+    results[small_batch_probe].update(status="extrapolated", batch_scale=16.0, small_batch=2, batch=32)
+    return results
+
+
+def test_a_plan_counts_each_run_once_per_paper_and_flags_memory_at_a_reduced_batch():
+    cfg = load_config(PROJECT / "configs" / "config.yaml", overrides={"scale": "cpu"}, root=PROJECT)
+    probes = probes_of(cfg, ["cnn_svm"])
+    results = fake_results(probes, probes[0].label)
+    summary = summarise(cfg, probes, results, GPUS["h100-sxm"], 0.4)
+    paper = summary["papers"]["cnn_svm"]
+    runs = summary["runs"]
+    assert len({(r["experiment"], r["arm"], r["seed"]) for r in runs}) == len(runs) == paper["runs"]
+    expected = sum(
+        project_gpu(
+            loop_of(cfg, "cnn_svm", r["experiment"], r["arm"], r["seed"]), results[r["probe"]], GPUS["h100-sxm"], 0.4
+        )
+        for r in runs
+    )
+    assert paper["gpu_hours"] == pytest.approx(expected / 3600) and paper["uncounted_runs"] == 0
+    claims = [c for c in paper["claims"] if c["runs"]]
+    assert sum(c["hours"] for c in claims) > paper["hours"]  # claims share runs: their sum counts some twice
+    assert any(c["shared_runs"] for c in claims)
+    for c in claims:
+        assert c["own_hours"] <= c["hours"] and (c["shared_runs"] == 0) == (c["own_hours"] == pytest.approx(c["hours"]))
+    assert paper["small_batch_memory"] == [probes[0].label]
+    assert any(w.startswith(f"{probes[0].label}: memory measured at batch 2 (1/16 of 32)") for w in paper["warnings"])
+    md = render(
+        {"scale": "cpu", "device": "cpu", "steps": 3, "limit_s": 90, "probes": results, "datasets": {}, **summary}
+    )
+    assert "one NVIDIA H100 SXM at 40% of its 989 TFLOP/s" in md and "1 of its probes at 1/16 of the batch" in md
+    assert "100 at batch 2 (1/16 of 32)" in md  # the probe's memory, with the batch it was measured at
+
+
+def test_a_probe_counts_the_flops_of_its_real_shapes(smoke_cfg, tmp_path):
+    """The FLOPs counted in a training step grow with the batch: they come from the shapes run."""
+    cfg, _ = smoke_cfg
+    flops = {}
+    for batch in (8, 16):
+        spec = cfg.job_spec("cnn_svm", "mnist", "svm", 0)
+        spec["hparams"] = {**spec["hparams"], "batch_size": batch}
+        measure(spec, steps=1, threads=1, out=str(tmp_path / f"b{batch}.json"))
+        record = json.loads((tmp_path / f"b{batch}.json").read_text())
+        assert record["phase"] == "done", record.get("error")
+        assert record["val_flops"] > 0 and record["test_flops"] > 0
+        flops[batch] = record["step_flops"]
+    assert flops[16] == pytest.approx(2 * flops[8], rel=0.05)

@@ -127,6 +127,7 @@ def test_a_trained_actor_expert_is_read_from_an_sb3_zip(tmp_path):
     import zipfile
 
     from logitrepro.data.experts import ActorExpert, SB3ZipURL, write_actor
+    from logitrepro.extras import install_line, missing_modules
 
     g = torch.Generator().manual_seed(0)
     state = {
@@ -150,6 +151,8 @@ def test_a_trained_actor_expert_is_read_from_an_sb3_zip(tmp_path):
     h = np.maximum(obs @ state["actor.latent_pi.0.weight"].numpy().T, 0)
     h = np.maximum(h @ state["actor.latent_pi.2.weight"].numpy().T, 0)
     assert np.allclose(ActorExpert(folder)(obs), np.tanh(h @ state["actor.mu.weight"].numpy().T), atol=1e-5)
+    if missing_modules("mujoco"):  # the paper scale's extra: make test installs the core and test extras
+        pytest.skip(f"Hopper needs the mujoco extra ({install_line('mujoco')})")
     # the paper-scale experiment's spec (it has no smoke sizes), with a round of 10 states
     hopper = make_task(spec("sso", experiment="hopper", data_dir=folder, inner_steps=2, rollout_steps=10))
     x, y = hopper.batch(0)
