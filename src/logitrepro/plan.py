@@ -268,18 +268,18 @@ def summarise(cfg: Config, probes: list[Probe], results: dict[str, dict]) -> dic
         probed = [results[p.label] for p in probes if p.paper == paper]
         context = cfg.judge_context(paper)
         claims = []
-        for claim in cfg.paper(paper)["claims"]:
-            if claim["experiment"] not in context:
+        for claim in cfg.claims(paper):
+            if claim.experiment not in context:
                 continue
-            arms = set(arms_read(claim, context[claim["experiment"]]))
-            read = [r for r in mine if r["experiment"] == claim["experiment"] and r["arm"] in arms]
+            arms = set(arms_read(claim, context[claim.experiment]))
+            read = [r for r in mine if r["experiment"] == claim.experiment and r["arm"] in arms]
             claims.append(
                 {
-                    "id": claim["id"],
+                    "id": claim.id,
                     "runs": len(read),
                     "hours": _hours(read),
                     "unmeasured_runs": sum(r["seconds"] is None for r in read),
-                    "judged_here": cfg.scale in claim["judged_at"],
+                    "judged_here": cfg.scale in claim.judged_at,
                 }
             )
         res = cfg.main["resources"][cfg.scale]
