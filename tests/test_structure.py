@@ -73,3 +73,12 @@ def test_layers_import_only_downwards():
     }
     assert not {d for d in deps("logitrepro.tasks") if d.startswith(("logitrepro.config", "logitrepro.claims"))}
     assert not {d for d in deps("logitrepro.models") if d.startswith("logitrepro.tasks")}
+
+
+def test_verdict_names_are_a_leaf_that_tracking_reads_without_the_claims_engine():
+    """MLflow tracking counts verdicts by name; importing the engine for them would tie tracking to
+    scipy and to every change in how claims are judged."""
+    g = graph()
+    assert g["logitrepro.verdicts"] == set()
+    tracking = {d for m, ds in g.items() if m.startswith("logitrepro.tracking") for d in ds}
+    assert not {d for d in tracking if d.startswith("logitrepro.claims")}
