@@ -621,11 +621,11 @@ def _claim_metric_problems(paper: dict, built: dict) -> list[str]:
                         f"experiment {claim.experiment!r} at {scale} scale{hint}"
                     )
             for premise in claim.premises:
-                for arm in (premise["arm"], premise.get("ratio_to")):
-                    hp = built.get((scale, claim.experiment, arm)) if arm else None
-                    if hp is not None and premise["metric"] not in hp.produces():
+                for arm in premise.arms():
+                    hp = built.get((scale, claim.experiment, arm))
+                    if hp is not None and premise.metric not in hp.produces():
                         problems.append(
-                            f"  claim {claim.id}: premise metric {premise['metric']!r} is not reported by arm {arm!r}"
+                            f"  claim {claim.id}: premise metric {premise.metric!r} is not reported by arm {arm!r}"
                         )
     return sorted(set(problems))
 

@@ -103,8 +103,10 @@ def test_a_claim_is_frozen_and_another_budget_renames_its_arms_and_premises_only
         c.metric = "loss"
     doubled = at_budget(c, 2)
     assert dict(doubled.roles) == {"method": "m_x2", "baseline": "b_x2"}
-    assert doubled.premises == ({**premise, "arm": "b_x2", "ratio_to": "m_x2"},)
-    assert dict(c.roles) == {"method": "m", "baseline": "b"} and c.premises == (premise,)
+    (renamed,) = doubled.premises
+    assert (renamed.arm, renamed.ratio_to, renamed.ci_above) == ("b_x2", "m_x2", 1.0)
+    assert dict(renamed.record) == {**premise, "arm": "b_x2", "ratio_to": "m_x2"}  # what the record echoes
+    assert dict(c.roles) == {"method": "m", "baseline": "b"} and dict(c.premises[0].record) == premise
     assert dataclasses.replace(doubled, roles=c.roles, premises=c.premises) == c
 
 

@@ -11,11 +11,41 @@ from __future__ import annotations
 import dataclasses
 import types
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from logitrepro.claims.kinds import ClaimKind, kind
 from logitrepro.claims.spec import region_of
+
+
+@dataclass(frozen=True)
+class Premise:
+    """What must hold of an arm for the claim to be testable at all: one of the four tests on its
+    metric (or on its ratio to another arm's, `ratio_to`)."""
+
+    arm: str
+    metric: str
+    ratio_to: str | None = None
+    ci_above: float | None = None
+    ci_below: float | None = None
+    total_at_least: float | None = None
+    each_above: float | None = None
+    why: str | None = None
+    record: Mapping = field(default_factory=dict, compare=False, repr=False)  # as the config writes it
+
+    @classmethod
+    def from_config(cls, d: dict) -> Premise:
+        names = {f.name for f in dataclasses.fields(cls)} - {"record"}
+        return cls(**{k: v for k, v in d.items() if k in names}, record=types.MappingProxyType(dict(d)))
+
+    def at_budget(self, rename) -> Premise:
+        """The premise on the arms `rename` gives (another training budget's runs)."""
+        arms = {"arm": rename(self.arm)} | ({"ratio_to": rename(self.ratio_to)} if self.ratio_to else {})
+        return dataclasses.replace(self, **arms, record=types.MappingProxyType({**self.record, **arms}))
+
+    def arms(self) -> list[str]:
+        return [a for a in (self.arm, self.ratio_to) if a]
+
 
 # fields from_config builds itself rather than copying them from the dict as they are
 _BUILT = {"id", "kind", "statement", "source", "experiment", "metric", "judged_at", "roles", "region", "accept"}
@@ -46,7 +76,7 @@ class Claim:
     accept: tuple | None = None
     accept_why: str | None = None
     units: str = ""
-    premises: tuple[dict, ...] = ()
+    premises: tuple[Premise, ...] = ()
     budgets: tuple[float, ...] = (1,)
     diverged: str = "exclude"  # exclude | outcome
     negligible: dict | None = None  # {value, why}
@@ -84,7 +114,7 @@ class Claim:
                 **optional,
                 "class_": d.get("class", "paper"),
                 "accept": None if accept is None else tuple(accept),
-                "premises": tuple(d.get("premises") or ()),
+                "premises": tuple(Premise.from_config(p) for p in d.get("premises") or ()),
                 "budgets": tuple(d.get("budgets") or (1,)),
             },
         )

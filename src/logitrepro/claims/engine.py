@@ -24,7 +24,7 @@ import dataclasses
 import math
 
 from logitrepro.budgets import budget_arm, parse_budget_arm
-from logitrepro.claims.claim import Claim, as_claim, claims_of
+from logitrepro.claims.claim import Claim, Premise, as_claim, claims_of
 from logitrepro.claims.evidence import DIVERGED, Evidence, cost_at
 from logitrepro.claims.kinds import interval_verdict
 from logitrepro.claims.stats import log_seed_stats, seed_stats
@@ -67,10 +67,10 @@ def evidence(claim: Claim | dict, runs: dict[str, dict[int, dict]], expected: li
 # ---------------------------------------------------------------------------------------- premises
 
 
-def _premise_values(premise: dict, runs: dict[str, dict[int, dict]], expected: list[int]) -> dict[int, float]:
+def _premise_values(premise: Premise, runs: dict[str, dict[int, dict]], expected: list[int]) -> dict[int, float]:
     """Per seed, the premise's statistic: the arm's metric, or its ratio to another arm's
     (`ratio_to`, paired by seed)."""
-    arm, metric = premise["arm"], premise["metric"]
+    metric = premise.metric
 
     def values(name: str) -> dict[int, float]:
         return {
@@ -79,39 +79,40 @@ def _premise_values(premise: dict, runs: dict[str, dict[int, dict]], expected: l
             if s in expected and isinstance(m.get(metric), (int, float)) and math.isfinite(m[metric])
         }
 
-    own = values(arm)
-    if "ratio_to" not in premise:
+    own = values(premise.arm)
+    if premise.ratio_to is None:
         return own
-    other = values(premise["ratio_to"])
+    other = values(premise.ratio_to)
     return {s: own[s] / other[s] for s in own if s in other and other[s] > 0 and own[s] > 0}
 
 
-def check_premise(premise: dict, runs: dict[str, dict[int, dict]], expected: list[int]) -> tuple[bool, str]:
+def check_premise(premise: Premise | dict, runs: dict[str, dict[int, dict]], expected: list[int]) -> tuple[bool, str]:
     """(holds, what was measured). Diverged runs count: they are evidence about the arm."""
+    premise = premise if isinstance(premise, Premise) else Premise.from_config(premise)
     by_seed = _premise_values(premise, runs, expected)
     vals = list(by_seed.values())
-    what = premise.get("why") or f"{premise['arm']}'s {premise['metric']}"
-    if "total_at_least" in premise:
-        need = premise["total_at_least"]
+    what = premise.why or f"{premise.arm}'s {premise.metric}"
+    if premise.total_at_least is not None:
+        need = premise.total_at_least
         total = sum(vals)
         return total >= need, f"{what}: {fmt(total)} in total over {len(vals)} seeds (needs at least {fmt(need)})"
-    if "each_above" in premise:
-        x, missing = premise["each_above"], sorted(set(expected) - set(by_seed))
+    if premise.each_above is not None:
+        x, missing = premise.each_above, sorted(set(expected) - set(by_seed))
         low = sorted((s for s, v in by_seed.items() if not v > x))
         listed = ", ".join(f"seed {s}: {fmt(v)}" for s, v in sorted(by_seed.items()))
         holds = not low and not missing and bool(by_seed)
         gap = f"; not in seeds {', '.join(map(str, low + missing))}" if not holds else ""
         return holds, f"{what}: {listed or 'no seed'} (each needs to lie above {fmt(x)}){gap}"
     if len(vals) < 2:
-        return False, f"{what}: {len(vals)} seed(s) with {premise['metric']}, too few for an interval"
-    st = log_seed_stats(vals) if "ratio_to" in premise else seed_stats(vals)
-    if "ci_above" in premise:
-        x = premise["ci_above"]
+        return False, f"{what}: {len(vals)} seed(s) with {premise.metric}, too few for an interval"
+    st = log_seed_stats(vals) if premise.ratio_to is not None else seed_stats(vals)
+    if premise.ci_above is not None:
+        x = premise.ci_above
         return (
             st.ci_low > x,
             f"{what}: 95% CI {fmt_region(st.ci_low, st.ci_high)} over {st.n} seeds, needs to lie above {fmt(x)}",
         )
-    x = premise["ci_below"]
+    x = premise.ci_below
     return (
         st.ci_high < x,
         f"{what}: 95% CI {fmt_region(st.ci_low, st.ci_high)} over {st.n} seeds, needs to lie below {fmt(x)}",
@@ -154,7 +155,7 @@ def _skeleton(claim: Claim, scale: str, paper: dict | None) -> dict:
         "scale": scale,
         "region": [None if math.isinf(v) else v for v in claim.region],
         "arms": dict(claim.roles),
-        "premises": [dict(p) for p in claim.premises],
+        "premises": [dict(p.record) for p in claim.premises],
         "judged_at": list(claim.judged_at),
         "paper": (paper or {}).get("id"),
         "arxiv": (paper or {}).get("arxiv"),
@@ -242,14 +243,7 @@ def at_budget(claim: Claim | dict, budget: float) -> Claim:
     claim = as_claim(claim)
     if budget == 1:
         return claim
-    premises = tuple(
-        {
-            **p,
-            "arm": budget_arm(p["arm"], budget),
-            **({"ratio_to": budget_arm(p["ratio_to"], budget)} if "ratio_to" in p else {}),
-        }
-        for p in claim.premises
-    )
+    premises = tuple(p.at_budget(lambda arm: budget_arm(arm, budget)) for p in claim.premises)
     roles = {role: budget_arm(arm, budget) for role, arm in claim.roles.items()}
     return dataclasses.replace(claim, roles=type(claim.roles)(roles), premises=premises)
 
@@ -387,7 +381,7 @@ def arms_read(claim: Claim | dict, context: dict) -> list[str]:
     out = set()
     for b in claim.budgets:
         c = at_budget(claim, b)
-        premise_arms = [a for p in c.premises for a in (p["arm"], p.get("ratio_to")) if a]
+        premise_arms = [a for p in c.premises for a in p.arms()]
         for arm in c.arms() + premise_arms:
             family, budget = parse_budget_arm(arm)
             out |= {budget_arm(m, budget) for m in tune[family]} if family in tune else {arm}
