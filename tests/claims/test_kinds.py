@@ -131,3 +131,21 @@ def test_only_a_direction_claim_may_scale_its_baseline():
         assert scaled == (
             [] if name == "direction" else ["  claim p.c.baseline_factor: only a direction claim scales its baseline"]
         )
+
+
+def test_each_kind_names_the_metrics_its_arms_must_report():
+    """The config loader refuses a claim that reads a metric its task never reports; the kind says
+    which metrics those are."""
+
+    def reads(config: dict, role: str) -> set[str]:
+        c = Claim.from_config(config)
+        return c.kind.metrics_read(c, role)
+
+    assert reads(claim("b", "bound", arm="x", bound_metric="floor"), "arm") == {"acc", "floor"}
+    assert reads(claim("n", "never", arm="x", checks_metric="checks"), "arm") == {"acc", "checks"}
+    assert reads(claim("n", "never", arm="x"), "arm") == {"acc"}
+    two_heads = {"method": "m", "baseline": "b", "better": "lower", "baseline_metric": "acc_b"}
+    assert reads(claim("d", "difference", **two_heads), "baseline") == {"acc_b"}
+    assert reads(claim("d", "difference", **two_heads), "method") == {"acc"}
+    # a cost-to-target claim reads both arms' validation curves of the one metric
+    assert reads(claim("c", "cost_to_target", cost="step", **two_heads), "baseline") == {"acc"}

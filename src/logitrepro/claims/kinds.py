@@ -106,10 +106,7 @@ class ClaimKind(ABC):
     def metrics_read(self, claim, role: str) -> set[str]:
         """The metrics a role's arm must report for the claim to be judged (the config checks them
         against the task's metrics)."""
-        wanted = {claim.metric_of(role)}
-        if role == "arm":
-            wanted |= {m for m in (claim.bound_metric, claim.checks_metric) if m is not None}
-        return wanted
+        return {claim.metric_of(role)}
 
     # ------------------------------------------------------------------------------ judging
 
@@ -554,6 +551,9 @@ class Bound(IntervalKind):
         bound = usable(claim, runs, claim.roles["arm"], claim.bound_metric, expected, ev)
         return {s: value[s] - bound[s] for s in sorted(set(value) & set(bound))}
 
+    def metrics_read(self, claim, role: str) -> set[str]:
+        return {claim.metric, claim.bound_metric}
+
     def describe(self, record: dict) -> str:
         return "≥ bound"
 
@@ -618,6 +618,9 @@ class Never(ClaimKind):
 
     def per_seed(self, claim, runs, expected, ev):
         return usable(claim, runs, claim.roles["arm"], claim.metric, expected, ev)
+
+    def metrics_read(self, claim, role: str) -> set[str]:
+        return {claim.metric} | ({claim.checks_metric} if claim.checks_metric else set())
 
     def judge(self, claim, ev, runs, expected, shown):
         from logitrepro.claims.stats import seed_stats
