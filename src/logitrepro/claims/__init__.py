@@ -33,7 +33,7 @@ _ENGINE = (
 _HOMES = {
     **{n: "engine" for n in _ENGINE},
     **{n: "kinds" for n in ("BANDED", "CLASSES", "KINDS", "ClaimKind", "arms_of", "kind")},
-    **{n: "claim" for n in ("Claim", "claims_of")},
+    **{n: "claim" for n in ("Claim", "Premise", "claims_of")},
     **{n: "spec" for n in ("check_claims", "expand_claims", "normalise", "region_of")},
     **{n: "stats" for n in ("SeedStats", "count_test", "log_seed_stats", "seed_stats")},
 }
