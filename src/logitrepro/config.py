@@ -18,6 +18,7 @@ import jsonschema
 import yaml
 
 from logitrepro.budgets import budget_arm, parse_budget_arm
+from logitrepro.claims.claim import Claim, claims_of
 from logitrepro.claims.spec import check_claims, expand_claims, normalise
 from logitrepro.yaml_bounded import (
     YAML_LOADER,
@@ -204,6 +205,11 @@ class Config:
         if paper not in self.papers:
             raise ConfigError(f"unknown paper {paper!r}; configured: {sorted(self.papers)}")
         return self.papers[paper]
+
+    def claims(self, paper: str) -> tuple[Claim, ...]:
+        """The paper's claims as the engine reads them (the config keeps their dicts: it is
+        serialised and digested)."""
+        return claims_of(self.paper(paper))
 
     def experiment(self, paper: str, experiment: str) -> dict:
         exps = self.paper(paper)["experiments"]
@@ -595,36 +601,31 @@ def _check_selection_seeds(cfg: Config) -> None:
 
 
 def _claim_metric_problems(paper: dict, built: dict) -> list[str]:
-    """A claim may only read metrics its task reports, at the scales that judge it."""
+    """A claim may only read metrics its task reports, at the scales that judge it (its kind says
+    which metrics each of its arms is read on)."""
     problems = []
-    for claim in paper["claims"]:
-        roles = {r: claim[r] for r in ("arm", "method", "baseline") if r in claim}
-        for scale in claim["judged_at"]:
-            for role, arm in roles.items():
-                hp = built.get((scale, claim["experiment"], arm)) or built.get(
-                    (scale, claim["experiment"], arm + TUNED + "0")
+    for claim in claims_of(paper):
+        for scale in claim.judged_at:
+            for role, arm in claim.roles.items():
+                hp = built.get((scale, claim.experiment, arm)) or built.get(
+                    (scale, claim.experiment, arm + TUNED + "0")
                 )
                 if hp is None:
                     continue
-                wanted = {claim["metric"]} if role != "baseline" else {claim.get("baseline_metric", claim["metric"])}
-                wanted |= {claim[k] for k in ("bound_metric", "checks_metric") if k in claim and role == "arm"}
-                if claim["kind"] == "cost_to_target":
-                    wanted = {claim["metric"]}  # read from the validation curve
-                missing = sorted(m for m in wanted if m not in hp.produces())
+                missing = sorted(m for m in claim.kind.metrics_read(claim, role) if m not in hp.produces())
                 for m in missing:
                     close = sorted(p for p in hp.produces() if _near(m, p))
                     hint = f" (did you mean {close[0]!r}?)" if close else ""
                     problems.append(
-                        f"  claim {claim['id']}: metric {m!r} is not reported by arm {arm!r} of "
-                        f"experiment {claim['experiment']!r} at {scale} scale{hint}"
+                        f"  claim {claim.id}: metric {m!r} is not reported by arm {arm!r} of "
+                        f"experiment {claim.experiment!r} at {scale} scale{hint}"
                     )
-            for premise in claim.get("premises", []):
-                for arm in (premise["arm"], premise.get("ratio_to")):
-                    hp = built.get((scale, claim["experiment"], arm)) if arm else None
-                    if hp is not None and premise["metric"] not in hp.produces():
+            for premise in claim.premises:
+                for arm in premise.arms():
+                    hp = built.get((scale, claim.experiment, arm))
+                    if hp is not None and premise.metric not in hp.produces():
                         problems.append(
-                            f"  claim {claim['id']}: premise metric {premise['metric']!r} is not reported "
-                            f"by arm {arm!r}"
+                            f"  claim {claim.id}: premise metric {premise.metric!r} is not reported by arm {arm!r}"
                         )
     return sorted(set(problems))
 

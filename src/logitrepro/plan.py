@@ -327,13 +327,13 @@ def summarise(
         mine = [r for r in runs if r["paper"] == paper]
         probed = [results[p.label] for p in probes if p.paper == paper]
         context = cfg.judge_context(paper)
-        reads = {}  # claim id -> the runs it reads
-        for claim in cfg.paper(paper)["claims"]:
-            if claim["experiment"] in context:
-                arms = set(arms_read(claim, context[claim["experiment"]]))
-                reads[claim["id"]] = (
+        reads = {}  # claim id -> the claim and the runs it reads
+        for claim in cfg.claims(paper):
+            if claim.experiment in context:
+                arms = set(arms_read(claim, context[claim.experiment]))
+                reads[claim.id] = (
                     claim,
-                    [r for r in mine if r["experiment"] == claim["experiment"] and r["arm"] in arms],
+                    [r for r in mine if r["experiment"] == claim.experiment and r["arm"] in arms],
                 )
         readers: dict[tuple, int] = {}
         for _, read in reads.values():
@@ -351,7 +351,7 @@ def summarise(
                     "own_hours": _hours(own),
                     "gpu_hours": _hours(read, "gpu_seconds"),
                     "unmeasured_runs": sum(r["seconds"] is None for r in read),
-                    "judged_here": cfg.scale in claim["judged_at"],
+                    "judged_here": cfg.scale in claim.judged_at,
                 }
             )
         res = cfg.main["resources"][cfg.scale]

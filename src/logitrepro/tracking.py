@@ -523,7 +523,7 @@ class Tracker:
             self._call(self.client.update_run, parent, status="RUNNING")
         else:
             parent = self._start_claims_parent(claims_files, claims, digest, invocation)
-        from logitrepro.claims.engine import VERDICTS
+        from logitrepro.verdicts import VERDICTS
 
         paper_claims = [c for c in claims if c.get("class", "paper") == "paper"]
         totals = {f"paper_{v.replace(' ', '_')}": sum(c["verdict"] == v for c in paper_claims) for v in VERDICTS}

@@ -17,18 +17,11 @@ import math
 
 from tabulate import tabulate
 
-from logitrepro.claims.engine import NOT_CHECKED, VERDICTS
-from logitrepro.claims.kinds import CLASS_TITLES, CLASSES
+from logitrepro.claims.kinds import CLASS_TITLES, CLASSES, kind
 from logitrepro.claims.power import expected_by_chance
+from logitrepro.claims.words import decimals_for, fmt_num
 from logitrepro.costs import fmt_cost
-
-
-def decimals_for(x: float) -> int:
-    """Two decimals, more for small numbers so that 0.041 and 0.052 stay apart."""
-    x = abs(x)
-    if not math.isfinite(x) or x >= 1 or x == 0:
-        return 2
-    return 3 if x >= 0.1 else 4
+from logitrepro.verdicts import NOT_CHECKED, VERDICTS
 
 
 def fmt_claimed(x) -> str:
@@ -37,14 +30,6 @@ def fmt_claimed(x) -> str:
         return "–"
     text = repr(float(x))
     return text[:-2] if text.endswith(".0") else text
-
-
-def fmt_num(x, digits: int | None = None) -> str:
-    if x is None:
-        return "–"
-    if isinstance(x, float) and math.isinf(x):
-        return "∞" if x > 0 else "-∞"
-    return f"{x:.{decimals_for(x) if digits is None else digits}f}"
 
 
 def fmt_stats(st: dict | None, digits: int | None = None) -> str:
@@ -59,46 +44,22 @@ def fmt_stats(st: dict | None, digits: int | None = None) -> str:
 
 
 def fmt_measured(claim: dict) -> str:
-    """What the claim measured: mean and CI, event counts, violations, or per-seed values."""
+    """What the claim measured: as its kind shows it (event counts, violations), else mean and CI,
+    else per-seed values."""
+    shown = kind(claim["kind"]).show_measured(claim)
+    if shown is not None:
+        return shown
     m = claim.get("measured")
-    if claim["kind"] == "fewer_events" and m and "method_events" in m:
-        arms = claim["arms"]
-        return f"{arms['method']} {m['method_events']} vs {arms['baseline']} {m['baseline_events']} events (n={m['n']})"
-    if claim["kind"] == "never" and claim.get("per_seed"):
-        total = sum(claim["per_seed"].values())
-        return f"{fmt_num(total, 0)} violations (n={len(claim['per_seed'])})"
     if m:
         return fmt_stats(m)
     per_seed = claim.get("per_seed") or {}
     return "per seed: " + ", ".join(fmt_num(v) for v in per_seed.values()) if per_seed else "–"
 
 
-def fmt_region(region) -> str:
-    low, high = region
-    return f"[{'-∞' if low is None else f'{low:g}'}, {'∞' if high is None else f'{high:g}'}]"
-
-
 def describe_test(c: dict) -> str:
-    """The test in words: the statistic, the region, the rule the region comes from, the premises."""
-    kind, better = c["kind"], c.get("better")
-    if kind == "direction":
-        factor = "" if (c.get("baseline_factor") or 1) == 1 else f" × {c['baseline_factor']:g}"
-        text = f"{c['arms']['method']} beats {c['arms']['baseline']}{factor} ({better} is better)"
-    elif kind == "never":
-        text = "never: no violation in any seed"
-    elif kind == "fewer_events":
-        text = "fewer events than the baseline (exact binomial test, p < 0.05)"
-    elif kind == "bound":
-        text = "≥ bound"
-    elif kind == "absolute" and c.get("claimed") is not None:
-        low, high = (None if v is None else round(v - c["claimed"], 12) for v in c["region"])
-        text = f"ours - theirs in {fmt_region((low, high))}, one interval with the paper's s.e."
-        if c.get("tolerance_rule"):
-            text += f" ({c['tolerance_rule']})"
-    else:
-        text = f"{kind} in {fmt_region(c['region'])}"
-        if c.get("tolerance_rule"):
-            text += f" ({c['tolerance_rule']})"
+    """The test in words: the statistic, the region, the rule the region comes from (as its kind
+    words them), the premises."""
+    text = kind(c["kind"]).describe(c)
     for p in c.get("premises") or []:
         text += f"; if: {p.get('why') or p['arm'] + ' ' + p['metric']}"
     return text
@@ -131,7 +92,7 @@ def arm_rows(claims_file: dict) -> tuple[list[str], list[list[str]]]:
     labels = claims_file.get("report_labels") or {}
     claimed = {}
     for c in claims_file["claims"]:
-        if c["kind"] == "absolute" and c.get("claimed") is not None:
+        if kind(c["kind"]).measures_paper_number(c.get("claimed")):
             claimed[(c["experiment"], c["arms"]["arm"], c["metric"])] = c
     header = ["experiment", "arm"]
     for m in metrics:
@@ -189,7 +150,7 @@ def claim_rows(claims_file: dict, cls: str | None = None) -> tuple[list[str], li
                 c["statement"],
                 describe_test(c),
                 claimed,
-                measured + (units if c.get("measured") and c["kind"] not in ("fewer_events", "never") else ""),
+                measured + (units if c.get("measured") and kind(c["kind"]).measured_in_units else ""),
                 verdict,
                 fmt_power(c, "perfect"),
                 fmt_power(c, "null"),
