@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from logitrepro import train as T
+from logitrepro.hparams import HParamsError
 from logitrepro.runs import RunDir
 from logitrepro.tasks import make_task
-from logitrepro.tasks.hparams import HParamsError
 
 
 def spec_for(data_dir, arm="svm", seed=0, **hp):

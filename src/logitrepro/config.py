@@ -338,8 +338,8 @@ class Config:
         (name, type and range of every key), and every claim's metrics among those its task
         reports. Imports the task modules (torch): the workflow caches the outcome
         (logitrepro.pipeline.validate_once), the CLI's `validate` runs it every time."""
+        from logitrepro.hparams import HParamsError, build
         from logitrepro.tasks import hparams_class
-        from logitrepro.tasks.hparams import HParamsError, build
 
         problems = []
         for paper, pc in self.papers.items():

@@ -189,8 +189,8 @@ def project_run(loop: dict, measured: dict) -> tuple[float | None, list[str]]:
 
 def loop_of(cfg: Config, paper: str, experiment: str, arm: str, seed: int) -> dict:
     """The run's loop length and evaluation interval, as its task's hyper-parameters resolve them."""
+    from logitrepro.hparams import build
     from logitrepro.tasks import hparams_class
-    from logitrepro.tasks.hparams import build
 
     spec = cfg.job_spec(paper, experiment, arm, seed)
     hp = build(hparams_class(spec["task"]), spec["hparams"], task=spec["task"])

@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from logitrepro.config import SCALES, ConfigError, load_config
+from logitrepro.hparams import HParamsError, LoopHParams, build
 from logitrepro.tasks import hparams_class, known_tasks
-from logitrepro.tasks.hparams import HParamsError, LoopHParams, build
 from tests.support import PROJECT
 
 

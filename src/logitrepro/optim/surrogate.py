@@ -55,7 +55,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from logitrepro.tasks.hparams import LoopHParams, hp
+from logitrepro.hparams import LoopHParams, hp
 
 SCHEDULES = ("constant", "sqrt", "exponential")
 

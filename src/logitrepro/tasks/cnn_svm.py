@@ -8,11 +8,11 @@ from typing import Literal
 import torch
 
 from logitrepro.data.store import load_split
+from logitrepro.hparams import LoopHParams, hp
 from logitrepro.kernels import cross_entropy, squared_hinge_loss
 from logitrepro.minibatches import batch_indices
 from logitrepro.models.cnn import AgarapCNN, CNNConfig
 from logitrepro.tasks.base import Task as BaseTask
-from logitrepro.tasks.hparams import LoopHParams, hp
 
 SPLITS = ("train", "val", "test")
 

@@ -43,11 +43,11 @@ import torch
 import torch.nn.functional as F
 
 from logitrepro.data.atari import FRAME, load_trajectories
+from logitrepro.hparams import LoopHParams, hp
 from logitrepro.metrics.density import smoothness
 from logitrepro.minibatches import batch_indices
 from logitrepro.models.decision_transformer import BIN_OF_ACTION, BIN_ORDER, DecisionTransformer, DTConfig
 from logitrepro.tasks.base import Task as BaseTask
-from logitrepro.tasks.hparams import LoopHParams, hp
 
 SEAQUEST_RANDOM, SEAQUEST_HUMAN = 68.4, 42054.7  # the authors' table (docs/papers.md rounds them to 68 and 42055)
 TEST_EVAL_SEED_OFFSET = 100_003  # 'test' rollouts play other episodes than the 'val' ones

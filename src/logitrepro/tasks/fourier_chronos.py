@@ -37,11 +37,11 @@ import torch
 import torch.nn.functional as F
 
 from logitrepro.data.forecasting import COLLECTIONS, benchmark_datasets, load_collection
+from logitrepro.hparams import LoopHParams, hp
 from logitrepro.metrics import forecast as fm
 from logitrepro.models.forecaster import Forecaster
 from logitrepro.models.gpt import GPTConfig
 from logitrepro.tasks.base import Task as BaseTask
-from logitrepro.tasks.hparams import LoopHParams, hp
 
 PAD = 0
 IGNORE = -100  # F.cross_entropy's ignore_index: no loss on padding

@@ -34,11 +34,11 @@ import torch.nn.functional as F
 from scipy import stats as sstats
 
 from logitrepro.data.toy_densities import N_BINS, generate
+from logitrepro.hparams import LoopHParams, hp
 from logitrepro.metrics.density import entropy_per_row, kl_per_row, ripple_fit, smoothness
 from logitrepro.minibatches import batch_indices
 from logitrepro.models.toy_heads import Member, ToyEnsemble
 from logitrepro.tasks.base import Task as BaseTask
-from logitrepro.tasks.hparams import LoopHParams, hp
 
 
 @dataclass(frozen=True, kw_only=True)

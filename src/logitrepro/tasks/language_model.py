@@ -12,9 +12,9 @@ import numpy as np
 import torch
 
 from logitrepro.data.store import load_tokens, tokenizer_info
+from logitrepro.hparams import LoopHParams, hp
 from logitrepro.models.gpt import GPT, GPTConfig
 from logitrepro.tasks.base import Task as BaseTask
-from logitrepro.tasks.hparams import LoopHParams, hp
 
 SPLITS = ("train", "val", "test")
 

@@ -21,9 +21,9 @@ from typing import Literal
 import torch
 from torch import nn
 
+from logitrepro.hparams import LoopHParams, hp
 from logitrepro.kernels import vq_scatter_logits
 from logitrepro.tasks.base import Task as BaseTask
-from logitrepro.tasks.hparams import LoopHParams, hp
 from logitrepro.timing import interleaved_medians
 
 

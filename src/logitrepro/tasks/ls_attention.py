@@ -17,9 +17,9 @@ from typing import Literal
 
 import torch
 
+from logitrepro.hparams import hp
 from logitrepro.models.gpt import GPT
 from logitrepro.tasks import language_model
-from logitrepro.tasks.hparams import hp
 from logitrepro.timing import interleaved_medians
 
 

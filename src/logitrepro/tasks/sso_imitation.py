@@ -23,9 +23,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from logitrepro.hparams import hp
 from logitrepro.optim.surrogate import ArmHParams, ArmUpdate, best_drop_frac, target_loss
 from logitrepro.tasks.base import Task as BaseTask
-from logitrepro.tasks.hparams import hp
 
 EVAL_SEED_BASE = 1_000_000  # evaluation episodes never share a start with training rollouts
 CARTPOLE_GAINS = np.array([0.05, 0.1, 1.0, 0.5])  # on (x, x', theta, theta'): push right when positive

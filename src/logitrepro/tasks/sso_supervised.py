@@ -37,6 +37,7 @@ import torch
 from torch import nn
 
 from logitrepro.data.store import load_tabular, verify
+from logitrepro.hparams import hp
 from logitrepro.minibatches import batch_indices
 from logitrepro.models.sparse_linear import Linear, csr_rows, to_csr_tensor
 from logitrepro.optim.surrogate import (
@@ -48,7 +49,6 @@ from logitrepro.optim.surrogate import (
     target_loss,
 )
 from logitrepro.tasks.base import Task as BaseTask
-from logitrepro.tasks.hparams import hp
 
 
 @dataclass(frozen=True, kw_only=True)

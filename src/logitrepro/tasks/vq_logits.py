@@ -24,9 +24,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from logitrepro.hparams import hp
 from logitrepro.kernels import cross_entropy
 from logitrepro.tasks import language_model
-from logitrepro.tasks.hparams import hp
 
 
 @dataclass(frozen=True, kw_only=True)
