@@ -688,7 +688,10 @@ def fill_claim_directions(paper: dict, name: str, main: dict, where: str) -> Non
                 f"`better: lower` in the claim, with a comment why"
             )
     if problems:
-        raise ConfigError(f"{where}: claims and the directions of their metrics disagree:\n" + "\n".join(problems))
+        raise ConfigError(
+            f"{where}: claims do not fit their metrics (what the tasks report, and which way is better):\n"
+            + "\n".join(problems)
+        )
 
 
 def _reported_by_claim_arms(at: Config, paper: str, claim: dict, cls) -> tuple[dict, dict]:
