@@ -78,3 +78,9 @@ def test_a_metric_without_a_side_needs_a_written_direction(tmp_path):
         e.value
     )
     assert "write `better: higher` or `better: lower`" in str(e.value)
+
+
+def test_a_misspelt_arm_is_named_as_such_not_as_a_missing_direction(tmp_path):
+    main = edited(tmp_path, "vq_logits", lambda d: claim(d, "vq.ppl").update(method="vq_jiont", baseline="fll"))
+    with pytest.raises(ConfigError, match=r"claim vq\.ppl\.method: no arm 'vq_jiont'"):
+        load_config(main, overrides={"papers": ["vq_logits"]}, root=tmp_path)

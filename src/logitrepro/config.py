@@ -651,6 +651,8 @@ def fill_claim_directions(paper: dict, name: str, main: dict, where: str) -> Non
             continue  # the claim checks name these
         if not k.needs_better and "better" not in claim:
             continue
+        if not any(claim.get(role) in exp["arms"] for role in k.roles):
+            continue  # no arm to read the metric's direction from: the claim checks name the arm
         cid, task = claim["id"], exp["task"]
         metrics = {"metric": claim["metric"]}
         if "baseline_metric" in claim:
@@ -666,22 +668,22 @@ def fill_claim_directions(paper: dict, name: str, main: dict, where: str) -> Non
             continue
         directions = {key: reported[m].better for key, m in metrics.items()}
         stated = {d for d in directions.values() if d is not None}
+        written = claim.get("better")
         if len(stated) > 1:
             problems.append(
                 f"  claim {cid}: metric {claim['metric']!r} is better {directions['metric']} but baseline_metric "
                 f"{claim['baseline_metric']!r} is better {directions['baseline_metric']}; a claim compares "
                 f"metrics that are better the same way"
             )
-        elif stated and claim.get("better", next(iter(stated))) not in stated:
-            (direction,) = stated
+        elif stated and written is not None and written not in stated:
             problems.append(
-                f"  claim {cid}.better: {claim['better']} contradicts task {task!r}, which reports "
-                f"{claim['metric']!r} as better {direction}; delete the claim's `better:` (the direction "
-                f"comes from the metric), or read a metric that is better {claim['better']}"
+                f"  claim {cid}.better: {written} contradicts task {task!r}, which reports "
+                f"{claim['metric']!r} as better {min(stated)}; delete the claim's `better:` (the direction "
+                f"comes from the metric), or read a metric that is better {written}"
             )
         elif stated and k.needs_better:
-            claim["better"] = next(iter(stated))
-        elif not stated and k.needs_better and "better" not in claim:
+            claim["better"] = min(stated)  # the one direction
+        elif not stated and k.needs_better and written is None:
             problems.append(
                 f"  claim {cid}.better: task {task!r} reports {claim['metric']!r} without a better side; "
                 f"a {k.name} claim on it must say which way is better: write `better: higher` or "
