@@ -1,6 +1,7 @@
 """How the package hangs together: no import circle anywhere in src/logitrepro (imports inside
 functions count: a late import still ties two modules), tasks know no paper config, kernels know
-no model or task, claims know no model, kernel or task."""
+no model or task, claims know no model, kernel or task, optimisers know no
+task, and the typed hyper-parameters (logitrepro.hparams) import nothing of the package."""
 
 import ast
 import subprocess
@@ -75,6 +76,10 @@ def test_layers_import_only_downwards():
     }
     assert not {d for d in deps("logitrepro.tasks") if d.startswith(("logitrepro.config", "logitrepro.claims"))}
     assert not {d for d in deps("logitrepro.models") if d.startswith("logitrepro.tasks")}
+    # optimisers declare their hyper-parameters with the typed ones every task extends, a leaf
+    # below both: an optimiser never reaches up into the tasks that use it
+    assert not {d for d in deps("logitrepro.optim") if d.startswith("logitrepro.tasks")}
+    assert not g["logitrepro.hparams"], g["logitrepro.hparams"]
 
 
 def test_verdict_names_are_a_leaf_that_tracking_reads_without_the_claims_engine():

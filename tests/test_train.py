@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from logitrepro import train as T
+from logitrepro.hparams import HParamsError
 from logitrepro.runs import RunDir
 from logitrepro.tasks import make_task
-from logitrepro.tasks.hparams import HParamsError
 from tests.support import smoke_spec
 
 # These tests stop and resume runs at fixed steps: 20 steps, a checkpoint and an evaluation every 5.

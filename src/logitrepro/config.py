@@ -344,8 +344,8 @@ class Config:
         (name, type and range of every key), and every claim's metrics among those its task
         reports. Imports the task modules (torch): the workflow caches the outcome
         (logitrepro.pipeline.validate_once), the CLI's `validate` runs it every time."""
+        from logitrepro.hparams import HParamsError, build
         from logitrepro.tasks import hparams_class
-        from logitrepro.tasks.hparams import HParamsError, build
 
         problems = []
         for paper, pc in self.papers.items():
@@ -503,6 +503,7 @@ def load_config(
         except (ValueError, TypeError, AttributeError) as e:
             raise ConfigError(f"{path}: a claim template does not expand: {e}") from None
         paper = validate(paper, "paper.schema.yaml", str(path))
+        fill_claim_directions(paper, name, data, str(path))
         _check_paper(paper, name, str(path))
         paper["claims"] = [normalise(c) for c in paper["claims"]]
         papers[name], files[name] = paper, str(path)
@@ -612,9 +613,9 @@ def _claim_metric_problems(paper: dict, built: dict) -> list[str]:
                 )
                 if hp is None:
                     continue
-                missing = sorted(m for m in claim.kind.metrics_read(claim, role) if m not in hp.produces())
+                missing = sorted(m for m in claim.kind.metrics_read(claim, role) if m not in hp.metric_names())
                 for m in missing:
-                    close = sorted(p for p in hp.produces() if _near(m, p))
+                    close = sorted(p for p in hp.metric_names() if _near(m, p))
                     hint = f" (did you mean {close[0]!r}?)" if close else ""
                     problems.append(
                         f"  claim {claim.id}: metric {m!r} is not reported by arm {arm!r} of "
@@ -623,11 +624,121 @@ def _claim_metric_problems(paper: dict, built: dict) -> list[str]:
             for premise in claim.premises:
                 for arm in premise.arms():
                     hp = built.get((scale, claim.experiment, arm))
-                    if hp is not None and premise.metric not in hp.produces():
+                    if hp is not None and premise.metric not in hp.metric_names():
                         problems.append(
                             f"  claim {claim.id}: premise metric {premise.metric!r} is not reported by arm {arm!r}"
                         )
     return sorted(set(problems))
+
+
+def fill_claim_directions(paper: dict, name: str, main: dict, where: str) -> None:
+    """Each comparing claim's `better`, from the direction its task gives the metric (the task's
+    `produces`), so that the way a metric is better is written once, beside the metric. A
+    `better:` the YAML writes is checked against that direction: writing one is only needed,
+    and only allowed to differ, where the metric has none (a logit's size, say, which one claim
+    says should fall and another that it rises). Runs before the claim checks, which require a
+    direction of every claim that compares; claims are changed in place.
+
+    Imports the task modules an experiment with such a claim names (torch, a few seconds, once
+    per process)."""
+    from logitrepro.claims.kinds import KINDS
+    from logitrepro.tasks import hparams_class, known_tasks
+
+    at = Config(main=main, papers={name: paper}, paper_files={name: where})
+    problems = []
+    for claim in paper["claims"]:
+        k, exp = KINDS.get(claim["kind"]), paper["experiments"].get(claim["experiment"])
+        if k is None or exp is None or exp["task"] not in known_tasks():
+            continue  # the claim checks name these
+        if not k.needs_better and "better" not in claim:
+            continue
+        if not any(claim.get(role) in exp["arms"] for role in k.roles):
+            continue  # no arm to read the metric's direction from: the claim checks name the arm
+        cid, task = claim["id"], exp["task"]
+        metrics = {"metric": claim["metric"]}
+        if "baseline_metric" in claim:
+            metrics["baseline_metric"] = claim["baseline_metric"]
+        reported, built = _reported_by_claim_arms(at, name, claim, hparams_class(task))
+        unknown = [m for m in metrics.values() if m not in reported]
+        if unknown:
+            if "better" not in claim:  # nothing to fill from: say why, as the task check would
+                problems += _claim_metric_problems({"claims": [claim]}, built) or [
+                    f"  claim {cid}: which way is better on {unknown[0]!r} comes from task {task!r}, but the "
+                    f"hyper-parameters of its arms do not build (python -m logitrepro validate names the problem)"
+                ]
+            continue
+        directions = {key: reported[m].better for key, m in metrics.items()}
+        stated = {d for d in directions.values() if d is not None}
+        written = claim.get("better")
+        if len(stated) > 1:
+            problems.append(
+                f"  claim {cid}: metric {claim['metric']!r} is better {directions['metric']} but baseline_metric "
+                f"{claim['baseline_metric']!r} is better {directions['baseline_metric']}; a claim compares "
+                f"metrics that are better the same way"
+            )
+        elif stated and written is not None and written not in stated:
+            problems.append(
+                f"  claim {cid}.better: {written} contradicts task {task!r}, which reports "
+                f"{claim['metric']!r} as better {min(stated)}; delete the claim's `better:` (the direction "
+                f"comes from the metric), or read a metric that is better {written}"
+            )
+        elif stated and k.needs_better:
+            claim["better"] = min(stated)  # the one direction
+        elif not stated and k.needs_better and written is None:
+            problems.append(
+                f"  claim {cid}.better: task {task!r} reports {claim['metric']!r} without a better side; "
+                f"a {k.name} claim on it must say which way is better: write `better: higher` or "
+                f"`better: lower` in the claim, with a comment why"
+            )
+    if problems:
+        raise ConfigError(
+            f"{where}: claims do not fit their metrics (what the tasks report, and which way is better):\n"
+            + "\n".join(problems)
+        )
+
+
+def _reported_by_claim_arms(at: Config, paper: str, claim: dict, cls) -> tuple[dict, dict]:
+    """(metric -> Metric, what the claim's arms report; the built hyper-parameters by (scale,
+    experiment, arm), as Config.validate_tasks keys them), at the scales that judge the claim.
+
+    An arm whose hyper-parameters do not build (a mistyped value) is read without the checks
+    where it can be: the direction of a metric does not depend on the values, and the task check
+    (validate_tasks) is what reports the problem, with every other one."""
+    from logitrepro.hparams import HParamsError, build
+
+    exp = at.paper(paper)["experiments"][claim["experiment"]]
+    reported, built = {}, {}
+    for scale in claim.get("judged_at") or SCALES:
+        for role in ("arm", "method", "baseline"):
+            arm = claim.get(role)
+            if arm not in exp["arms"]:
+                continue
+            for run in (arm, arm + TUNED + "0") if tuning_grid(exp, arm) else (arm,):
+                try:
+                    values, _ = at.hparams_of(paper, claim["experiment"], run, scale)
+                except ConfigError:
+                    continue
+                try:
+                    hp = build(cls, values)
+                except HParamsError:
+                    hp = _unchecked(cls, values)
+                if hp is None:
+                    continue
+                built[(scale, claim["experiment"], run)] = hp
+                try:
+                    reported = hp.produces() | reported
+                except Exception:  # noqa: BLE001 - values the checks would refuse; validate_tasks names them
+                    continue
+    return reported, built
+
+
+def _unchecked(cls, values: dict):
+    """The dataclass from values that failed its checks, where every field it needs is there."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    try:
+        return cls(**{k: v for k, v in values.items() if k in known})
+    except TypeError:
+        return None
 
 
 def _near(a: str, b: str) -> bool:

@@ -228,8 +228,8 @@ def project_gpu(loop: dict, measured: dict, gpu: GPU, utilisation: float) -> flo
 
 def loop_of(cfg: Config, paper: str, experiment: str, arm: str, seed: int) -> dict:
     """The run's loop length and evaluation interval, as its task's hyper-parameters resolve them."""
+    from logitrepro.hparams import build
     from logitrepro.tasks import hparams_class
-    from logitrepro.tasks.hparams import build
 
     spec = cfg.job_spec(paper, experiment, arm, seed)
     hp = build(hparams_class(spec["task"]), spec["hparams"], task=spec["task"])

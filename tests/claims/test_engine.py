@@ -71,13 +71,13 @@ def write_configs(tmp_path, edit):
 
 
 def test_a_comparison_without_a_direction_is_a_config_error_naming_the_claim(tmp_path):
-    def drop_better(data):
+    def drop_better(data):  # the largest logit has no better side: the claim must say which
         for c in data["claims"]:
-            if c["id"] == "ls.cost-vs-B-direction":
+            if c["id"] == "ls.length-mha":
                 del c["better"]
 
     main = write_configs(tmp_path, drop_better)
-    with pytest.raises(ConfigError, match=r"ls\.cost-vs-B-direction\.better: .*no default"):
+    with pytest.raises(ConfigError, match=r"ls\.length-mha\.better: .*'max_logit_peak' without a better side.*write"):
         load_config(main, overrides={"papers": ["ls_attention"]}, root=tmp_path)
 
 

@@ -333,7 +333,7 @@ def test_relative_scores_divide_by_seasonal_naive_on_the_same_series(series_dir,
     for d in ("m1_quarterly", "m3_quarterly", "tourism_quarterly"):
         assert out[f"mase_rel_{d}"] == pytest.approx(1.0) and out[f"wql_rel_{d}"] == pytest.approx(1.0)
     assert out["mase_rel"] == pytest.approx(1.0) and out["wql_rel"] == pytest.approx(1.0)
-    assert set(out) <= task.hp.produces()
+    assert set(out) <= task.hp.metric_names()
 
 
 @pytest.mark.parametrize("head", ["linear", "fourier"])
