@@ -84,3 +84,27 @@ def test_a_misspelt_arm_is_named_as_such_not_as_a_missing_direction(tmp_path):
     main = edited(tmp_path, "vq_logits", lambda d: claim(d, "vq.ppl").update(method="vq_jiont", baseline="fll"))
     with pytest.raises(ConfigError, match=r"claim vq\.ppl\.method: no arm 'vq_jiont'"):
         load_config(main, overrides={"papers": ["vq_logits"]}, root=tmp_path)
+
+
+def test_the_directions_table_the_loader_reads_is_what_the_tasks_say():
+    """The loader reads logitrepro/metric_directions.py so that it imports no task; the table is
+    generated from every task's produces() and a stale one names the command that regenerates it."""
+    from logitrepro.config import render_directions, stale_directions
+    from logitrepro.metric_directions import DIRECTIONS
+
+    cfg = load_config(PROJECT / "configs" / "config.yaml", root=PROJECT)
+    current = cfg.metric_directions()
+    assert DIRECTIONS == current, "regenerate it: python -m logitrepro metric-directions"
+    assert stale_directions(cfg) == []
+    assert render_directions(current) == (PROJECT / "src" / "logitrepro" / "metric_directions.py").read_text()
+    flipped = {t: dict(m) for t, m in DIRECTIONS.items()}
+    flipped["vq_logits"]["val_ppl"] = "higher"
+    import logitrepro.metric_directions as table
+
+    saved = table.DIRECTIONS
+    table.DIRECTIONS = flipped
+    try:
+        (line,) = stale_directions(cfg)
+    finally:
+        table.DIRECTIONS = saved
+    assert "vq_logits.val_ppl" in line and "metric-directions" in line

@@ -362,6 +362,22 @@ def cmd_dvc_yaml(args) -> int:
     return 0
 
 
+def cmd_metric_directions(args) -> int:
+    """Regenerate logitrepro/metric_directions.py from the tasks' produces() (all scales, all papers)."""
+    from logitrepro.config import DIRECTIONS_MODULE, render_directions
+
+    text = render_directions(_config(args).metric_directions())
+    if args.check:
+        if DIRECTIONS_MODULE.read_text() != text:
+            print(f"{DIRECTIONS_MODULE} is out of date; regenerate it: python -m logitrepro metric-directions")
+            return 1
+        print(f"{DIRECTIONS_MODULE} is up to date")
+        return 0
+    DIRECTIONS_MODULE.write_text(text)
+    print(f"wrote {DIRECTIONS_MODULE}")
+    return 0
+
+
 def cmd_provenance(args) -> int:
     from logitrepro.provenance import record
 
@@ -590,6 +606,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--out", default="dvc.yaml")
     sp.add_argument("--check", action="store_true")
     sp.set_defaults(func=cmd_dvc_yaml)
+
+    sp = with_config(
+        command("metric-directions", "write logitrepro/metric_directions.py from the tasks' produces() (or --check)")
+    )
+    sp.add_argument("--check", action="store_true")
+    sp.set_defaults(func=cmd_metric_directions)
 
     sp = command("provenance", "record the content of a job's inputs beside its outputs")
     sp.add_argument("--inputs", nargs="*", default=[])
