@@ -1,5 +1,6 @@
 localrules:
     tables,
+    board,
     plots,
 
 
@@ -25,6 +26,29 @@ rule tables:
     shell:
         "python -m logitrepro tables --claims {input:q} --md {output.md:q} --tex {output.tex:q} "
         "--html {output.html:q} > {log:q} 2>&1 && "
+        "python -m logitrepro provenance --inputs {input:q} --outputs {output:q} >> {log:q} 2>&1"
+
+
+rule board:
+    """Every paper claim of every paper on one page: the board a reader starts from."""
+    input:
+        [f"{RESULTS}/claims/{paper}.json" for paper in CFG.papers],
+    output:
+        md=f"{RESULTS}/tables/index.md",
+        html=report(
+            f"{RESULTS}/tables/index.html",
+            caption="../report/board.rst",
+            category="Claims",
+            subcategory="All papers",
+        ),
+    log:
+        f"{RESULTS}/logs/tables/index.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/tables/index.tsv"
+    conda:
+        "../envs/logitrepro.yaml"
+    shell:
+        "python -m logitrepro board --claims {input:q} --md {output.md:q} --html {output.html:q} > {log:q} 2>&1 && "
         "python -m logitrepro provenance --inputs {input:q} --outputs {output:q} >> {log:q} 2>&1"
 
 
