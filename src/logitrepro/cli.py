@@ -230,11 +230,18 @@ def cmd_tables(args) -> int:
 def cmd_plots(args) -> int:
     import json
 
-    from logitrepro.files import naming_full_disk
+    from logitrepro.files import naming_full_disk, read_json
+    from logitrepro.repair import JUDGE_AGAIN
     from logitrepro.report.plots import plot_curves
+    from logitrepro.report.tables import selected_points
 
+    selected: dict[str, set[str]] = {}
+    if args.claims:  # the tuning-grid points the claims chose: the only ones drawn
+        for (experiment, _), run in selected_points(read_json(args.claims, JUDGE_AGAIN)).items():
+            selected.setdefault(experiment, set()).add(run)
+    sweep = json.loads(args.sweep) if args.sweep else None
     with naming_full_disk(args.out):
-        plot_curves(args.runs, args.out, args.curves, args.title, sweep=json.loads(args.sweep) if args.sweep else None)
+        plot_curves(args.runs, args.out, args.curves, args.title, sweep=sweep, selected=selected)
     return 0
 
 
@@ -542,6 +549,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sp.add_argument("--sweep", help="JSON {param, metric, bound, reference_arm}: a test metric against an arm setting")
     sp.add_argument("--title", default="")
+    sp.add_argument("--claims", help="the paper's claims file: of each tuning grid, the point it selected is drawn")
     sp.set_defaults(func=cmd_plots)
 
     sp = command("show", "the judged claims of the last run, filtered by paper, verdict and class", user=True)

@@ -53,9 +53,10 @@ rule board:
 
 
 rule plots:
-    """Training curves of every run of a paper."""
+    """Training curves of every run of a paper; of each tuning grid, the point its claims chose."""
     input:
-        lambda wc: run_files(wc.paper, "metrics.json"),
+        runs=lambda wc: run_files(wc.paper, "metrics.json"),
+        claims=f"{RESULTS}/claims/{{paper}}.json",
     output:
         report(
             f"{RESULTS}/plots/{{paper}}_curves.png",
@@ -75,6 +76,6 @@ rule plots:
         sweep=plot_sweep,
         title=lambda wc: f"{wc.paper} ({SCALE} scale)",
     shell:
-        "python -m logitrepro plots --runs {params.runs:q} --out {output:q} "
+        "python -m logitrepro plots --runs {params.runs:q} --out {output:q} --claims {input.claims:q} "
         "--curves {params.curves:q} --title {params.title:q} {params.sweep:q} > {log:q} 2>&1 && "
         "python -m logitrepro provenance --inputs {input:q} --outputs {output:q} >> {log:q} 2>&1"
