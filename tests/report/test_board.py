@@ -109,3 +109,8 @@ def test_counts_every_seed_agrees_on_print_whole():
 
     assert fmt_stats({"mean": 524288.0, "ci_low": 524288.0, "ci_high": 524288.0, "n": 3, "sd": 0.0}) == "524288"
     assert fmt_stats({"mean": 96.49, "ci_low": 96.49, "ci_high": 96.49, "n": 3, "sd": 0.0}) == "96.49 ± 0.00"
+
+
+def test_paths_and_intervals_print_as_written_never_as_style_tags():
+    text = terminal_summary([claims_file()], tables_dir="/tmp/[bold]results/tables")
+    assert "Tables: /tmp/[bold]results/tables/" in text

@@ -65,6 +65,7 @@ def _console(width: int, color: bool) -> tuple[Console, io.StringIO]:
         no_color=not color,
         highlight=False,
         emoji=False,
+        markup=False,  # paths, ids and intervals ("[0.48, 1.41]") are text, never style tags
     )
     return console, buf
 
