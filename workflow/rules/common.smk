@@ -202,10 +202,7 @@ def all_targets():
         if CFG.main["tracking"]["enabled"]
         else []
     )
-    board = [f"{RESULTS}/tables/index.md", f"{RESULTS}/tables/index.html"]
-    outputs = (
-        [f for paper in CFG.papers for f in paper_outputs(paper)] + board + history
-    )
+    outputs = [f for paper in CFG.papers for f in paper_outputs(paper)] + history
     # run files that are gone, asked for so that their runs train again (UNSETTLED, below)
     # ... and receipts of the jobs that make again an output that cannot be read (REPAIRS, below)
     return outputs + UNSETTLED.run_files + REPAIRS.requested()
