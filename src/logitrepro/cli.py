@@ -230,23 +230,32 @@ def cmd_tables(args) -> int:
 def cmd_plots(args) -> int:
     import json
 
-    from logitrepro.files import naming_full_disk
+    from logitrepro.files import naming_full_disk, read_json
+    from logitrepro.repair import JUDGE_AGAIN
     from logitrepro.report.plots import plot_curves
+    from logitrepro.report.tables import selected_points
 
+    selected: dict[str, set[str]] = {}
+    if args.claims:  # the tuning-grid points the claims chose: the only ones drawn
+        for (experiment, _), run in selected_points(read_json(args.claims, JUDGE_AGAIN)).items():
+            selected.setdefault(experiment, set()).add(run)
+    sweep = json.loads(args.sweep) if args.sweep else None
     with naming_full_disk(args.out):
-        plot_curves(args.runs, args.out, args.curves, args.title, sweep=json.loads(args.sweep) if args.sweep else None)
+        plot_curves(args.runs, args.out, args.curves, args.title, sweep=sweep, selected=selected)
     return 0
 
 
 def cmd_show(args) -> int:
     """The judged claims, as tables for the terminal or (--json) as data, after the filters."""
     import json
+    import shutil
 
     from logitrepro.files import read_json
     from logitrepro.provenance import SUFFIX
     from logitrepro.repair import JUDGE_AGAIN
+    from logitrepro.report.board import terminal_summary
     from logitrepro.report.select import ClaimFilter, UnknownChoice
-    from logitrepro.report.tables import terminal_summary
+    from logitrepro.verdicts import NOT_CHECKED
 
     folder = Path(args.claims_dir)
     files = sorted(f for f in folder.glob("*.json") if not f.name.endswith(SUFFIX)) if folder.is_dir() else []
@@ -268,8 +277,32 @@ def cmd_show(args) -> int:
         total = sum(len(cf["claims"]) for cf in claims_files)
         print(f"no claim matches {selection.describe()} (of {total} claims in {folder})")
         return 0
-    print(terminal_summary(shown))
-    print(f"\nTables: {Path(args.claims_dir).parent / 'tables'}/   Browse runs: mlflow ui")
+    results = folder.parent
+    history = results / "tracking" / "claims_history.json"
+    try:
+        view = json.loads(history.read_text()).get("view") if history.is_file() else None
+    except (OSError, ValueError):  # the link is a convenience: a damaged record only loses it
+        view = None
+    # a filter that asks for claims this scale cannot check shows them rather than their count
+    fold = () if NOT_CHECKED in (args.verdict or ()) else (NOT_CHECKED,)
+    color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    width = shutil.get_terminal_size((100, 24)).columns
+    # proxies, sanity checks and extensions are not counted: drawn in full only when asked for
+    classes = tuple(args.cls) if args.cls else ("paper",)
+    print(terminal_summary(shown, width, color, fold, classes, view, str(results / "tables")))
+    return 0
+
+
+def cmd_board(args) -> int:
+    from logitrepro.files import atomic_write_text, read_json
+    from logitrepro.repair import JUDGE_AGAIN
+    from logitrepro.report.board import render_index
+
+    rendered = render_index([read_json(p, JUDGE_AGAIN) for p in args.claims])
+    for fmt, path in (("md", args.md), ("html", args.html)):
+        if path:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(path, rendered[fmt])
     return 0
 
 
@@ -515,6 +548,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--html")
     sp.set_defaults(func=cmd_tables)
 
+    sp = command("board", "every paper claim of every paper on one page (Markdown, HTML)")
+    sp.add_argument("--claims", nargs="+", required=True, help="claims files, one per paper")
+    sp.add_argument("--md")
+    sp.add_argument("--html")
+    sp.set_defaults(func=cmd_board)
+
     sp = command("plots", "training curves of a paper's runs")
     sp.add_argument("--runs", nargs="+", required=True)
     sp.add_argument("--out", required=True)
@@ -526,6 +565,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sp.add_argument("--sweep", help="JSON {param, metric, bound, reference_arm}: a test metric against an arm setting")
     sp.add_argument("--title", default="")
+    sp.add_argument("--claims", help="the paper's claims file: of each tuning grid, the point it selected is drawn")
     sp.set_defaults(func=cmd_plots)
 
     sp = command("show", "the judged claims of the last run, filtered by paper, verdict and class", user=True)
@@ -634,7 +674,7 @@ def build_parser() -> argparse.ArgumentParser:
             "`logitrepro COMMAND -h` says what each does; docs/cli.md describes the commands):",
             88,
         )
-        + textwrap.wrap(", ".join(plumbing), 88, initial_indent="  ", subsequent_indent="  ")
+        + textwrap.wrap(", ".join(plumbing), 88, initial_indent="  ", subsequent_indent="  ", break_on_hyphens=False)
     )
     return p
 

@@ -290,7 +290,7 @@ def test_smoke_pipeline_judges_claims_and_writes_tables(smoke_project):
     # trained without MLflow at this scale (tracking.live): the judge recorded every run, one writer per paper
     assert run_info["mlflow_run_id"] is None
     assert all(r["mlflow_run_id"] for r in claims["runs"]) and len(claims["runs"]) == 12
-    assert "Claims (scale: smoke)" in smoke_project["repro_log"]
+    assert "Scale smoke: " in smoke_project["repro_log"]  # the tally, last, at the end of the run
 
 
 def test_snakemake_report_embeds_tables_and_plots(smoke_project):
@@ -585,7 +585,7 @@ def test_a_project_in_a_folder_with_a_space_an_accent_and_a_command_in_its_name(
         p = snakemake(target, "--cores", "1", "--config", f"paths={{results: '{results}'}}", cwd=moved)
         assert (results / "tables" / "cnn_svm.md").exists()
         assert not list(smoke_project["root"].rglob("pwned")), "a path ran as a command"
-        assert "Claims (scale: smoke)" in p.stdout, p.stdout[-3000:] + p.stderr[-3000:]
+        assert "Scale smoke: " in p.stdout, p.stdout[-3000:] + p.stderr[-3000:]
         assert "the claims table was not shown" not in p.stderr
     finally:
         if repo.exists():  # made again meanwhile (MLflow's artifact root is an absolute path): nothing of ours
