@@ -362,6 +362,15 @@ def cmd_dvc_yaml(args) -> int:
     return 0
 
 
+def cmd_verdict_metrics(args) -> int:
+    from logitrepro.files import read_json
+    from logitrepro.repair import JUDGE_AGAIN
+    from logitrepro.verdict_metrics import write_verdict_metrics
+
+    write_verdict_metrics(read_json(args.claims, JUDGE_AGAIN), args.out)
+    return 0
+
+
 def cmd_provenance(args) -> int:
     from logitrepro.provenance import record
 
@@ -591,7 +600,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--check", action="store_true")
     sp.set_defaults(func=cmd_dvc_yaml)
 
-    sp = command("provenance", "record the content of a job's inputs beside its outputs")
+    sp = command("verdict-metrics", "a paper's claims counted by verdict, as DVC's metrics file")
+    sp.add_argument("--claims", required=True, help="a paper's claims file (results/claims/<paper>.json)")
+    sp.add_argument("--out", required=True, help="results/metrics/<paper>.json")
+    sp.set_defaults(func=cmd_verdict_metrics)
+
+    sp = command("provenance", "record the content of a job's inputs in the results' provenance folder")
     sp.add_argument("--inputs", nargs="*", default=[])
     sp.add_argument("--outputs", nargs="+", required=True)
     sp.set_defaults(func=cmd_provenance)
