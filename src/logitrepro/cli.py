@@ -362,6 +362,51 @@ def cmd_dvc_yaml(args) -> int:
     return 0
 
 
+def _claims_files(folder: Path) -> list[dict]:
+    """The claims files in a folder (provenance records left beside them from earlier results skipped)."""
+    from logitrepro.files import read_json
+    from logitrepro.provenance import SUFFIX
+    from logitrepro.repair import JUDGE_AGAIN
+
+    files = sorted(f for f in folder.glob("*.json") if not f.name.endswith(SUFFIX)) if folder.is_dir() else []
+    return [read_json(f, JUDGE_AGAIN) for f in files]
+
+
+def cmd_reference(args) -> int:
+    """The reference verdicts of a scale, written from a finished run's claims."""
+    from logitrepro.reference import write_reference
+
+    files = _claims_files(Path(args.claims_dir))
+    if not files:
+        print(f"no claims in {args.claims_dir}", file=sys.stderr)
+        return 1
+    for path in write_reference(files, args.out, args.project):
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_compare_reference(args) -> int:
+    """This run's verdicts beside the committed reference's: a difference is information, exit 0."""
+    from logitrepro.reference import compare, load_references, reference_dir, render, run_origin
+
+    files = _claims_files(Path(args.claims_dir))
+    if not files:
+        print(f"no claims in {args.claims_dir}; run the pipeline first (make run)", file=sys.stderr)
+        return 1
+    scale = files[0]["scale"]
+    folder = Path(args.reference) if args.reference else reference_dir(".", scale)
+    references = load_references(folder)
+    if not references:
+        print(f"no reference verdicts for {scale} scale ({folder}): nothing to compare with")
+        return 0
+    rows = compare(files, references)
+    if not rows:
+        print(f"none of these papers has reference verdicts in {folder}")
+        return 0
+    print(render(rows, references, run_origin(files[0])))
+    return 0
+
+
 def cmd_verdict_metrics(args) -> int:
     from logitrepro.files import read_json
     from logitrepro.repair import JUDGE_AGAIN
@@ -520,6 +565,21 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--sweep", help="JSON {param, metric, bound, reference_arm}: a test metric against an arm setting")
     sp.add_argument("--title", default="")
     sp.set_defaults(func=cmd_plots)
+
+    sp = command(
+        "compare-reference",
+        "this run's verdicts beside the committed reference verdicts of its scale (how make run ends)",
+        user=True,
+    )
+    sp.add_argument("--claims-dir", default="results/claims", help="where the claims files are (default %(default)s)")
+    sp.add_argument("--reference", help="a folder of reference verdicts (default: reference/<the run's scale>)")
+    sp.set_defaults(func=cmd_compare_reference)
+
+    sp = command("reference", "write the reference verdicts of a scale from a finished run's claims")
+    sp.add_argument("--claims-dir", default="results/claims")
+    sp.add_argument("--out", default=".", help="the project root: they go to reference/<scale>/<paper>.json")
+    sp.add_argument("--project", default=".", help="the project the run's folders are relative to (its machine)")
+    sp.set_defaults(func=cmd_reference)
 
     sp = command("show", "the judged claims of the last run, filtered by paper, verdict and class", user=True)
     sp.add_argument("--claims-dir", default="results/claims", help="where the claims files are (default %(default)s)")
