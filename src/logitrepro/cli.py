@@ -412,7 +412,13 @@ def cmd_verdict_metrics(args) -> int:
     from logitrepro.repair import JUDGE_AGAIN
     from logitrepro.verdict_metrics import write_verdict_metrics
 
-    write_verdict_metrics(read_json(args.claims, JUDGE_AGAIN), args.out)
+    claims_file = read_json(args.claims, JUDGE_AGAIN)
+    write_verdict_metrics(claims_file, args.out)
+    if args.curves:
+        from logitrepro.dvc_curves import paper_series, write_curves
+
+        series = paper_series(_config(args), claims_file["paper"])
+        write_curves(claims_file, [s for names in series.values() for s in names], args.curves)
     return 0
 
 
@@ -660,9 +666,14 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--check", action="store_true")
     sp.set_defaults(func=cmd_dvc_yaml)
 
-    sp = command("verdict-metrics", "a paper's claims counted by verdict, as DVC's metrics file")
+    sp = with_config(
+        command("verdict-metrics", "a paper's claims counted by verdict (DVC's metrics) and its curves (DVC's plots)")
+    )
     sp.add_argument("--claims", required=True, help="a paper's claims file (results/claims/<paper>.json)")
     sp.add_argument("--out", required=True, help="results/metrics/<paper>.json")
+    sp.add_argument(
+        "--curves", help="and its runs' training curves for DVC's plots: results/metrics/<paper>_curves.json"
+    )
     sp.set_defaults(func=cmd_verdict_metrics)
 
     sp = command("provenance", "record the content of a job's inputs in the results' provenance folder")

@@ -193,6 +193,7 @@ def paper_outputs(paper):
     return [
         f"{RESULTS}/claims/{paper}.json",
         f"{RESULTS}/metrics/{paper}.json",
+        f"{RESULTS}/metrics/{paper}_curves.json",
         f"{RESULTS}/tables/{paper}.md",
         f"{RESULTS}/tables/{paper}.tex",
         f"{RESULTS}/tables/{paper}.html",
