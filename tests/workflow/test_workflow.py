@@ -397,7 +397,7 @@ def test_a_config_change_reruns_the_jobs_it_touches_and_everything_after(smoke_p
     # fourier_head 3 (gaussian, chronos, atari), sso 2
     assert jobs == 2 + 2 + 2 + 3 + 2
     rest = {k: v for k, v in counts.items() if not k.startswith("train__")}
-    rest_jobs = {"judge": 5, "tables": 5, "plots": 5, "claims_history": 1, "all": 1}
+    rest_jobs = {"judge": 5, "verdict_metrics": 5, "tables": 5, "plots": 5, "claims_history": 1, "all": 1}
     assert rest == {**rest_jobs, "total": jobs + sum(rest_jobs.values())}, p.stdout[-2000:]
 
 
