@@ -578,8 +578,9 @@ def test_a_project_in_a_folder_with_a_space_an_accent_and_a_command_in_its_name(
     odd = smoke_project["root"] / "dir with space é $(touch pwned)"
     odd.mkdir()
     moved = odd / "repo"
-    tables = repo / "results" / "tables"
+    tables, records = repo / "results" / "tables", repo / "results" / "provenance"
     shutil.copytree(tables, tmp_path / "tables")  # rewritten below with provenance at the odd path
+    shutil.copytree(records, tmp_path / "provenance")  # ... the tables' records among them
     shutil.move(repo, moved)
     try:
         results = moved / "results"
@@ -596,6 +597,8 @@ def test_a_project_in_a_folder_with_a_space_an_accent_and_a_command_in_its_name(
         shutil.move(moved, repo)
         shutil.rmtree(tables)
         shutil.copytree(tmp_path / "tables", tables)
+        shutil.rmtree(records)
+        shutil.copytree(tmp_path / "provenance", records)
 
 
 def test_data_prepared_in_the_same_invocation_as_its_jobs_leaves_nothing_to_do(smoke_project):
