@@ -14,7 +14,7 @@ from logitrepro.judging import build_claims_file
 from logitrepro.report.select import UnknownChoice, verdict_named
 from tests.support import claim, direction_claim, paper_config
 
-USER_COMMANDS = {"show", "status", "diff", "plan", "validate"}
+USER_COMMANDS = {"show", "status", "diff", "plan", "validate", "compare-reference"}
 
 
 def claims_file(paper: str, method_acc: list[float]) -> dict:

@@ -411,6 +411,66 @@ def cmd_metric_directions(args) -> int:
     return 0
 
 
+def _claims_files(folder: Path) -> list[dict]:
+    """The claims files in a folder (provenance records left beside them from earlier results skipped)."""
+    from logitrepro.files import read_json
+    from logitrepro.provenance import SUFFIX
+    from logitrepro.repair import JUDGE_AGAIN
+
+    files = sorted(f for f in folder.glob("*.json") if not f.name.endswith(SUFFIX)) if folder.is_dir() else []
+    return [read_json(f, JUDGE_AGAIN) for f in files]
+
+
+def cmd_reference(args) -> int:
+    """The reference verdicts of a scale, written from a finished run's claims."""
+    from logitrepro.reference import write_reference
+
+    files = _claims_files(Path(args.claims_dir))
+    if not files:
+        print(f"no claims in {args.claims_dir}", file=sys.stderr)
+        return 1
+    for path in write_reference(files, args.out, args.project):
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_compare_reference(args) -> int:
+    """This run's verdicts beside the committed reference's: a difference is information, exit 0."""
+    from logitrepro.reference import compare, load_references, reference_dir, render, run_origin
+
+    files = _claims_files(Path(args.claims_dir))
+    if not files:
+        print(f"no claims in {args.claims_dir}; run the pipeline first (make run)", file=sys.stderr)
+        return 1
+    scale = files[0]["scale"]
+    folder = Path(args.reference) if args.reference else reference_dir(".", scale)
+    references = load_references(folder)
+    if not references:
+        print(f"no reference verdicts for {scale} scale ({folder}): nothing to compare with")
+        return 0
+    rows = compare(files, references)
+    if not rows:
+        print(f"none of these papers has reference verdicts in {folder}")
+        return 0
+    print(render(rows, references, run_origin(files[0])))
+    return 0
+
+
+def cmd_verdict_metrics(args) -> int:
+    from logitrepro.files import read_json
+    from logitrepro.repair import JUDGE_AGAIN
+    from logitrepro.verdict_metrics import write_verdict_metrics
+
+    claims_file = read_json(args.claims, JUDGE_AGAIN)
+    write_verdict_metrics(claims_file, args.out)
+    if args.curves:
+        from logitrepro.dvc_curves import paper_series, write_curves
+
+        series = paper_series(_config(args), claims_file["paper"])
+        write_curves(claims_file, [s for names in series.values() for s in names], args.curves)
+    return 0
+
+
 def cmd_provenance(args) -> int:
     from logitrepro.provenance import record
 
@@ -568,6 +628,21 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--claims", help="the paper's claims file: of each tuning grid, the point it selected is drawn")
     sp.set_defaults(func=cmd_plots)
 
+    sp = command(
+        "compare-reference",
+        "this run's verdicts beside the committed reference verdicts of its scale (how make run ends)",
+        user=True,
+    )
+    sp.add_argument("--claims-dir", default="results/claims", help="where the claims files are (default %(default)s)")
+    sp.add_argument("--reference", help="a folder of reference verdicts (default: reference/<the run's scale>)")
+    sp.set_defaults(func=cmd_compare_reference)
+
+    sp = command("reference", "write the reference verdicts of a scale from a finished run's claims")
+    sp.add_argument("--claims-dir", default="results/claims")
+    sp.add_argument("--out", default=".", help="the project root: they go to reference/<scale>/<paper>.json")
+    sp.add_argument("--project", default=".", help="the project the run's folders are relative to (its machine)")
+    sp.set_defaults(func=cmd_reference)
+
     sp = command("show", "the judged claims of the last run, filtered by paper, verdict and class", user=True)
     sp.add_argument("--claims-dir", default="results/claims", help="where the claims files are (default %(default)s)")
     sp.add_argument("--paper", action="append", metavar="PAPER", help="only this paper's claims (repeatable)")
@@ -653,7 +728,17 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--check", action="store_true")
     sp.set_defaults(func=cmd_metric_directions)
 
-    sp = command("provenance", "record the content of a job's inputs beside its outputs")
+    sp = with_config(
+        command("verdict-metrics", "a paper's claims counted by verdict (DVC's metrics) and its curves (DVC's plots)")
+    )
+    sp.add_argument("--claims", required=True, help="a paper's claims file (results/claims/<paper>.json)")
+    sp.add_argument("--out", required=True, help="results/metrics/<paper>.json")
+    sp.add_argument(
+        "--curves", help="and its runs' training curves for DVC's plots: results/metrics/<paper>_curves.json"
+    )
+    sp.set_defaults(func=cmd_verdict_metrics)
+
+    sp = command("provenance", "record the content of a job's inputs in the results' provenance folder")
     sp.add_argument("--inputs", nargs="*", default=[])
     sp.add_argument("--outputs", nargs="+", required=True)
     sp.set_defaults(func=cmd_provenance)
