@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -11,6 +12,11 @@ from tests.support import make_arrays, write_idx_folder
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+# Triton kernels run under the interpreter on CPU-only machines (tests/kernels/conftest.py).
+# Set before any test module is collected: loading the configs imports the task modules, and
+# with them triton, in modules collected before the kernel tests' own conftest runs.
+if not importlib.util.find_spec("torch") or not __import__("torch").cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import gzip
 import pickle
 from pathlib import Path
@@ -78,25 +80,34 @@ def write_fake_sdist(path: Path, n_works: int = 40, seed: int = 0) -> dict:
     return {"dir": str(path.parent), "sha256": content_sha256(works)}
 
 
-LOOP = {"steps": 10, "eval_every": 5, "checkpoint_every": 5}  # what a task test does not care about
+@functools.cache
+def smoke_config():
+    """The project's own config at smoke scale, as `snakemake --config scale=smoke` reads it."""
+    from logitrepro.config import load_config
+
+    return load_config(PROJECT / "configs" / "config.yaml", overrides={"scale": "smoke"}, root=PROJECT)
 
 
-def task_spec(task: str, hparams: dict, seed: int = 0, data_dir=None, **identity) -> dict:
-    """A job spec for `task` as Config.job_spec makes them, with the loop's keys filled in."""
-    spec = {
-        "paper": "p",
-        "experiment": "e",
-        "arm": "a",
-        "task": task,
-        "seed": seed,
-        "scale": "smoke",
-        "dataset": "d",
-        "data_dir": None if data_dir is None else str(data_dir),
-        "device": "cpu",
-        "kernels": {"backend": "auto"},
-        "hparams": {**LOOP, **hparams},
-    }
-    spec.update(identity)
+def smoke_spec(paper: str, experiment: str, arm: str, seed: int = 0, data_dir=None, **overrides) -> dict:
+    """The job spec the real config gives (paper, experiment, arm, seed) at smoke scale, made by
+    Config.job_spec as the workflow makes it, reading `data_dir` on the CPU (the tests compare
+    results bit for bit), with the hyper-parameters a test needs laid over it. An experiment that
+    runs at paper scale only has no smoke sizes: it gets its own hyper-parameters.
+
+    A test that reads its spec from the config cannot stay green on a key the config and its task
+    no longer have: an override that names no hyper-parameter of the task is refused here."""
+    import dataclasses
+
+    from logitrepro.tasks import hparams_class
+
+    spec = copy.deepcopy(smoke_config().job_spec(paper, experiment, arm, seed))
+    unknown = set(overrides) - {f.name for f in dataclasses.fields(hparams_class(spec["task"]))}
+    if unknown:
+        raise KeyError(f"{paper}/{experiment}: task {spec['task']!r} has no hyper-parameter {sorted(unknown)}")
+    spec["hparams"].update(overrides)
+    spec["device"] = "cpu"
+    if data_dir is not None:
+        spec["data_dir"] = str(data_dir)
     return spec
 
 

@@ -16,8 +16,8 @@ def fake_plan(monkeypatch):
     """plan() without probes: records its calls and writes what the command prints."""
     calls = []
 
-    def plan(cfg, out, steps, limit_s, papers):
-        calls.append((steps, limit_s))
+    def plan(cfg, out, steps, limit_s, papers, gpu, utilisation):
+        calls.append((steps, limit_s, gpu, utilisation))
         out.mkdir(parents=True, exist_ok=True)
         (out / "plan.md").write_text("plan\n")
         return {"papers": {}}
@@ -36,6 +36,10 @@ def fake_plan(monkeypatch):
         (["plan", "--time-limit", "0"], "--time-limit"),
         (["plan", "--time-limit", "-5"], "--time-limit"),
         (["plan", "--time-limit", "nan"], "--time-limit"),
+        (["plan", "--utilisation", "0"], "--utilisation"),
+        (["plan", "--utilisation", "40"], "--utilisation"),
+        (["plan", "--utilisation", "forty"], "--utilisation"),
+        (["plan", "--gpu", "a-toaster"], "--gpu"),
         (["train", "--paper", "p", "--experiment", "e", "--runs", "a:0", "--threads", "0"], "--threads"),
         (["evaluate", "--run-dir", "r", "--threads", "-1"], "--threads"),
         (["tokenize", "--data", "d", "--vocab", "0", "--out", "o"], "--vocab"),
@@ -61,4 +65,12 @@ def test_plan_with_an_unwritable_out_exits_2_before_probing(tmp_path, fake_plan,
 def test_plan_with_values_in_range_runs(tmp_path, fake_plan):
     out = tmp_path / "plan"
     assert main(["plan", "--config", MAIN, "--set", "scale=smoke", "--out", str(out), "--steps", "1"]) == 0
-    assert fake_plan == [(1, 90.0)]
+    assert fake_plan == [(1, 90.0, "h100-sxm", 0.4)]
+    assert (
+        main(
+            ["plan", "--config", MAIN, "--set", "scale=smoke", "--out", str(out), "--gpu", "a100-sxm"]
+            + ["--utilisation", "0.25"]
+        )
+        == 0
+    )
+    assert fake_plan[-1] == (3, 90.0, "a100-sxm", 0.25)

@@ -1,5 +1,5 @@
 """The one-node cluster's configuration, written for the host it runs on (logitrepro.cluster), and
-the README's cluster commands being those `make test-cluster` runs. No daemon starts here."""
+the cluster page's commands (docs/cluster.md) being those `make test-cluster` runs. No daemon starts here."""
 
 from pathlib import Path
 
@@ -60,11 +60,11 @@ def test_a_missing_program_is_named_with_its_package():
     require(["sbatch"], which=lambda p: "/usr/bin/" + p)
 
 
-def test_the_readme_gives_the_commands_the_cluster_test_runs():
+def test_the_cluster_page_gives_the_commands_the_cluster_test_runs():
     from tests.cluster.test_cluster import README_COMMANDS
 
-    readme = PROJECT.joinpath("README.md").read_text()
-    section = readme.split("## On a cluster", 1)[1].split("\n## ", 1)[0]
+    page = PROJECT.joinpath("docs", "cluster.md").read_text()
+    section = page.split("## On a cluster of your own machine", 1)[1].split("\n## ", 1)[0]
     lines = [line.strip() for line in section.replace("\\\n", " ").splitlines()]
     commands = [" ".join(line.split()) for line in lines if line]
     positions = [commands.index(c) for c in README_COMMANDS]

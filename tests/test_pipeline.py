@@ -4,6 +4,7 @@ asked."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -44,6 +45,22 @@ def test_the_typed_check_runs_once_per_config_and_code(tmp_path):
         PROJECT / "configs" / "config.yaml", overrides={"papers": ["cnn_svm"], "scale": "smoke"}, root=PROJECT
     )
     assert validate_once(other, tmp_path) is True  # another config is checked again
+
+
+def test_a_change_to_the_typed_hyper_parameters_checks_again(tmp_path, monkeypatch):
+    """logitrepro/hparams.py checks every key but lives outside tasks/: its source counts too."""
+    import logitrepro.pipeline as pipeline
+
+    package = tmp_path / "logitrepro"
+    for part in ("tasks", "optim"):
+        shutil.copytree(pipeline.TASKS.parent / part, package / part)
+    shutil.copy(pipeline.TASKS.parent / "hparams.py", package / "hparams.py")
+    monkeypatch.setattr(pipeline, "TASKS", package / "tasks")
+    cfg = load_config(PROJECT / "configs" / "config.yaml", overrides={"papers": ["cnn_svm"]}, root=PROJECT)
+    assert validate_once(cfg, tmp_path) is True
+    with open(package / "hparams.py", "a") as f:
+        f.write("# edited\n")
+    assert validate_once(cfg, tmp_path) is True
 
 
 def test_a_lock_that_no_snakemake_holds_is_named_with_the_command(tmp_path):

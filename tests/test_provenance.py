@@ -62,3 +62,39 @@ def test_a_dry_settle_says_what_it_would_do_and_changes_nothing(tmp_path):
     ]
     assert not c.exists() and not d.exists() and b.stat().st_mtime_ns > a.stat().st_mtime_ns
     assert settle(tmp_path) == []  # settled in one go
+
+
+def test_records_of_results_are_kept_in_one_folder_and_settled_from_there(tmp_path):
+    from logitrepro.provenance import record_path
+
+    results = tmp_path / "results"
+    (results / "claims").mkdir(parents=True)
+    (results / "tables").mkdir()
+    run, claims, table = tmp_path / "metrics.json", results / "claims" / "p.json", results / "tables" / "p.md"
+    write(run, "R", 1000)
+    write(claims, "C", 1001)
+    record([str(run)], [str(claims)], results)
+    write(table, "T", 1002)
+    record([str(claims)], [str(table)], results)
+    assert record_path(table, results) == results / "provenance" / "tables" / "p.md.prov.json"
+    assert record_path(run, results) == tmp_path / "metrics.json.prov.json"  # outside the results: beside it
+    assert sorted(p.name for p in results.rglob("*.prov.json")) == ["p.json.prov.json", "p.md.prov.json"]
+    assert not list((results / "tables").glob("*.prov.json")) and not list((results / "claims").glob("*.prov.json"))
+    for i, p in enumerate((table, claims, run)):  # a checkout's order
+        os.utime(p, (2000 + i, 2000 + i))
+    (line,) = settle(results)
+    assert line.startswith("moved 2 outputs")
+    assert claims.stat().st_mtime_ns > run.stat().st_mtime_ns and table.stat().st_mtime_ns > claims.stat().st_mtime_ns
+    run.unlink()  # the run is gone: the claims and the table made from them go, with their records
+    assert len(settle(results)) == 2 and not claims.exists() and not table.exists()
+    assert not list(results.rglob("*.prov.json"))
+
+
+def test_a_record_beside_its_output_from_before_the_folder_is_still_read(tmp_path):
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    write(a, "A", 1000)
+    write(b, "B", 1001)
+    record([str(a)], [str(b)])  # no results folder named: beside the output, as results made earlier have them
+    os.utime(a, (3000, 3000))
+    (line,) = settle(tmp_path)
+    assert line.startswith("moved 1 outputs") and b.stat().st_mtime_ns > a.stat().st_mtime_ns

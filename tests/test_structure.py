@@ -1,8 +1,11 @@
 """How the package hangs together: no import circle anywhere in src/logitrepro (imports inside
 functions count: a late import still ties two modules), tasks know no paper config, kernels know
-no model or task, claims know no model, kernel or task."""
+no model or task, claims know no model, kernel or task, optimisers know no
+task, and the typed hyper-parameters (logitrepro.hparams) import nothing of the package."""
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 from tests.support import PROJECT
@@ -73,3 +76,29 @@ def test_layers_import_only_downwards():
     }
     assert not {d for d in deps("logitrepro.tasks") if d.startswith(("logitrepro.config", "logitrepro.claims"))}
     assert not {d for d in deps("logitrepro.models") if d.startswith("logitrepro.tasks")}
+    # optimisers declare their hyper-parameters with the typed ones every task extends, a leaf
+    # below both: an optimiser never reaches up into the tasks that use it
+    assert not {d for d in deps("logitrepro.optim") if d.startswith("logitrepro.tasks")}
+    assert not g["logitrepro.hparams"], g["logitrepro.hparams"]
+
+
+def test_verdict_names_are_a_leaf_that_tracking_reads_without_the_claims_engine():
+    """MLflow tracking counts verdicts by name; importing the engine for them would tie tracking to
+    scipy and to every change in how claims are judged."""
+    g = graph()
+    assert g["logitrepro.verdicts"] == set()
+    tracking = {d for m, ds in g.items() if m.startswith("logitrepro.tracking") for d in ds}
+    assert not {d for d in tracking if d.startswith("logitrepro.claims")}
+
+
+def test_loading_the_configs_imports_no_scipy():
+    """Snakemake loads the configs on every start, and the loader builds every claim with its kind
+    (logitrepro.claims.kinds), whose judging methods need scipy: they import it when they judge."""
+    code = (
+        "import sys; from logitrepro.config import load_config; "
+        f"cfg = load_config({str(PROJECT / 'configs' / 'config.yaml')!r}, root={str(PROJECT)!r}); "
+        "[cfg.claims(p) for p in cfg.papers]; "
+        "print(sorted(m for m in ('scipy', 'numpy', 'torch') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

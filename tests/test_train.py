@@ -4,41 +4,18 @@ import pytest
 import torch
 
 from logitrepro import train as T
+from logitrepro.hparams import HParamsError
 from logitrepro.runs import RunDir
 from logitrepro.tasks import make_task
-from logitrepro.tasks.hparams import HParamsError
+from tests.support import smoke_spec
+
+# These tests stop and resume runs at fixed steps: 20 steps, a checkpoint and an evaluation every 5.
+LOOP = {"steps": 20, "eval_every": 5, "checkpoint_every": 5}
 
 
 def spec_for(data_dir, arm="svm", seed=0, **hp):
-    hparams = {
-        "conv1_channels": 4,
-        "conv2_channels": 8,
-        "hidden": 32,
-        "dropout": 0.5,
-        "init_std": 0.1,
-        "init_bias": 0.1,
-        "lr": 1e-3,
-        "batch_size": 32,
-        "steps": 20,
-        "svm_c": 1.0,
-        "eval_every": 5,
-        "checkpoint_every": 5,
-        "head": arm,
-    }
-    hparams.update(hp)
-    return {
-        "paper": "cnn_svm",
-        "experiment": "mnist",
-        "task": "cnn_svm",
-        "arm": arm,
-        "seed": seed,
-        "scale": "smoke",
-        "dataset": "mnist",
-        "data_dir": str(data_dir),
-        "hparams": hparams,
-        "device": "cpu",
-        "kernels": {"backend": "auto"},
-    }
+    """CNN-SVM on MNIST as the smoke config trains it, on the loop these tests count on."""
+    return smoke_spec("cnn_svm", "mnist", arm, seed, data_dir=data_dir, **{**LOOP, **hp})
 
 
 def history(run_dir):
@@ -130,6 +107,13 @@ def test_softmax_arm_authors_metric_is_plain_argmax(tmp_path, prepared_mnist):
 def test_unknown_head_is_rejected(prepared_mnist):
     with pytest.raises(HParamsError, match="head: 'hinge' is not one of"):
         make_task(spec_for(prepared_mnist, head="hinge"))
+
+
+def test_a_test_cannot_override_a_hyper_parameter_its_task_does_not_have(prepared_mnist):
+    """What keeps a spec built from the config honest: a key a test sets and the task has not
+    (misspelt, or renamed in the task and the config) fails the test that sets it."""
+    with pytest.raises(KeyError, match=r"'cnn_svm' has no hyper-parameter \['conv1_chanels'\]"):
+        spec_for(prepared_mnist, conv1_chanels=4)
 
 
 def test_counters_flag_a_jump_above_the_running_average_after_burn_in():
@@ -360,11 +344,11 @@ def test_a_run_recorded_after_training_holds_what_a_live_run_holds(tmp_path, pre
     T.train(spec_for(prepared_mnist), tmp_path / "later")
     evaluation = T.evaluate(tmp_path / "later")
     ids = tracker.record_runs([evaluation])
-    assert tracker.record_runs([evaluation]) == ids and len(tracker.find_runs("cnn_svm")) == 2
+    assert tracker.record_runs([evaluation]) == ids and len(tracker.find_runs("cnn_svm")) == 3  # and their arm's run
     later = tracker.client.get_run(ids[evaluation["run_dir"]])
 
     def own(tags: dict) -> dict:
-        return {k: v for k, v in tags.items() if not k.startswith("mlflow.") and k != "content"}
+        return {k: v for k, v in tags.items() if not k.startswith("mlflow.") and k not in ("content", "checkpoint")}
 
     assert own(later.data.tags) == own(live.data.tags) and later.data.tags["status"] == "completed"
     assert later.data.params == live.data.params and later.data.params["hparams.head"] == "svm"
@@ -378,6 +362,13 @@ def test_a_run_recorded_after_training_holds_what_a_live_run_holds(tmp_path, pre
     live_curve = [(m.step, m.value) for m in tracker.client.get_metric_history(live.info.run_id, "val_acc")]
     assert sorted(set(curve)) == sorted(set(live_curve)) and len(set(curve)) >= 4
     artifacts = {a.path for a in tracker.client.list_artifacts(later.info.run_id)}
-    assert artifacts == {a.path for a in tracker.client.list_artifacts(live.info.run_id)} >= {"checkpoint.pt"}
+    # no checkpoint copied into the artifact store: both name the one in the run's folder
+    # (metrics.json too where the run's folder has one: the judge's runs do, this one is not written)
+    assert artifacts - {"metrics.json"} == {a.path for a in tracker.client.list_artifacts(live.info.run_id)}
+    assert "checkpoint.pt" not in artifacts and later.data.tags["checkpoint"].endswith("later/checkpoint.pt")
+    assert live.data.tags["checkpoint"].endswith("live/checkpoint.pt")
+    # the seeds of an arm are children of the arm's run, which the UI's default view lists
+    assert later.data.tags["mlflow.parentRunId"] == live.data.tags["mlflow.parentRunId"]
+    assert tracker.client.get_run(later.data.tags["mlflow.parentRunId"]).info.run_name == "mnist-svm"
     inputs = [(i.dataset.name, i.dataset.digest) for i in later.inputs.dataset_inputs]
     assert inputs == [(i.dataset.name, i.dataset.digest) for i in live.inputs.dataset_inputs] and inputs

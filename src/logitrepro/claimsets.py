@@ -43,6 +43,78 @@ def _is_revision(rev: str, repo: Path) -> bool:
     return probe.returncode == 0
 
 
+# What makes a git revision comparable, and what to compare when it is not: said wherever a
+# revision records no claims, so the remedy is never a `dvc pull` that cannot help.
+MAKE_COMPARABLE = (
+    "`make run` runs Snakemake, which writes no dvc.lock, so there is nothing for `dvc pull` to fetch. "
+    "To make a commit comparable, after the run: `dvc commit -f` (stores the results in the DVC cache and "
+    "writes dvc.lock), `git add dvc.lock`, commit, and `dvc push` to share the results. Meanwhile compare "
+    "claims folders, or the invocations MLflow recorded: logitrepro diff mlflow:-2 mlflow:-1"
+)
+
+
+def _git(repo: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True)
+
+
+def _described(rev: str, repo: Path) -> str:
+    sha = _git(repo, "rev-parse", "--short", f"{rev}^{{commit}}").stdout.strip()
+    return rev if not sha or rev.startswith(sha) else f"{rev} ({sha})"
+
+
+def _has_lock(rev: str, repo: Path) -> bool:
+    return _git(repo, "cat-file", "-e", f"{rev}:dvc.lock").returncode == 0
+
+
+def _unrecorded(rev: str, repo: Path, names: list[str]) -> str:
+    """Why a revision whose dvc.yaml declares claims files holds none of their contents."""
+    where = (
+        "it has no dvc.lock"
+        if not _has_lock(rev, repo)
+        else f"its dvc.lock records no content for {', '.join(names)} (the run was not committed with DVC)"
+    )
+    return f"git revision {_described(rev, repo)} cannot be compared: {where}. {MAKE_COMPARABLE}"
+
+
+def _where_else(repo: Path, md5: str | None, rev: str) -> tuple[str, bool]:
+    """Where else the object could come from, in words, and whether `dvc pull` would get it."""
+    from dvc.repo import Repo
+
+    config = Repo(str(repo)).config
+    name = config["core"].get("remote")
+    if not name or name not in config["remote"]:
+        return "no DVC remote is configured to pull it from", False
+    url = str(config["remote"][name]["url"])
+    if "://" in url and not url.startswith("file://"):  # a cloud remote: only a fetch can tell
+        return (
+            f"nor could DVC read it from the remote '{name}' ({url}): `dvc fetch --rev {rev}` says why "
+            "(credentials, network, or it was never pushed)",
+            True,
+        )
+    root = Path(url.removeprefix("file://"))
+    if not root.is_dir():
+        return f"the default remote '{name}' ({root}) does not exist on this machine", False
+    if not md5 or not (root / "files" / "md5" / md5[:2] / md5[2:]).is_file():
+        return f"the default remote '{name}' ({root}) does not hold it either", False
+    return f"the default remote '{name}' ({root}) holds it but reading it failed: try `dvc pull`", True
+
+
+def _absent(name: str, rev: str, repo: Path, md5: str | None) -> str:
+    """Why a claims file a revision recorded cannot be read here, and whether `dvc pull` helps."""
+    elsewhere, pull_helps = _where_else(repo, md5, rev)
+    said = (
+        f"{name} at {_described(rev, repo)}: dvc.lock records its content (md5 {md5}), which is not in "
+        f"this machine's DVC cache; {elsewhere}"
+    )
+    if pull_helps:
+        return said
+    return (
+        f"{said}, so `dvc pull` cannot get it here. Push it from the machine that recorded it to a remote this "
+        "one reaches, or compare claims folders or the invocations MLflow recorded (logitrepro diff mlflow:-2 "
+        "mlflow:-1)"
+    )
+
+
 def _from_revision(rev: str, repo: Path, claims_dir: str) -> ClaimSet:
     """The claims files DVC versioned at `rev` (the paper stages' metrics, cached)."""
     from dvc.api import DVCFileSystem
@@ -54,15 +126,19 @@ def _from_revision(rev: str, repo: Path, claims_dir: str) -> ClaimSet:
         names = []
     if not names:
         raise ClaimsNotFound(
-            f"git revision {rev} versions no claims under {claims_dir} (commit dvc.lock after `dvc repro`, "
-            f"and `dvc pull` if its results live on a remote)"
+            f"git revision {_described(rev, repo)} versions nothing under {claims_dir}. {MAKE_COMPARABLE}"
         )
+    infos = {name: fs.info(name) for name in names}
+    # dvc.yaml declares an output DVC has no hash for: the revision never recorded that file
+    unrecorded = [n for n, i in infos.items() if (i.get("dvc_info") or {}).get("isout") and not i.get("md5")]
+    if unrecorded:
+        raise ClaimsNotFound(_unrecorded(rev, repo, unrecorded))
     files = []
     for name in names:
         try:
             text = fs.read_text(name)
-        except Exception as e:  # the object is neither in the cache nor on a remote this machine reaches
-            raise ClaimsNotFound(f"{name} at {rev}: {e} (run `dvc pull` or `dvc fetch --rev {rev}` first)") from None
+        except Exception:  # the object is neither in the cache nor on a remote this machine reaches
+            raise ClaimsNotFound(_absent(name, rev, repo, infos[name].get("md5"))) from None
         try:
             files.append(json.loads(text))
         except ValueError as e:

@@ -43,6 +43,17 @@ def positive_seconds(text: str) -> float:
     return value
 
 
+def fraction(text: str) -> float:
+    """A share of a whole: a number above 0 and at most 1 (a GPU's utilisation, 0.4 for 40%)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number (0.4 for 40%)") from None
+    if not (0 < value <= 1):
+        raise argparse.ArgumentTypeError(f"{text}: give a share above 0 and at most 1 (0.4 for 40%)")
+    return value
+
+
 def unwritable(folder: str | Path) -> str | None:
     """Why files cannot be written into `folder` (made if missing), or None when they can. Tried
     for real, as root too: permissions alone do not show a read-only file system or a file in

@@ -18,6 +18,7 @@ import jsonschema
 import yaml
 
 from logitrepro.budgets import budget_arm, parse_budget_arm
+from logitrepro.claims.claim import Claim, claims_of
 from logitrepro.claims.spec import check_claims, expand_claims, normalise
 from logitrepro.yaml_bounded import (
     YAML_LOADER,
@@ -205,6 +206,11 @@ class Config:
             raise ConfigError(f"unknown paper {paper!r}; configured: {sorted(self.papers)}")
         return self.papers[paper]
 
+    def claims(self, paper: str) -> tuple[Claim, ...]:
+        """The paper's claims as the engine reads them (the config keeps their dicts: it is
+        serialised and digested)."""
+        return claims_of(self.paper(paper))
+
     def experiment(self, paper: str, experiment: str) -> dict:
         exps = self.paper(paper)["experiments"]
         if experiment not in exps:
@@ -338,8 +344,8 @@ class Config:
         (name, type and range of every key), and every claim's metrics among those its task
         reports. Imports the task modules (torch): the workflow caches the outcome
         (logitrepro.pipeline.validate_once), the CLI's `validate` runs it every time."""
+        from logitrepro.hparams import HParamsError, build
         from logitrepro.tasks import hparams_class
-        from logitrepro.tasks.hparams import HParamsError, build
 
         problems = []
         for paper, pc in self.papers.items():
@@ -360,8 +366,30 @@ class Config:
             lines += _claim_metric_problems(pc, built)
             if lines:
                 problems.append(f"{self.paper_files.get(paper, paper)}:\n" + "\n".join(lines))
+        problems += stale_directions(self)
         if problems:
             raise ConfigError("hyper-parameters or claims do not fit their tasks:\n" + "\n".join(problems))
+
+    def metric_directions(self) -> dict[str, dict[str, str | None]]:
+        """{task: {metric: 'higher' | 'lower' | None}}: what every arm of every experiment reports
+        at every scale, from its task's `produces` (imports the task modules)."""
+        from logitrepro.hparams import HParamsError, build
+        from logitrepro.tasks import hparams_class
+
+        table: dict[str, dict[str, str | None]] = {}
+        for paper in self.papers:
+            for scale in SCALES:
+                at = Config(main={**self.main, "scale": scale}, papers=self.papers, paper_files=self.paper_files)
+                for name, exp in at.experiments(paper).items():
+                    cls = hparams_class(exp["task"])
+                    for arm in at.arms(paper, name):
+                        try:
+                            hp = build(cls, at.hparams_of(paper, name, arm)[0])
+                        except HParamsError:
+                            continue  # validate_tasks names it
+                        reported = table.setdefault(exp["task"], {})
+                        reported.update({m: metric.better for m, metric in hp.produces().items()})
+        return {task: dict(sorted(metrics.items())) for task, metrics in sorted(table.items())}
 
     def run_dir(self, paper: str, experiment: str, arm: str, seed: int) -> str:
         """Where a run's files live (logitrepro.runs.RunDir names them)."""
@@ -497,6 +525,7 @@ def load_config(
         except (ValueError, TypeError, AttributeError) as e:
             raise ConfigError(f"{path}: a claim template does not expand: {e}") from None
         paper = validate(paper, "paper.schema.yaml", str(path))
+        fill_claim_directions(paper, name, data, str(path))
         _check_paper(paper, name, str(path))
         paper["claims"] = [normalise(c) for c in paper["claims"]]
         papers[name], files[name] = paper, str(path)
@@ -595,38 +624,142 @@ def _check_selection_seeds(cfg: Config) -> None:
 
 
 def _claim_metric_problems(paper: dict, built: dict) -> list[str]:
-    """A claim may only read metrics its task reports, at the scales that judge it."""
+    """A claim may only read metrics its task reports, at the scales that judge it (its kind says
+    which metrics each of its arms is read on)."""
     problems = []
-    for claim in paper["claims"]:
-        roles = {r: claim[r] for r in ("arm", "method", "baseline") if r in claim}
-        for scale in claim["judged_at"]:
-            for role, arm in roles.items():
-                hp = built.get((scale, claim["experiment"], arm)) or built.get(
-                    (scale, claim["experiment"], arm + TUNED + "0")
+    for claim in claims_of(paper):
+        for scale in claim.judged_at:
+            for role, arm in claim.roles.items():
+                hp = built.get((scale, claim.experiment, arm)) or built.get(
+                    (scale, claim.experiment, arm + TUNED + "0")
                 )
                 if hp is None:
                     continue
-                wanted = {claim["metric"]} if role != "baseline" else {claim.get("baseline_metric", claim["metric"])}
-                wanted |= {claim[k] for k in ("bound_metric", "checks_metric") if k in claim and role == "arm"}
-                if claim["kind"] == "cost_to_target":
-                    wanted = {claim["metric"]}  # read from the validation curve
-                missing = sorted(m for m in wanted if m not in hp.produces())
+                missing = sorted(m for m in claim.kind.metrics_read(claim, role) if m not in hp.metric_names())
                 for m in missing:
-                    close = sorted(p for p in hp.produces() if _near(m, p))
+                    close = sorted(p for p in hp.metric_names() if _near(m, p))
                     hint = f" (did you mean {close[0]!r}?)" if close else ""
                     problems.append(
-                        f"  claim {claim['id']}: metric {m!r} is not reported by arm {arm!r} of "
-                        f"experiment {claim['experiment']!r} at {scale} scale{hint}"
+                        f"  claim {claim.id}: metric {m!r} is not reported by arm {arm!r} of "
+                        f"experiment {claim.experiment!r} at {scale} scale{hint}"
                     )
-            for premise in claim.get("premises", []):
-                for arm in (premise["arm"], premise.get("ratio_to")):
-                    hp = built.get((scale, claim["experiment"], arm)) if arm else None
-                    if hp is not None and premise["metric"] not in hp.produces():
+            for premise in claim.premises:
+                for arm in premise.arms():
+                    hp = built.get((scale, claim.experiment, arm))
+                    if hp is not None and premise.metric not in hp.metric_names():
                         problems.append(
-                            f"  claim {claim['id']}: premise metric {premise['metric']!r} is not reported "
-                            f"by arm {arm!r}"
+                            f"  claim {claim.id}: premise metric {premise.metric!r} is not reported by arm {arm!r}"
                         )
     return sorted(set(problems))
+
+
+DIRECTIONS_MODULE = Path(__file__).with_name("metric_directions.py")
+
+
+def render_directions(table: dict[str, dict[str, str | None]]) -> str:
+    """logitrepro/metric_directions.py, formatted as ruff formats it."""
+    lines = [
+        '"""Which way each metric of each task is better, from the tasks\' `produces` (generated by',
+        "`python -m logitrepro metric-directions`; do not edit: change the task's `produces`). The config",
+        'loader reads it to fill a claim\'s `better` without importing the tasks (torch)."""',
+        "",
+        "DIRECTIONS: dict[str, dict[str, str | None]] = {",
+    ]
+    for task, metrics in table.items():
+        lines.append(f'    "{task}": {{')
+        lines += [
+            f'        "{m}": {"None" if d is None else repr(d).replace(chr(39), chr(34))},' for m, d in metrics.items()
+        ]
+        lines.append("    },")
+    return "\n".join(lines + ["}", ""])
+
+
+def stale_directions(cfg: Config) -> list[str]:
+    """A line naming the fix where logitrepro/metric_directions.py lacks a metric the tasks report
+    under this config, or gives it another direction. A config that runs fewer experiments than
+    the repository's (a test's, a user's subset) reports fewer metrics: those the table has besides
+    are not stale (tests/test_claim_directions.py holds the table equal to the repository's)."""
+    from logitrepro.metric_directions import DIRECTIONS
+
+    changed = sorted(
+        f"{task}.{m}"
+        for task, metrics in cfg.metric_directions().items()
+        for m, better in metrics.items()
+        if DIRECTIONS.get(task, {}).get(m, "absent") != better
+    )
+    if not changed:
+        return []
+    return [
+        f"{DIRECTIONS_MODULE}: out of date with the tasks' produces() ({', '.join(changed[:6])}"
+        f"{' ...' if len(changed) > 6 else ''}); regenerate it: python -m logitrepro metric-directions"
+    ]
+
+
+def fill_claim_directions(paper: dict, name: str, main: dict, where: str) -> None:
+    """Each comparing claim's `better`, from the direction its task gives the metric (the task's
+    `produces`), so that the way a metric is better is written once, beside the metric. A
+    `better:` the YAML writes is checked against that direction: writing one is only needed,
+    and only allowed to differ, where the metric has none (a logit's size, say, which one claim
+    says should fall and another that it rises). Runs before the claim checks, which require a
+    direction of every claim that compares; claims are changed in place.
+
+    Reads the directions from logitrepro.metric_directions, a table generated from the tasks'
+    `produces` (`logitrepro metric-directions`; validate_tasks and a test refuse a stale one), so
+    that loading the configs imports no task module (torch): Snakemake and every command load them."""
+    from logitrepro.claims.kinds import KINDS
+    from logitrepro.metric_directions import DIRECTIONS
+
+    problems = []
+    for claim in paper["claims"]:
+        k, exp = KINDS.get(claim["kind"]), paper["experiments"].get(claim["experiment"])
+        if k is None or exp is None or exp["task"] not in DIRECTIONS:
+            continue  # the claim checks and the task check name these
+        if not k.needs_better and "better" not in claim:
+            continue
+        if not any(claim.get(role) in exp["arms"] for role in k.roles):
+            continue  # no arm to read the metric's direction from: the claim checks name the arm
+        cid, task, reported = claim["id"], exp["task"], DIRECTIONS[exp["task"]]
+        metrics = {"metric": claim["metric"]}
+        if "baseline_metric" in claim:
+            metrics["baseline_metric"] = claim["baseline_metric"]
+        unknown = [m for m in metrics.values() if m not in reported]
+        if unknown:
+            if "better" not in claim:  # nothing to fill from: say why, as the task check would
+                close = sorted(r for r in reported if _near(unknown[0], r))
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                problems.append(
+                    f"  claim {cid}: metric {unknown[0]!r} is not reported by task {task!r}{hint}; if the task "
+                    f"reports it now, regenerate the directions table: python -m logitrepro metric-directions"
+                )
+            continue
+        directions = {key: reported[m] for key, m in metrics.items()}
+        stated = {d for d in directions.values() if d is not None}
+        written = claim.get("better")
+        if len(stated) > 1:
+            problems.append(
+                f"  claim {cid}: metric {claim['metric']!r} is better {directions['metric']} but baseline_metric "
+                f"{claim['baseline_metric']!r} is better {directions['baseline_metric']}; a claim compares "
+                f"metrics that are better the same way"
+            )
+        elif stated and written is not None and written not in stated:
+            problems.append(
+                f"  claim {cid}.better: {written} contradicts task {task!r}, which reports "
+                f"{claim['metric']!r} as better {min(stated)}; delete the claim's `better:` (the direction "
+                f"comes from the metric), or read a metric that is better {written}"
+            )
+        elif stated and k.needs_better:
+            claim["better"] = min(stated)  # the one direction
+        elif not stated and k.needs_better and written is None:
+            problems.append(
+                f"  claim {cid}.better: task {task!r} reports {claim['metric']!r} without a better side; "
+                f"a {k.name} claim on it must say which way is better: write `better: higher` or "
+                f"`better: lower` in the claim, with a comment why"
+            )
+    if problems:
+        raise ConfigError(
+            f"{where}: claims do not fit their metrics (what the tasks report, and which way is better):\n"
+            + "\n".join(problems)
+        )
 
 
 def _near(a: str, b: str) -> bool:

@@ -68,7 +68,10 @@ def write_config_file(config: dict, root: str | Path = ".") -> str:
 def validate_once(cfg: Config, root: str | Path = ".") -> bool:
     """Config.validate_tasks, skipped when the same configs and task code passed before.
     Returns True when it ran the check."""
-    sources = sorted(TASKS.rglob("*.py")) + sorted((TASKS.parent / "optim").rglob("*.py"))
+    # the typed hyper-parameters (logitrepro/hparams.py) do the checking: a change to them counts
+    sources = (
+        sorted(TASKS.rglob("*.py")) + sorted((TASKS.parent / "optim").rglob("*.py")) + [TASKS.parent / "hparams.py"]
+    )
     key = _digest(cfg.to_json().encode(), *(p.read_bytes() for p in sources))
     marker = Path(root) / STATE / f"validated-{key}"
     if marker.exists():

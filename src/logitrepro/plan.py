@@ -7,14 +7,20 @@ scale's real shapes on the device at hand and runs a few training steps, then on
 and one test evaluation, in a child process under a hard time limit; it records each phase as
 it ends, so a probe that is killed still tells how far it got. Data: the real prepared dataset
 where this machine has it (prepared here when a source answers); otherwise a stand-in of the
-same on-disk layout and shapes (stand_ins.py), named in the report. The step time is the median
-over the steps after the first (the first pays for allocation and kernel selection).
+same on-disk layout and shapes, as the dataset's registry entry describes it (plan_data.py),
+named in the report. The step time is the median over the steps after the first (the first
+pays for allocation and kernel selection).
 
 Where a single step does not finish within the limit (a paper-scale model on a CPU), a second
-probe at 1/16 of the batch gives a step time that is scaled up linearly in the batch; the report
-says so. Where an evaluation does not finish, the projection leaves it out and says so.
+probe at 1/16 of the batch gives a step time (and FLOPs) scaled up linearly in the batch; the
+report says so, and that the memory it measured is that smaller batch's. Where an evaluation does
+not finish, the projection leaves it out and says so.
 
-A run's projection: set-up + steps x step time + (steps / eval_every) validations + one test.
+A run's projection on this device: set-up + steps x step time + (steps / eval_every) validations
++ one test. On a GPU (logitrepro.gpus: a named one at a stated utilisation of its datasheet peak):
+the same count of steps and evaluations at the FLOPs the probe counted in its first step and its
+evaluations (torch.utils.flop_counter), arithmetic only. The counter sees PyTorch's operators: a
+probe on CUDA that runs Triton kernels undercounts, so FLOPs are best counted on a CPU.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from pathlib import Path
 from logitrepro.budgets import parse_budget_arm
 from logitrepro.config import TUNED, Config
 from logitrepro.files import read_json, write_json
+from logitrepro.gpus import DEFAULT_GPU, DEFAULT_UTILISATION, GPU, GPUS
 
 BATCH_DIVISOR = 16  # the fallback probe's batch: 1/16 of the real one
 NOT_RUN = {  # a probe's measurements before it ran
@@ -44,6 +51,9 @@ NOT_RUN = {  # a probe's measurements before it ran
     "gpu_mem_mb": None,
     "probe_wall_s": 0.0,
     "batch_scale": 1.0,
+    "step_flops": None,
+    "val_flops": None,
+    "test_flops": None,
 }
 
 
@@ -83,13 +93,25 @@ def _rss_mb() -> float:
 def measure(spec: dict, steps: int, threads: int, out: str) -> None:
     """In the child: build the task, time `steps` training steps, a validation and a test
     evaluation, writing what is known after each phase to `out`."""
+    import contextlib
+
     import torch
+    from torch.utils.flop_counter import FlopCounterMode
 
     from logitrepro.kernels import use_backend
     from logitrepro.tasks import make_task
     from logitrepro.train import select_device, set_threads
 
     record: dict = {"phase": "start", "step_s": []}
+    counted: dict[str, FlopCounterMode] = {}
+
+    def counting(what: str):
+        """Count the FLOPs of the first training step (its time is not used: it pays for
+        allocation) and of each evaluation; other steps run without the counter's dispatch."""
+        if what == "step" and "step" in counted:
+            return contextlib.nullcontext()
+        counted[what] = FlopCounterMode(display=False)
+        return counted[what]
 
     def save(**kw):
         record.update(kw, rss_mb=round(_rss_mb(), 1))
@@ -108,19 +130,24 @@ def measure(spec: dict, steps: int, threads: int, out: str) -> None:
             save(phase="set up", setup_s=time.perf_counter() - started)
             for step in range(steps):
                 tick = time.perf_counter()
-                loss, _ = task.train_step(task.batch(step), optimizer)
-                float(loss.detach()) if torch.is_tensor(loss) else float(loss)  # waits for the device
+                with counting("step"):
+                    loss, _ = task.train_step(task.batch(step), optimizer)
+                    float(loss.detach()) if torch.is_tensor(loss) else float(loss)  # waits for the device
                 if device == "cuda":
                     torch.cuda.synchronize()
                 record["step_s"].append(time.perf_counter() - tick)
-                save(phase=f"step {step + 1}")
+                save(phase=f"step {step + 1}", step_flops=counted["step"].get_total_flops())
             for split in ("val", "test"):
                 tick = time.perf_counter()
-                with torch.no_grad():
+                with torch.no_grad(), counting(split):
                     task.evaluate(split)
                 if device == "cuda":
                     torch.cuda.synchronize()
-                save(phase=f"{split} evaluated", **{f"{split}_s": time.perf_counter() - tick})
+                elapsed = time.perf_counter() - tick
+                save(
+                    phase=f"{split} evaluated",
+                    **{f"{split}_s": elapsed, f"{split}_flops": counted[split].get_total_flops()},
+                )
         save(phase="done")
     except Exception as e:  # the job fails at its real shape: the finding the plan exists for
         save(
@@ -187,10 +214,22 @@ def project_run(loop: dict, measured: dict) -> tuple[float | None, list[str]]:
     return total, notes
 
 
+def project_gpu(loop: dict, measured: dict, gpu: GPU, utilisation: float) -> float | None:
+    """Seconds of one run's arithmetic on `gpu` at `utilisation`: its training steps and
+    evaluations at the FLOPs the probe counted (torch.utils.flop_counter); None where it counted
+    no training step. Set-up, data loading and kernel launches are not in it."""
+    flops = measured.get("step_flops")
+    if not flops:
+        return None
+    evals = loop["steps"] // max(1, loop["eval_every"])
+    total = loop["steps"] * flops + evals * (measured.get("val_flops") or 0) + (measured.get("test_flops") or 0)
+    return gpu.seconds(total, utilisation)
+
+
 def loop_of(cfg: Config, paper: str, experiment: str, arm: str, seed: int) -> dict:
     """The run's loop length and evaluation interval, as its task's hyper-parameters resolve them."""
+    from logitrepro.hparams import build
     from logitrepro.tasks import hparams_class
-    from logitrepro.tasks.hparams import build
 
     spec = cfg.job_spec(paper, experiment, arm, seed)
     hp = build(hparams_class(spec["task"]), spec["hparams"], task=spec["task"])
@@ -200,10 +239,15 @@ def loop_of(cfg: Config, paper: str, experiment: str, arm: str, seed: int) -> di
 def probe_one(cfg: Config, probe: Probe, steps: int, limit_s: float, workdir: Path, data: dict, log) -> dict:
     """Probe one arm at its real shapes (then at 1/16 of its batch when a step does not finish)."""
     from logitrepro.data.store import DataUnavailable
+    from logitrepro.extras import MissingExtra, require_for_job
     from logitrepro.plan_data import data_dir_for
 
     seed = probe.runs[0][1]
     spec = cfg.job_spec(probe.paper, probe.experiment, probe.arm, seed)
+    try:  # a job that needs an optional dependency not installed here fails as its training job would
+        require_for_job(spec)
+    except MissingExtra as e:
+        return {**NOT_RUN, "label": probe.label, "status": "failed", "phase": "start", "error": str(e), "data": "none"}
     try:
         spec["data_dir"], data_note = data_dir_for(spec, data, workdir / "data", log, cfg.main["data"]["sources"])
     except DataUnavailable as e:
@@ -227,6 +271,9 @@ def probe_one(cfg: Config, probe: Probe, steps: int, limit_s: float, workdir: Pa
         "error": record.get("error"),
         "phase": record.get("failed_in", record.get("phase")),  # the last phase it finished
         "batch_scale": 1.0,
+        "step_flops": record.get("step_flops"),
+        "val_flops": record.get("val_flops"),
+        "test_flops": record.get("test_flops"),
     }
     batch = spec["hparams"].get("batch_size")
     if record["status"] == "timeout" and result["step_time"] is None and record.get("setup_s") is not None and batch:
@@ -242,52 +289,83 @@ def probe_one(cfg: Config, probe: Probe, steps: int, limit_s: float, workdir: Pa
                 rss_mb=again.get("rss_mb"),
                 gpu_mem_mb=again.get("gpu_mem_mb"),
                 small_batch=small,
+                batch=int(batch),
                 status="extrapolated",
             )
+            if again.get("step_flops"):  # a step's FLOPs grow with the batch as its time does
+                result["step_flops"] = again["step_flops"] * batch / small
     return result
 
 
-def summarise(cfg: Config, probes: list[Probe], results: dict[str, dict]) -> dict:
-    """Per run, per claim and per paper: projected hours, peak memory, failures."""
+def summarise(
+    cfg: Config,
+    probes: list[Probe],
+    results: dict[str, dict],
+    gpu: GPU | None = None,
+    utilisation: float = DEFAULT_UTILISATION,
+) -> dict:
+    """Per run, per claim and per paper: projected hours here and on `gpu`, peak memory, failures.
+    A paper's total counts each run once; a claim's counts every run it reads, those it shares
+    with other claims too (and, apart, the hours of the runs only it reads)."""
     from logitrepro.claims.engine import arms_read
 
+    gpu = gpu or GPUS[DEFAULT_GPU]
     runs = []
     for probe in probes:
         measured = results[probe.label]
         for arm, seed in probe.runs:
-            seconds, notes = project_run(loop_of(cfg, probe.paper, probe.experiment, arm, seed), measured)
+            loop = loop_of(cfg, probe.paper, probe.experiment, arm, seed)
+            seconds, notes = project_run(loop, measured)
             if measured["batch_scale"] != 1:
                 notes.append(f"step time scaled up {measured['batch_scale']:g}x from batch {measured['small_batch']}")
             runs.append(
                 {"paper": probe.paper, "experiment": probe.experiment, "arm": arm, "seed": seed, "seconds": seconds}
-                | {"notes": notes, "probe": probe.label}
+                | {"gpu_seconds": project_gpu(loop, measured, gpu, utilisation), "notes": notes, "probe": probe.label}
             )
     papers = {}
     for paper in sorted({p.paper for p in probes}):
         mine = [r for r in runs if r["paper"] == paper]
         probed = [results[p.label] for p in probes if p.paper == paper]
         context = cfg.judge_context(paper)
+        reads = {}  # claim id -> the claim and the runs it reads
+        for claim in cfg.claims(paper):
+            if claim.experiment in context:
+                arms = set(arms_read(claim, context[claim.experiment]))
+                reads[claim.id] = (
+                    claim,
+                    [r for r in mine if r["experiment"] == claim.experiment and r["arm"] in arms],
+                )
+        readers: dict[tuple, int] = {}
+        for _, read in reads.values():
+            for r in read:
+                readers[_run_key(r)] = readers.get(_run_key(r), 0) + 1
         claims = []
-        for claim in cfg.paper(paper)["claims"]:
-            if claim["experiment"] not in context:
-                continue
-            arms = set(arms_read(claim, context[claim["experiment"]]))
-            read = [r for r in mine if r["experiment"] == claim["experiment"] and r["arm"] in arms]
+        for claim_id, (claim, read) in reads.items():
+            own = [r for r in read if readers[_run_key(r)] == 1]
             claims.append(
                 {
-                    "id": claim["id"],
+                    "id": claim_id,
                     "runs": len(read),
+                    "shared_runs": len(read) - len(own),
                     "hours": _hours(read),
+                    "own_hours": _hours(own),
+                    "gpu_hours": _hours(read, "gpu_seconds"),
                     "unmeasured_runs": sum(r["seconds"] is None for r in read),
-                    "judged_here": cfg.scale in claim["judged_at"],
+                    "judged_here": cfg.scale in claim.judged_at,
                 }
             )
         res = cfg.main["resources"][cfg.scale]
         warnings = [
-            f"{p['label']}: peak memory {p['rss_mb']:,.0f} MB, over the {res['mem_mb']:,} MB a job asks for "
-            f"(resources.{cfg.scale}.mem_mb)"
+            f"{p['label']}: peak memory {p['rss_mb']:,.0f} MB{_at_batch(p)}, over the {res['mem_mb']:,} MB a job "
+            f"asks for (resources.{cfg.scale}.mem_mb)"
             for p in probed
             if (p["rss_mb"] or 0) > res["mem_mb"]
+        ]
+        warnings += [
+            f"{p['label']}: memory measured{_at_batch(p)}, not at the run's batch ({p['batch']}): "
+            "its activations take more at the real batch"
+            for p in probed
+            if p["batch_scale"] != 1 and (p["rss_mb"] or 0) <= res["mem_mb"]
         ]
         slow = [r for r in mine if r["seconds"] is not None and r["seconds"] > 60 * res["runtime"]]
         for label in sorted({r["probe"] for r in slow}):
@@ -301,7 +379,10 @@ def summarise(cfg: Config, probes: list[Probe], results: dict[str, dict]) -> dic
             "runs": len(mine),
             "hours": _hours(mine),
             "unmeasured_runs": sum(r["seconds"] is None for r in mine),
+            "gpu_hours": _hours(mine, "gpu_seconds"),
+            "uncounted_runs": sum(r["gpu_seconds"] is None for r in mine),
             "peak_rss_mb": max((p["rss_mb"] or 0) for p in probed),
+            "small_batch_memory": [p["label"] for p in probed if p["batch_scale"] != 1],
             "peak_gpu_mem_mb": max((p["gpu_mem_mb"] or 0) for p in probed) or None,
             "failures": [
                 {"probe": p["label"], "status": p["status"], "phase": p["phase"], "error": p["error"]}
@@ -314,8 +395,19 @@ def summarise(cfg: Config, probes: list[Probe], results: dict[str, dict]) -> dic
     return {"runs": runs, "papers": papers}
 
 
-def _hours(runs: list[dict]) -> float:
-    return sum(r["seconds"] for r in runs if r["seconds"] is not None) / 3600
+def _hours(runs: list[dict], key: str = "seconds") -> float:
+    return sum(r[key] for r in runs if r[key] is not None) / 3600
+
+
+def _run_key(run: dict) -> tuple:
+    return run["experiment"], run["arm"], run["seed"]
+
+
+def _at_batch(probe: dict) -> str:
+    """' at batch 8 (1/16 of 128)' for a probe measured at a reduced batch; '' otherwise."""
+    if probe.get("batch_scale", 1) == 1:
+        return ""
+    return f" at batch {probe['small_batch']} (1/{probe['batch_scale']:g} of {probe['batch']})"
 
 
 def plan(
@@ -325,8 +417,11 @@ def plan(
     limit_s: float = 90.0,
     papers: list[str] | None = None,
     log=print,
+    gpu: str = DEFAULT_GPU,
+    utilisation: float = DEFAULT_UTILISATION,
 ) -> dict:
-    """Probe every job of the config's scale; write plan.json and plan.md under `out_dir`."""
+    """Probe every job of the config's scale; write plan.json and plan.md under `out_dir`.
+    GPU-hours are projected for GPUS[gpu] at `utilisation` of its peak."""
     import torch  # noqa: F401  (imported once here, so each forked probe starts at once)
 
     from logitrepro.plan_data import datasets_needed, download_report
@@ -337,7 +432,8 @@ def plan(
     data = datasets_needed(cfg, wanted)
     log(
         f"plan at {cfg.scale} scale: {len(probes)} probes for {sum(len(p.runs) for p in probes)} runs, "
-        f"{steps} steps each, at most {limit_s:g} s a probe"
+        f"{steps} steps each, at most {limit_s:g} s a probe: at most {len(probes) * limit_s / 60:,.0f} min in all "
+        "(a probe that cannot finish a step runs again at 1/16 of its batch, up to as long again)"
     )
     results = {}
     started = time.time()
@@ -347,10 +443,11 @@ def plan(
         log(f"[{i}/{len(probes)}] {probe.label}: {r['status']}, {shown} ({time.time() - started:.0f} s so far)")
         if r["error"]:
             log(f"    {r['error'].splitlines()[0][:300]}")
-    summary = summarise(cfg, probes, results)
+    summary = summarise(cfg, probes, results, GPUS[gpu], utilisation)
     report = {
         "scale": cfg.scale,
         "device": _device_words(results),
+        "gpu": {"name": GPUS[gpu].name, "peak_tflops": GPUS[gpu].peak_tflops, "utilisation": utilisation},
         "steps": steps,
         "limit_s": limit_s,
         "probes": results,
@@ -388,17 +485,36 @@ def _fmt_hours(h: float) -> str:
     return f"{h:,.1f}" if h >= 10 else f"{h:.3g}"
 
 
+def _gpu_hours(p: dict) -> str:
+    if "gpu_hours" not in p:  # a plan.json from before FLOPs were counted
+        return "–"
+    if p["uncounted_runs"] == p["runs"]:
+        return "not counted"
+    return _fmt_hours(p["gpu_hours"]) + (f" (+{p['uncounted_runs']} runs not counted)" if p["uncounted_runs"] else "")
+
+
 def render(report: dict) -> str:
     from tabulate import tabulate
 
+    gpu = report.get("gpu") or {"name": GPUS[DEFAULT_GPU].name, "peak_tflops": GPUS[DEFAULT_GPU].peak_tflops}
+    gpu.setdefault("utilisation", DEFAULT_UTILISATION)
+    on_gpu = f"{gpu['name']} h at {gpu['utilisation']:.0%}"
     lines = [
         f"# Planned run at {report['scale']} scale",
         "",
         f"Measured on {report['device']}: {report['steps']} training steps per probe (the first not counted), "
-        f"then one validation and one test evaluation, at most {report['limit_s']:g} s a probe. Hours are device "
+        f"then one validation and one test evaluation, at most {report['limit_s']:g} s a probe. Hours here are "
         "wall hours of one job at a time on this device.",
         "",
+        f"GPU hours are projected from the FLOPs the probes counted (torch.utils.flop_counter: the first training "
+        f"step and each evaluation, at their real shapes) for one {gpu['name']} at {gpu['utilisation']:.0%} of its "
+        f"{gpu['peak_tflops']:,.0f} TFLOP/s dense BF16 peak (the vendor's datasheet; logitrepro.gpus): arithmetic "
+        "only, without set-up, data loading or kernel launches, so a lower bound, far below the truth for small "
+        "models. Choose another with `logitrepro plan --gpu NAME --utilisation U`.",
+        "",
         "## Per paper",
+        "",
+        "Each run is counted once, however many claims read it.",
         "",
     ]
     rows = []
@@ -407,23 +523,25 @@ def render(report: dict) -> str:
         known = [d["download_bytes"] for d in downloads if d["download_bytes"] is not None]
         unknown = [d["name"] for d in downloads if d["download_bytes"] is None and not d["present"]]
         dl = _fmt_bytes(sum(known)) + (f" + unknown ({', '.join(unknown)})" if unknown else "")
+        small = len(p.get("small_batch_memory", []))
         rows.append(
             [
                 paper,
                 p["runs"],
                 _fmt_hours(p["hours"])
                 + (f" (+{p['unmeasured_runs']} runs not measured)" if p["unmeasured_runs"] else ""),
+                _gpu_hours(p),
                 f"{p['peak_rss_mb']:,.0f} MB"
-                + (f", GPU {p['peak_gpu_mem_mb']:,.0f} MB" if p["peak_gpu_mem_mb"] else ""),
+                + (f", GPU {p['peak_gpu_mem_mb']:,.0f} MB" if p["peak_gpu_mem_mb"] else "")
+                + (
+                    f" ({small} of its probes at 1/{BATCH_DIVISOR} of the batch: more at the real one)" if small else ""
+                ),
                 dl,
                 len(p["failures"]),
             ]
         )
-    lines.append(
-        tabulate(
-            rows, headers=["paper", "runs", "projected hours", "peak memory", "download", "failures"], tablefmt="github"
-        )
-    )
+    header = ["paper", "runs", "hours here", on_gpu, "peak memory", "download", "failures"]
+    lines.append(tabulate(rows, headers=header, tablefmt="github"))
     lines += ["", "## Datasets", ""]
     rows = [
         [
@@ -449,14 +567,15 @@ def render(report: dict) -> str:
                 "–" if r["setup_s"] is None else f"{r['setup_s']:.1f}",
                 "–" if r["val_s"] is None else f"{r['val_s']:.1f}",
                 "–" if r["test_s"] is None else f"{r['test_s']:.1f}",
-                "–" if r["rss_mb"] is None else f"{r['rss_mb']:,.0f}",
+                "–" if not r.get("step_flops") else f"{r['step_flops'] / 1e9:,.3g}",
+                "–" if r["rss_mb"] is None else f"{r['rss_mb']:,.0f}" + _at_batch(r),
                 r["data"],
             ]
         )
     lines.append(
         tabulate(
             rows,
-            headers=["probe", "status", "s/step", "set-up s", "val s", "test s", "peak RSS MB", "data"],
+            headers=["probe", "status", "s/step", "set-up s", "val s", "test s", "GFLOP/step", "peak RSS MB", "data"],
             tablefmt="github",
         )
     )
@@ -470,19 +589,28 @@ def render(report: dict) -> str:
     warnings = [w for p in report["papers"].values() for w in p["warnings"]]
     if warnings:
         lines += ["", "## Over the resources a job asks for", ""] + [f"- {w}" for w in warnings]
-    lines += ["", "## Per claim", ""]
+    lines += [
+        "",
+        "## Per claim",
+        "",
+        "A claim's hours are those of every run it reads; runs it shares with other claims are in theirs too, so "
+        "the claims' hours add up to more than the paper's. 'only it' counts the runs no other claim reads.",
+        "",
+    ]
     rows = [
         [
             paper,
             c["id"],
             c["runs"],
+            c.get("shared_runs", ""),
             _fmt_hours(c["hours"]) + (" (some runs not measured)" if c["unmeasured_runs"] else ""),
+            _fmt_hours(c["own_hours"]) if "own_hours" in c else "",
+            _fmt_hours(c["gpu_hours"]) if "gpu_hours" in c else "",
             "yes" if c["judged_here"] else "no",
         ]
         for paper, p in report["papers"].items()
         for c in p["claims"]
     ]
-    lines.append(
-        tabulate(rows, headers=["paper", "claim", "runs", "projected hours", "judged at this scale"], tablefmt="github")
-    )
+    header = ["paper", "claim", "runs", "shared", "hours here", "only it", on_gpu, "judged at this scale"]
+    lines.append(tabulate(rows, headers=header, tablefmt="github"))
     return "\n".join(lines) + "\n"

@@ -2,6 +2,9 @@
 can prepare it), else a stand-in with the real one's on-disk layout and shapes, so that the job
 builds at its real shapes and its step time is the real step time (a step's cost depends on the
 shapes, not on the values). Also what each dataset will cost to download.
+
+What it knows of a dataset comes from the dataset's registry entry (its `download` and
+`stand_in`, data/planning.py); this module makes each kind of stand-in and names no dataset.
 """
 
 from __future__ import annotations
@@ -12,30 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from logitrepro.config import SYNTHETIC, Config
+from logitrepro.data.planning import RandomActor, RandomSparse, SameLayout
 from logitrepro.data.store import DataUnavailable, read_manifest, verify, write_manifest
-
-# The canonical download of the datasets this machine cannot reach, where the size is published.
-DOWNLOAD_BYTES = {
-    "wikitext103": (190_230_000, "wikitext-103-v1.zip: 190.23 MB (the Hugging Face card of wikitext-103-v1)"),
-    "chronos_zero_shot": (90_000_000_000, "about 90 GB of parquet shards (autogluon/chronos_datasets)"),
-}
-
-# LIBSVM sets (registry descriptions, from the LIBSVM site): rows per split, features, and the
-# mean non-zeros per row of the sparse one.
-LIBSVM_SHAPES = {
-    "mushrooms": {"all": 8124, "features": 112, "nnz_per_row": 21},
-    "ijcnn1": {"train": 35000, "test": 91701, "features": 22, "nnz_per_row": 13},
-    "rcv1": {"train": 20242, "test": 677399, "features": 47236, "nnz_per_row": 74},
-}
-
-# A stand-in made by preparing another dataset of the same layout: the training step and the
-# evaluation read the same shapes (the series collections; Atari frames and returns).
-SAME_LAYOUT = {"chronos_zero_shot": "m_competitions", "dqn_replay_seaquest": "seaquest_recorded"}
-# The Chronos corpus holds its training collections beside the zero-shot ones (M1, M3, Tourism);
-# in the stand-in, M3's series stand in for each (the step reads context windows of one series).
-CHRONOS_TRAINING = ("tsmixup_10m", "kernel_synth_1m")
-
-HOPPER = {"obs": 11, "act": 3, "hidden": 256}  # Hopper's observation and action sizes; the RL Zoo actor's width
 
 
 def datasets_needed(cfg: Config, papers: list[str]) -> dict[str, dict]:
@@ -53,10 +34,13 @@ def datasets_needed(cfg: Config, papers: list[str]) -> dict[str, dict]:
 
 
 def download_report(data: dict[str, dict]) -> dict[str, dict]:
+    """Each dataset's download: nothing where it is here, else its published size (None: unknown)."""
+    from logitrepro.data.registry import get_dataset
+
     for name, d in data.items():
-        size, note = DOWNLOAD_BYTES.get(name, (None, ""))
-        d["download_bytes"] = 0 if d["present"] else size
-        d["note"] = d["note"] or note
+        download = get_dataset(name).download
+        d["download_bytes"] = 0 if d["present"] else (download.bytes if download else None)
+        d["note"] = d["note"] or (download.what if download else "")
     return data
 
 
@@ -142,57 +126,73 @@ def write_token_stand_in(out: Path, vocab: int, hparams: dict) -> None:
 
 
 def make_stand_in(name: str, out: Path, log) -> str:
-    """Write a stand-in for `name` into `out`; returns what it is, in words."""
-    from logitrepro.data.prepare import prepare
+    """Write the stand-in `name`'s registry entry asks for into `out`; returns what it is, in words."""
     from logitrepro.data.registry import get_dataset
 
     out.mkdir(parents=True, exist_ok=True)
     dataset = get_dataset(name)
-    if name in SAME_LAYOUT:
-        other = SAME_LAYOUT[name]
-        log(f"  stand-in for {name}: {other} (the same layout)")
-        prepare(other, out, log=lambda *a: None, timeout_s=5)
-        if name != "chronos_zero_shot":
-            return f"{other} (the same layout and model shapes)"
-        import shutil
+    match dataset.stand_in:
+        case SameLayout() as stand_in:
+            return _same_layout(name, stand_in, out, log)
+        case RandomSparse() as stand_in:
+            return _random_sparse(dataset, stand_in, out, log)
+        case RandomActor() as stand_in:
+            return _random_actor(dataset, stand_in, out, log)
+        case None:
+            raise DataUnavailable(f"{name} is not here and the plan has no stand-in for it")
+    raise TypeError(f"{name}: the plan cannot make a stand-in of kind {type(dataset.stand_in).__name__}")
 
-        from logitrepro.data.forecasting import FIELDS
 
-        for collection in CHRONOS_TRAINING:
-            for field in FIELDS:
-                shutil.copyfile(out / f"m3_{field}.npy", out / f"{collection}_{field}.npy")
-        manifest = read_manifest(out)
-        write_manifest(out, {k: v for k, v in manifest.items() if k != "files"} | {"stand_in": True})
-        return f"{other}, M3's series as the training collections {', '.join(CHRONOS_TRAINING)}"
-    if name in LIBSVM_SHAPES:
-        import scipy.sparse
+def _same_layout(name: str, stand_in: SameLayout, out: Path, log) -> str:
+    """The other dataset prepared into `out`, with the training collections it lacks copied in."""
+    from logitrepro.data.prepare import prepare
 
-        shape = LIBSVM_SHAPES[name]
-        rng = np.random.default_rng(0)
-        arrays = {}
-        for split in [s for s in ("all", "train", "test") if s in shape]:
-            rows, d = shape[split], shape["features"]
-            density = min(1.0, shape["nnz_per_row"] / d)
-            x = scipy.sparse.random(rows, d, density=density, format="csr", dtype=np.float32, random_state=rng)
-            arrays |= {f"{split}_data": x.data, f"{split}_indices": x.indices, f"{split}_indptr": x.indptr}
-            arrays |= {f"{split}_shape": np.array(x.shape), f"{split}_y": rng.integers(0, 2, rows)}
-        log(f"  stand-in for {name}: random sparse features of its shapes")
-        entries = dataset.writer(dataset, arrays, out)
-        write_manifest(out, {"dataset": name, "stand_in": True, **entries})
-        return "random features and labels of the real shapes"
-    if name == "sb3_sac_hopper":
-        rng = np.random.default_rng(0)
-        h, o, a = HOPPER["hidden"], HOPPER["obs"], HOPPER["act"]
-        arrays = {
-            "w0": rng.normal(0, 0.1, (h, o)).astype(np.float32),
-            "b0": np.zeros(h, np.float32),
-            "w1": rng.normal(0, 0.1, (h, h)).astype(np.float32),
-            "b1": np.zeros(h, np.float32),
-            "w2": rng.normal(0, 0.1, (a, h)).astype(np.float32),
-            "b2": np.zeros(a, np.float32),
-        }
-        log(f"  stand-in for {name}: a random actor of the RL Zoo's shapes")
-        entries = dataset.writer(dataset, arrays, out)
-        write_manifest(out, {"dataset": name, "stand_in": True, **entries})
-        return "a random actor of the expert's shapes"
-    raise DataUnavailable(f"{name} is not here and the plan has no stand-in for it")
+    other = stand_in.dataset
+    log(f"  stand-in for {name}: {other} (the same layout)")
+    prepare(other, out, log=lambda *a: None, timeout_s=5)
+    if not stand_in.training_collections:
+        return f"{other} (the same layout and model shapes)"
+    import shutil
+
+    from logitrepro.data.forecasting import FIELDS
+
+    for collection in stand_in.training_collections:
+        for field in FIELDS:
+            shutil.copyfile(out / f"{stand_in.copied_from}_{field}.npy", out / f"{collection}_{field}.npy")
+    manifest = read_manifest(out)
+    write_manifest(out, {k: v for k, v in manifest.items() if k != "files"} | {"stand_in": True})
+    collections = ", ".join(stand_in.training_collections)
+    return f"{other}, {stand_in.copied_from.upper()}'s series as the training collections {collections}"
+
+
+def _random_sparse(dataset, shape: RandomSparse, out: Path, log) -> str:
+    import scipy.sparse
+
+    rng = np.random.default_rng(0)
+    density = min(1.0, shape.nnz_per_row / shape.features)
+    arrays = {}
+    for split, rows in shape.rows.items():
+        x = scipy.sparse.random(rows, shape.features, density=density, format="csr", dtype=np.float32, random_state=rng)
+        arrays |= {f"{split}_data": x.data, f"{split}_indices": x.indices, f"{split}_indptr": x.indptr}
+        arrays |= {f"{split}_shape": np.array(x.shape), f"{split}_y": rng.integers(0, 2, rows)}
+    log(f"  stand-in for {dataset.name}: random sparse features of its shapes")
+    entries = dataset.writer(dataset, arrays, out)
+    write_manifest(out, {"dataset": dataset.name, "stand_in": True, **entries})
+    return "random features and labels of the real shapes"
+
+
+def _random_actor(dataset, shape: RandomActor, out: Path, log) -> str:
+    rng = np.random.default_rng(0)
+    h, o, a = shape.hidden, shape.obs, shape.act
+    arrays = {
+        "w0": rng.normal(0, 0.1, (h, o)).astype(np.float32),
+        "b0": np.zeros(h, np.float32),
+        "w1": rng.normal(0, 0.1, (h, h)).astype(np.float32),
+        "b1": np.zeros(h, np.float32),
+        "w2": rng.normal(0, 0.1, (a, h)).astype(np.float32),
+        "b2": np.zeros(a, np.float32),
+    }
+    log(f"  stand-in for {dataset.name}: a random actor of the RL Zoo's shapes")
+    entries = dataset.writer(dataset, arrays, out)
+    write_manifest(out, {"dataset": dataset.name, "stand_in": True, **entries})
+    return "a random actor of the expert's shapes"

@@ -3,7 +3,9 @@
 Snakemake reruns a job when an input is newer than its output. `dvc pull` and `dvc checkout`
 rewrite modification times in whatever order they write files, so a freshly pulled tree looks
 out of date everywhere. Each job that reads results therefore records, beside each output
-(`<output>.prov.json`), the SHA-256 of every input it read; `settle` (`logitrepro settle`, which
+(`<results>/provenance/<output's path under results>.prov.json`, one folder for all of them, not
+a file beside every table and plot; beside the output where it lies outside the results), the
+SHA-256 of every input it read; `settle` (`logitrepro settle`, which
 `make run` runs before Snakemake) gives an output its inputs' newest timestamp when those inputs
 still have the recorded content; the workflow only checks that nothing is left to settle.
 An input whose content really changed keeps its newer timestamp, and Snakemake reruns as usual.
@@ -18,20 +20,50 @@ from pathlib import Path
 from logitrepro.files import atomic_write_text, sha256_file
 
 SUFFIX = ".prov.json"
+FOLDER = "provenance"  # under the results: where the records of the outputs in them are
+# The results folder of the workflow's jobs (the workflow sets it, as it runs them)
+RESULTS_ENV = "LOGITREPRO_RESULTS"
 
 
-def record(inputs: list[str], outputs: list[str]) -> None:
-    """Write <output>.prov.json for each output: {input path: sha256}."""
+def _under(path: str | Path, root: str | Path) -> str | None:
+    """`path` relative to `root`, or None where it lies outside it."""
+    rel = os.path.relpath(os.path.abspath(path), os.path.abspath(root))
+    return None if rel == os.pardir or rel.startswith(os.pardir + os.sep) else rel
+
+
+def record_path(out: str | Path, results: str | Path | None) -> Path:
+    """Where the record of `out` is: in the results' provenance folder, at the output's path
+    under the results; beside the output where it lies outside them (or none are named)."""
+    rel = _under(out, results) if results else None
+    if rel is None:
+        return Path(str(out) + SUFFIX)
+    return Path(results) / FOLDER / (rel + SUFFIX)
+
+
+def output_of(prov: Path, root: str | Path) -> Path:
+    """The output a record under `root` is of (record_path inverted)."""
+    rel = _under(prov, Path(root) / FOLDER)
+    base = Path(root) / rel if rel is not None else prov
+    return Path(str(base)[: -len(SUFFIX)])
+
+
+def record(inputs: list[str], outputs: list[str], results: str | Path | None = None) -> None:
+    """Write each output's record, {input path: sha256}: where record_path says, in the results
+    folder `results` (by default the workflow's, from the environment)."""
+    results = results or os.environ.get(RESULTS_ENV)
     hashes = {str(p): sha256_file(p) for p in inputs if Path(p).is_file()}
     for out in outputs:
-        atomic_write_text(str(out) + SUFFIX, json.dumps({"inputs": hashes}, indent=1, sort_keys=True))
+        path = record_path(out, results)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(str(path), json.dumps({"inputs": hashes}, indent=1, sort_keys=True))
 
 
 def _records(root: str | Path) -> list[tuple[Path, Path, dict]]:
-    """(output, its record, {input: sha256}) for every output under `root` that has a record."""
+    """(output, its record, {input: sha256}) for every output under `root` that has a record, in
+    the provenance folder or beside it (where results made before that folder keep theirs)."""
     records = []
     for prov in Path(root).rglob("*" + SUFFIX):
-        out = Path(str(prov)[: -len(SUFFIX)])
+        out = output_of(prov, root)
         try:
             inputs = json.loads(prov.read_text())["inputs"]
         except (OSError, ValueError, KeyError):
@@ -67,13 +99,15 @@ def remove_made_from_gone(root: str | Path, dry_run: bool = False, keep=frozense
     to date, so claims would go on resting on runs that no longer exist; without the output,
     Snakemake rebuilds it, and the missing runs with it. Outputs in `keep` are left alone (the
     workflow makes them again). Returns a line per output; `dry_run` removes nothing."""
+    records = _records(root)
+    prov_of = {out: prov for out, prov, _inputs in records}
     lines = []
-    for out, gone in gone_inputs(root).items():  # judged on the results as found: dry and real agree
+    for out, gone in gone_inputs(root, records).items():  # judged on the results as found: dry and real agree
         if out in keep:
             continue
         if not dry_run:
             out.unlink()
-            Path(str(out) + SUFFIX).unlink()
+            prov_of[out].unlink()
         more = f" and {len(gone) - 1} more" if len(gone) > 1 else ""
         outcome = "it would be removed so that it is made again" if dry_run else "removed, so that it is made again"
         lines.append(f"{out} was made from files that are gone ({gone[0]}{more}); {outcome}")
@@ -95,6 +129,7 @@ def retime(root: str | Path, max_passes: int = 8, dry_run: bool = False) -> list
         return verified[path] == sha
 
     moved_to: dict[str, int] = {}  # absolute path: its new time, applied at the end (never in a dry run)
+    prov_of = {os.path.abspath(out): prov for out, prov, _inputs in records}
 
     def mtime_ns(path) -> int:
         return moved_to.get(os.path.abspath(path)) or os.stat(path).st_mtime_ns
@@ -120,7 +155,7 @@ def retime(root: str | Path, max_passes: int = 8, dry_run: bool = False) -> list
     if not dry_run:
         for out, stamp in moved_to.items():
             os.utime(out, ns=(stamp, stamp))
-            os.utime(out + SUFFIX, ns=(stamp, stamp))
+            os.utime(prov_of[out], ns=(stamp, stamp))
     return lines
 
 

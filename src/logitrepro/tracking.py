@@ -1,10 +1,12 @@
 """MLflow conventions in one place: no other module names an experiment, a tag or an artifact.
 
 One experiment per paper (its description: title and arXiv link), one run per training run
-(tags: paper, experiment, arm, seed, scale, git commit, data checksum; params: the
-hyper-parameters; its dataset as an input; metrics: the history rows as curves and the final
-metrics; artifacts: history, run info, checkpoint), and one experiment `claims` holding the
-claims history: a parent run per pipeline invocation, a child per judged claim. The default
+(tags: paper, experiment, arm, seed, scale, data checksum, the commit as MLflow's source
+commit; params: the hyper-parameters; its dataset as an input; metrics: the history rows as
+curves and the final metrics; artifacts: history, run info and metrics, the checkpoint only by
+its path, since results/runs holds it already), the seeds of an arm children of one run per arm
+(the UI's default view folds them under it), and one experiment `claims` holding the claims
+history: a parent run per pipeline invocation, a child per judged claim named by its verdict. The default
 store is SQLite in the project; parallel jobs write to it through a file lock, because SQLite allows one
 writer and MLflow does not retry "database is locked" (nor the first-time schema migration
 racing in two processes).
@@ -40,19 +42,28 @@ NOTE = "mlflow.note.content"  # what the UI shows as a run's or an experiment's 
 # A view the UI opens with `#/experiments/<id>/runs?viewStateShareKey=<key>` (its "Share" button
 # writes these): the filter, the order and the columns, as JSON in an experiment tag.
 SHARED_VIEW = "mlflow.sharedViewState."
+# Narrow columns first: the run name carries the verdict and the claim, these what a reader
+# checks it by; the rest (reason, statement) are in the run's page.
 CLAIM_COLUMNS = (
-    "tags.`claim_id`",
-    "params.`verdict`",
-    "params.`paper`",
-    "params.`class`",
+    "tags.`verdict`",
     "metrics.`claimed`",
     "metrics.`measured_mean`",
     "metrics.`ci_low`",
     "metrics.`ci_high`",
     "metrics.`p_pass_perfect`",
-    "metrics.`core_s`",
-    "tags.`scale`",
+    "tags.`class`",
+    "tags.`paper`",
+    "tags.`claim_id`",
 )
+CLAIMS_DESCRIPTION = (
+    "The judged claims: a run per claim, named '<verdict> · <claim id>' (sort by name to group them by "
+    "verdict), under a parent run per pipeline invocation. Numbers are rounded to 4 significant digits; "
+    "the statement, reason and rerun command are in each run's description and tags."
+)
+SIGNIFICANT = 4  # digits a claim's numbers are logged with: a column a person reads, not a store of results
+SOURCE_COMMIT = "mlflow.source.git.commit"  # MLflow's own tag: the UI shows it as the run's version
+PARENT = "mlflow.parentRunId"
+CHECKPOINT_TAG = "checkpoint"  # the checkpoint's path: results/runs holds it, MLflow does not copy it
 DIGEST_CHARS = 16  # MLflow stores a dataset digest in at most 36 characters
 # What one MLflow log_batch call takes at most: 1,000 entries, of them at most 100 params.
 BATCH_ENTRIES, BATCH_PARAMS = 1000, 100
@@ -86,6 +97,21 @@ def run_name(spec: dict) -> str:
     return f"{spec['experiment']}-{spec['arm']}-seed{spec['seed']}"
 
 
+def arm_name(spec: dict) -> str:
+    """The run that holds an arm's seeds as its children."""
+    return f"{spec['experiment']}-{spec['arm']}"
+
+
+def claim_run_name(verdict: str, claim_id: str) -> str:
+    """A claim's run is named by its verdict first: the board reads at first sight."""
+    return f"{verdict} · {claim_id}"
+
+
+def rounded(value: float, digits: int = SIGNIFICANT) -> float:
+    """A number to `digits` significant digits (a UI column of 0.123456789 hides the ones after it)."""
+    return float(f"{value:.{digits}g}")
+
+
 def run_params(spec: dict) -> dict[str, Any]:
     """A training run's params: its hyper-parameters, dataset and scale."""
     return {"hparams": spec["hparams"], "dataset": spec["dataset"], "scale": spec["scale"]}
@@ -111,7 +137,7 @@ def run_tags(spec: dict, data_sha: str, commit: str) -> dict:
         "seed": spec["seed"],
         "scale": spec["scale"],
         "task": spec["task"],
-        "git_commit": commit,
+        SOURCE_COMMIT: commit,
         "data_checksum": data_sha,
         "dataset": spec["dataset"],
     }
@@ -323,6 +349,17 @@ def flatten(d: dict, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def training_times(run: RunDir, info: dict) -> tuple[int, int]:
+    """When a finished run trained, in ms since the epoch: it ended when its run.json was last
+    written (train.py writes it at the end of training, and nothing after), and started its
+    training wall time (every attempt's, summed) before that. A run without a run.json ended
+    when its history did."""
+    last = run.info if run.info.exists() else run.history
+    end_s = last.stat().st_mtime if last.exists() else time.time()
+    wall_s = info.get("train_wall_s") or sum(a.get("wall_s", 0.0) for a in info.get("attempts", ()))
+    return int(1000 * (end_s - (wall_s or 0.0))), int(1000 * end_s)
+
+
 class Tracker:
     def __init__(self, uri: str, artifacts: str | Path = "mlruns", retries: int = 8):
         import mlflow  # imported here: it is slow, and many commands never track
@@ -373,8 +410,16 @@ class Tracker:
         self._experiment_ids[name] = self._call(get_or_create)
         return self._experiment_ids[name]
 
-    def start_run(self, experiment: str, run_name: str, tags: dict[str, Any], run_id: str | None = None) -> str:
-        """Create a run, or reopen `run_id` when a job resumes after an interruption."""
+    def start_run(
+        self,
+        experiment: str,
+        run_name: str,
+        tags: dict[str, Any],
+        run_id: str | None = None,
+        start_time: int | None = None,
+    ) -> str:
+        """Create a run (started now, or at `start_time` in ms), or reopen `run_id` when a job
+        resumes after an interruption."""
         if run_id:
             try:
                 self._call(self.client.get_run, run_id)
@@ -383,8 +428,38 @@ class Tracker:
             except Exception:
                 pass  # the store was reset since: start afresh
         exp_id = self.experiment_id(experiment)
-        run = self._call(self.client.create_run, exp_id, run_name=run_name, tags={k: str(v) for k, v in tags.items()})
+        run = self._call(
+            self.client.create_run,
+            exp_id,
+            start_time=start_time,
+            run_name=run_name,
+            tags={k: str(v) for k, v in tags.items()},
+        )
         return run.info.run_id
+
+    def arm_run(self, spec: dict) -> str:
+        """The run of an arm (found, or made closed), parent of its seeds' runs: the UI's default
+        view of a paper's experiment lists an arm per row and folds its seeds under it."""
+        exp_id = self.experiment_id(spec["paper"])
+        group = f"{spec['experiment']}/{spec['arm']}"
+
+        def get_or_create() -> str:  # in one locked call: parallel jobs of one arm make one parent
+            found = self.client.search_runs([exp_id], f"tags.arm_group = '{group}'", max_results=1)
+            if found:
+                return found[0].info.run_id
+            tags = {
+                "arm_group": group,
+                "paper": spec["paper"],
+                "experiment": spec["experiment"],
+                "arm": spec["arm"],
+                "scale": spec["scale"],
+                NOTE: f"The seeds of arm {spec['arm']} of experiment {spec['experiment']}: expand the row.",
+            }
+            run = self.client.create_run(exp_id, run_name=arm_name(spec), tags=tags)
+            self.client.set_terminated(run.info.run_id, "FINISHED")
+            return run.info.run_id
+
+        return self._call(get_or_create)
 
     def close_orphan(self, run_id: str) -> None:
         """Close a run an earlier attempt left RUNNING (a job killed before its first checkpoint)."""
@@ -426,8 +501,17 @@ class Tracker:
     def log_artifact(self, run_id: str, path: str | Path, subdir: str | None = None) -> None:
         self._call(self.client.log_artifact, run_id, str(path), subdir)
 
-    def end_run(self, run_id: str, status: str = "FINISHED") -> None:
-        self._call(self.client.set_terminated, run_id, status)
+    def log_run_files(self, run_id: str, files: list[Path]) -> None:
+        """A run's small files as artifacts; its checkpoint by reference (a tag with its path),
+        never copied: results/runs holds it, and a copy per run doubles the disk the runs take."""
+        for f in files:
+            if f.name == RunDir(f.parent).checkpoint.name:
+                self.set_tags(run_id, {CHECKPOINT_TAG: f.resolve()})
+            elif f.exists():
+                self.log_artifact(run_id, f)
+
+    def end_run(self, run_id: str, status: str = "FINISHED", end_time: int | None = None) -> None:
+        self._call(self.client.set_terminated, run_id, status, end_time)
 
     # ------------------------------------------------------------------ a training run
 
@@ -436,7 +520,8 @@ class Tracker:
     ) -> str:
         """The job's run (reopened when a job resumes), tagged, with its hyper-parameters and its
         dataset as an MLflow input (the UI's Dataset column)."""
-        run_id = self.start_run(spec["paper"], run_name(spec), run_tags(spec, data_sha, commit), run_id)
+        tags = {**run_tags(spec, data_sha, commit), PARENT: self.arm_run(spec)}
+        run_id = self.start_run(spec["paper"], run_name(spec), tags, run_id)
         self.log_params(run_id, run_params(spec))
         self.log_dataset(run_id, spec, data_sha, data_source)
         return run_id
@@ -484,8 +569,7 @@ class Tracker:
     def record_evaluation(self, run_id: str, metrics: dict, step: int, status: str, files: list[Path]) -> None:
         """The final metrics, the run's files as artifacts, and the run closed."""
         self.log_metrics(run_id, final_metrics(metrics), step)
-        for f in files:
-            self.log_artifact(run_id, f)
+        self.log_run_files(run_id, files)
         self.end_run(run_id, "FINISHED" if status == "completed" else "FAILED")
 
     # ------------------------------------------------------------------ finished runs, recorded afterwards
@@ -526,35 +610,37 @@ class Tracker:
             self._call(self.client.set_terminated, run_id, "KILLED")
 
     def _record_finished_run(self, run: RunDir, ev: dict, content: str) -> str:
-        """One finished run into MLflow in five store calls (a judge records hundreds): the run
+        """One finished run into MLflow in a few store calls (a judge records hundreds): the run
         with its tags, one batch of params, curves and final metrics, its dataset, its files,
-        and the run closed. What it holds is what start_training_run, log_history_row,
-        finish_training and record_evaluation give a live run."""
+        and the run closed, at the times it trained (training_times). What it holds is what
+        start_training_run, log_history_row, finish_training and record_evaluation give a live
+        run."""
         from mlflow.entities import Metric
 
         info, spec, metrics = run.read_info(), ev["spec"], ev["metrics"]
         status = metrics.get("status", "")
         tags = {
             **run_tags(spec, info.get("data_checksum", ""), info.get("git_commit", "")),
+            PARENT: self.arm_run(spec),
             "content": content,
             "status": status,
         }
-        run_id = self.start_run(spec["paper"], run_name(spec), tags)
-        stamp = int(time.time() * 1000)
+        start, end = training_times(run, info)
+        run_id = self.start_run(spec["paper"], run_name(spec), tags, start_time=start)
         curve = [
-            Metric(k, float(v), stamp, row["step"])
+            # a row's time: the start plus the training time spent by then (what the UI's
+            # "relative time" axis shows of a live run)
+            Metric(k, float(v), start + int(1000 * row.get("train_s", 0.0)), row["step"])
             for row in run.read_history()
             if "event" not in row
             for k, v in row.items()
             if k != "step" and isinstance(v, (int, float)) and math.isfinite(v)
         ]
-        final = [Metric(k, float(v), stamp, metrics.get("steps", 0)) for k, v in final_metrics(metrics).items()]
+        final = [Metric(k, float(v), end, metrics.get("steps", 0)) for k, v in final_metrics(metrics).items()]
         self.log_batch(run_id, params=param_entries(run_params(spec)), metrics=curve + final)
         self.log_dataset(run_id, spec, info.get("data_checksum", ""), info.get("data_source", ""))
-        for f in (run.history, run.info, run.checkpoint):
-            if f.exists():
-                self.log_artifact(run_id, f)
-        self.end_run(run_id, "FINISHED" if status == "completed" else "FAILED")
+        self.log_run_files(run_id, [run.history, run.info, run.metrics, run.checkpoint])
+        self.end_run(run_id, "FINISHED" if status == "completed" else "FAILED", end_time=end)
         return run_id
 
     # ------------------------------------------------------------------ judged claims
@@ -562,10 +648,10 @@ class Tracker:
     def record_claims(self, claims_files: list[dict], invocation: dict) -> tuple[str, bool]:
         """The claims history: one parent run per pipeline invocation in the `claims` experiment
         (commit, scale, config digest, paper claims by verdict, total cost; the claims files as
-        artifacts, which `logitrepro diff` reads back), one child per claim (verdict, class and
-        paper as params, so they are columns in the UI; the numbers, power and cost as metrics;
-        the training runs it read by id). Claims identical to a recorded invocation's add
-        nothing; an invocation is recorded once its parent is FINISHED, the parent's last
+        artifacts, which `logitrepro diff` reads back), one child per claim (named by its verdict
+        and id; verdict, class and paper as tags, so they are columns in the UI; the numbers,
+        power and cost as metrics, rounded; the training runs it read by id). Claims identical
+        to a recorded invocation's add nothing; an invocation is recorded once its parent is FINISHED, the parent's last
         write. One an earlier attempt left unfinished (killed mid-way) is completed: its
         artifacts and numbers again, the claims it lacks, and the parent closed. Returns (the
         parent's run id, whether anything was recorded now)."""
@@ -580,7 +666,7 @@ class Tracker:
             self._call(self.client.update_run, parent, status="RUNNING")
         else:
             parent = self._start_claims_parent(claims_files, claims, digest, invocation)
-        from logitrepro.claims.engine import VERDICTS
+        from logitrepro.verdicts import VERDICTS
 
         paper_claims = [c for c in claims if c.get("class", "paper") == "paper"]
         totals = {f"paper_{v.replace(' ', '_')}": sum(c["verdict"] == v for c in paper_claims) for v in VERDICTS}
@@ -596,8 +682,8 @@ class Tracker:
             for c in cf["claims"]:
                 if (cf["paper"], c["id"]) not in recorded:
                     self._record_claim(parent, cf, c)
-        self.share_claims_view(CLAIMS_EXPERIMENT, "params.verdict LIKE '%'")
-        self.share_claims_view(claims_view_key(parent), f"params.verdict LIKE '%' AND tags.invocation = '{parent}'")
+        self.share_claims_view(CLAIMS_EXPERIMENT, "tags.claim_id LIKE '%'")
+        self.share_claims_view(claims_view_key(parent), f"tags.claim_id LIKE '%' AND tags.invocation = '{parent}'")
         self.end_run(parent)  # last: what marks the invocation recorded
         return parent, True
 
@@ -641,6 +727,8 @@ class Tracker:
         }
         exp_id = self.experiment_id(CLAIMS_EXPERIMENT)
         self._call(self.client.set_experiment_tag, exp_id, SHARED_VIEW + key, json.dumps(state))
+        if key == CLAIMS_EXPERIMENT:  # the experiment's description says how its runs read
+            self._call(self.client.set_experiment_tag, exp_id, NOTE, CLAIMS_DESCRIPTION)
 
     def _record_claim(self, parent: str, claims_file: dict, c: dict) -> None:
         arms = set(c.get("reads") or ())
@@ -665,8 +753,7 @@ class Tracker:
             "rerun": (c.get("rerun") or "")[:5000],
             NOTE: f"{c['statement']}\n\nVerdict: {c['verdict']}. {c.get('reason') or ''}",
         }
-        run_id = self.start_run(CLAIMS_EXPERIMENT, c["id"], tags)
-        self.log_params(run_id, {"verdict": c["verdict"], "paper": claims_file["paper"], "class": tags["class"]})
+        run_id = self.start_run(CLAIMS_EXPERIMENT, claim_run_name(c["verdict"], c["id"]), tags)
         measured, power, cost = c.get("measured") or {}, c.get("power") or {}, c.get("cost") or {}
         numbers = {
             "claimed": c.get("claimed"),
@@ -681,7 +768,8 @@ class Tracker:
             "gpu_s": cost.get("gpu_s"),
             "wall_s": cost.get("wall_s"),
         }
-        self.log_metrics(run_id, {k: v for k, v in numbers.items() if isinstance(v, (int, float)) and math.isfinite(v)})
+        shown = {k: rounded(v) for k, v in numbers.items() if isinstance(v, (int, float)) and math.isfinite(v)}
+        self.log_metrics(run_id, shown)
         self.end_run(run_id)
 
     def claims_history(self) -> list:

@@ -14,7 +14,8 @@ from scipy import stats as sstats
 from logitrepro.claims import INCONCLUSIVE, NOT_CHECKED, NOT_REPRODUCED, REPRODUCED, judge_claim
 from logitrepro.config import ConfigError, load_config
 from logitrepro.judging import build_claims_file
-from logitrepro.report.tables import render, tally, terminal_summary
+from logitrepro.report.board import terminal_summary
+from logitrepro.report.tables import render, tally
 from tests.claims.planting import PASS, plant
 from tests.support import PROJECT, md_rows
 
@@ -71,13 +72,13 @@ def write_configs(tmp_path, edit):
 
 
 def test_a_comparison_without_a_direction_is_a_config_error_naming_the_claim(tmp_path):
-    def drop_better(data):
+    def drop_better(data):  # the largest logit has no better side: the claim must say which
         for c in data["claims"]:
-            if c["id"] == "ls.cost-vs-B-direction":
+            if c["id"] == "ls.length-mha":
                 del c["better"]
 
     main = write_configs(tmp_path, drop_better)
-    with pytest.raises(ConfigError, match=r"ls\.cost-vs-B-direction\.better: .*no default"):
+    with pytest.raises(ConfigError, match=r"ls\.length-mha\.better: .*'max_logit_peak' without a better side.*write"):
         load_config(main, overrides={"papers": ["ls_attention"]}, root=tmp_path)
 
 
@@ -118,7 +119,9 @@ def test_sanity_checks_and_extensions_are_kept_out_of_the_tally():
     assert "vq.bound" in sanity and "vq.params" in sanity and "vq.ppl" not in sanity
     proxies = md.split("## Proxies")[1].split("## Sanity checks")[0]
     assert "vq.speed-cpu" in proxies and "vq.ppl" not in proxies
-    assert "Sanity checks" in terminal_summary([cf]) and "Proxies" in terminal_summary([cf])
+    board = terminal_summary([cf], classes=("paper", "proxy", "sanity"))
+    assert "Sanity checks" in board and "Proxies" in board
+    assert "sanity checks (" in terminal_summary([cf])  # by default a count: they are not counted
     # beside the tally: how many judged paper claims would pass if every effect were negligible
     judged = [c for c in cf["claims"] if c["class"] == "paper" and c["verdict"] != "not checked at this scale"]
     chance = sum(c["power"]["null"] for c in judged if c["power"] and "null" in c["power"])
@@ -313,8 +316,9 @@ def test_tables_show_claimed_values_as_the_paper_reports_them():
     runs = {"headline": {s: {"test_kl_fourier_n12_g0": 0.1 + 0.01 * i} for i, s in enumerate((1, 2, 3, 42))}}
     rec = judge_claim(claim, runs, "cpu", meta, ctx)
     cf = {"paper": "fourier_head", "title": "t", "arxiv": "1v1", "scale": "cpu", "claims": [rec], "arms": {}}
-    row = next(r for r in md_rows(render(cf)["md"]) if r[0] == "fh.toy.gaussian.kl-fourier")
-    assert row[3] == "0.116"
+    rows = md_rows(render(cf)["md"])  # the header of the paper claims first
+    row = next(r for r in rows if r[0] == "fh.toy.gaussian.kl-fourier")
+    assert row[rows[0].index("claimed")] == "0.116"
 
 
 # Seeds: every claim expects its experiment's seeds; what is missing or diverged is named.

@@ -292,22 +292,12 @@ def test_csr_row_gather_and_sparse_linear_match_the_dense_computation():
 @pytest.mark.parametrize("optimizer", ["sso", "sls"])
 def test_sso_task_trains_on_a_sparse_set_without_densifying_it(monkeypatch, tmp_path, optimizer):
     from logitrepro.tasks import make_task
-    from tests.support import task_spec
+    from tests.support import smoke_spec
 
     data_dir, _, _ = _libsvm_dataset(monkeypatch, tmp_path, "sparse_toy", DENSE_MAX_FEATURES + 500, n=400, seed=7)
-    hp = dict(
-        model="linear",
-        loss="logistic",
-        classes=2,
-        target_stepsize=2.0,
-        batch_size=32,
-        armijo_c=0.1,
-        armijo_beta=0.9,
-        lr=1.0,
-        optimizer=optimizer,  # (lr: SLS's first step)
-        inner_steps=5,
-    )
-    task = make_task(task_spec("sso_supervised", hp, data_dir=data_dir))
+    # the config's rcv1 run (wide and sparse) at the grid point 10^0: SSO's s = 1, SLS's first step 1
+    spec = smoke_spec("sso", "rcv1", {"sso": "sso_m5__t3", "sls": "sls__t3"}[optimizer], data_dir=data_dir)
+    task = make_task(spec)
     assert task.splits["train"][0].layout == torch.sparse_csr and task.batch(0)[0].layout == torch.sparse_csr
     start = task.evaluate("val")["val_train_objective"]
     opt = task.optimizer()
@@ -316,7 +306,7 @@ def test_sso_task_trains_on_a_sparse_set_without_densifying_it(monkeypatch, tmp_
     m = task.evaluate("test")
     assert m["train_objective"] < 0.9 * start
     if optimizer == "sso":
-        assert m["surrogate_checks"] == 200 and m["surrogate_violations"] == 0
+        assert m["surrogate_checks"] == 40 * task.hp.inner_steps and m["surrogate_violations"] == 0
 
     with pytest.raises(ValueError, match="needs dense inputs"):
-        make_task(task_spec("sso_supervised", {**hp, "scale_inputs": "pixels"}, data_dir=data_dir))
+        make_task({**spec, "hparams": {**spec["hparams"], "scale_inputs": "pixels"}})

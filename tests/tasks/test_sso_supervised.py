@@ -5,7 +5,7 @@ import torch
 
 from logitrepro.optim.surrogate import ArmijoSearch, target_loss
 from logitrepro.tasks import make_task
-from tests.support import task_spec
+from tests.support import smoke_spec
 
 
 @pytest.fixture(scope="module")
@@ -18,20 +18,9 @@ def tabular(tmp_path_factory):
 
 
 def spec(data_dir, **hp):
-    base = dict(
-        model="linear",
-        loss="logistic",
-        classes=2,
-        target_stepsize=2.0,
-        batch_size=32,
-        armijo_c=0.1,
-        armijo_beta=0.9,
-        lr=1e-3,
-        optimizer="sso",
-        inner_steps=5,
-    )
-    base.update(hp)
-    return task_spec("sso_supervised", base, data_dir=data_dir)
+    """SSO (m = 5) on breast cancer as the smoke config runs it, at the experiment's own s = 2:
+    the config tunes s over a grid (sso_m5__t<i>), these tests start from the value it names."""
+    return smoke_spec("sso", "breast_cancer", "sso_m5__t0", data_dir=data_dir, **{"target_stepsize": 2.0, **hp})
 
 
 def test_breast_cancer_is_prepared_from_scikit_learn_and_verified(tabular):

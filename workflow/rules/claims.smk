@@ -1,5 +1,6 @@
 localrules:
     judge,
+    verdict_metrics,
     claims_history,
 
 
@@ -25,6 +26,26 @@ rule judge:
         'python -m logitrepro judge --config "$LOGITREPRO_CONFIG" --paper {wildcards.paper:q} --metrics {input:q} '
         "--out {output.claims:q} > {log:q} 2>&1 && "
         "python -m logitrepro provenance --inputs {input:q} --outputs {output.claims:q} >> {log:q} 2>&1"
+
+
+rule verdict_metrics:
+    """A paper's claims counted by verdict: DVC's metrics file for the paper (a row of
+    `dvc metrics show`), not the whole claims file; and its runs' training curves, for DVC's plots.
+    """
+    input:
+        f"{RESULTS}/claims/{{paper}}.json",
+    output:
+        metrics=f"{RESULTS}/metrics/{{paper}}.json",
+        curves=f"{RESULTS}/metrics/{{paper}}_curves.json",
+    log:
+        f"{RESULTS}/logs/verdict_metrics/{{paper}}.log",
+    conda:
+        "../envs/logitrepro.yaml"
+    shell:
+        'python -m logitrepro verdict-metrics --config "$LOGITREPRO_CONFIG" --claims {input:q} '
+        "--out {output.metrics:q} "
+        "--curves {output.curves:q} > {log:q} 2>&1 && "
+        "python -m logitrepro provenance --inputs {input:q} --outputs {output:q} >> {log:q} 2>&1"
 
 
 rule claims_history:

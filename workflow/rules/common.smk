@@ -25,6 +25,7 @@ from logitrepro.pipeline import (
 from logitrepro.files import DamagedFile, read_json
 from logitrepro.repair import Repairs
 from logitrepro.tracking import TrackingUnavailable, check_reachable, resolve_uri
+from logitrepro.provenance import RESULTS_ENV as PROVENANCE_RESULTS_ENV
 
 # Reading the Snakefile reads and validates; it writes and deletes nothing (a dry run, or a
 # second Snakemake beside a running one, changes no result). What is written goes to onstart,
@@ -55,6 +56,8 @@ PYTHON = put_interpreter_first_on_path()
 os.environ[COMMAND_USAGE_ENV] = (
     f"{CFG.main['paths']['results']}/benchmarks/commands.jsonl"
 )
+# ... and writes the provenance of what it makes into the results' one provenance folder
+os.environ[PROVENANCE_RESULTS_ENV] = CFG.main["paths"]["results"]
 SCALE = CFG.scale
 RESULTS = CFG.main["paths"]["results"]
 DATA = CFG.main["paths"]["data"]
@@ -190,6 +193,8 @@ def plot_sweep(wildcards):
 def paper_outputs(paper):
     return [
         f"{RESULTS}/claims/{paper}.json",
+        f"{RESULTS}/metrics/{paper}.json",
+        f"{RESULTS}/metrics/{paper}_curves.json",
         f"{RESULTS}/tables/{paper}.md",
         f"{RESULTS}/tables/{paper}.tex",
         f"{RESULTS}/tables/{paper}.html",

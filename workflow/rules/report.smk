@@ -1,5 +1,6 @@
 localrules:
     tables,
+    board,
     plots,
 
 
@@ -28,10 +29,31 @@ rule tables:
         "python -m logitrepro provenance --inputs {input:q} --outputs {output:q} >> {log:q} 2>&1"
 
 
-rule plots:
-    """Training curves of every run of a paper."""
+rule board:
+    """Every paper claim of every paper on one page: the board a reader starts from. Asked for
+    by name (snakemake results/tables/index.html) until dvc.yaml has a stage that makes it: a
+    default target DVC does not make would be made again in every pulled clone."""
     input:
-        lambda wc: run_files(wc.paper, "metrics.json"),
+        [f"{RESULTS}/claims/{paper}.json" for paper in CFG.papers],
+    output:
+        md=f"{RESULTS}/tables/index.md",
+        html=f"{RESULTS}/tables/index.html",
+    log:
+        f"{RESULTS}/logs/tables/index.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/tables/index.tsv"
+    conda:
+        "../envs/logitrepro.yaml"
+    shell:
+        "python -m logitrepro board --claims {input:q} --md {output.md:q} --html {output.html:q} > {log:q} 2>&1 && "
+        "python -m logitrepro provenance --inputs {input:q} --outputs {output:q} >> {log:q} 2>&1"
+
+
+rule plots:
+    """Training curves of every run of a paper; of each tuning grid, the point its claims chose."""
+    input:
+        runs=lambda wc: run_files(wc.paper, "metrics.json"),
+        claims=f"{RESULTS}/claims/{{paper}}.json",
     output:
         report(
             f"{RESULTS}/plots/{{paper}}_curves.png",
@@ -51,6 +73,6 @@ rule plots:
         sweep=plot_sweep,
         title=lambda wc: f"{wc.paper} ({SCALE} scale)",
     shell:
-        "python -m logitrepro plots --runs {params.runs:q} --out {output:q} "
+        "python -m logitrepro plots --runs {params.runs:q} --out {output:q} --claims {input.claims:q} "
         "--curves {params.curves:q} --title {params.title:q} {params.sweep:q} > {log:q} 2>&1 && "
         "python -m logitrepro provenance --inputs {input:q} --outputs {output:q} >> {log:q} 2>&1"

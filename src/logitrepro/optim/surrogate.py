@@ -55,7 +55,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from logitrepro.tasks.hparams import LoopHParams, hp
+from logitrepro.hparams import LOWER, NEITHER, LoopHParams, Metric, hp
 
 SCHEDULES = ("constant", "sqrt", "exponential")
 
@@ -85,10 +85,10 @@ class ArmHParams(LoopHParams):
             problems.append(("schedule", f"{self.optimizer} runs at a constant rate (the authors' check_args)"))
         return problems
 
-    def produces(self) -> set[str]:
-        out = set(super().produces()) | {"armijo_failures"}
-        if self.optimizer == "sso":
-            out |= {"surrogate_checks", "surrogate_violations", "surrogate_worst_gap"}
+    def produces(self) -> dict[str, Metric]:
+        out = super().produces() | {"armijo_failures": LOWER}
+        if self.optimizer == "sso":  # the checks are a count of chances; the worst gap a diagnostic
+            out |= {"surrogate_checks": NEITHER, "surrogate_violations": LOWER, "surrogate_worst_gap": NEITHER}
         return out
 
 

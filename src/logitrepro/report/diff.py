@@ -25,10 +25,30 @@ class ClaimDiff:
     per_seed_a: dict = field(default_factory=dict)
     per_seed_b: dict = field(default_factory=dict)
     differences: list[str] = field(default_factory=list)
+    moved: bool = False  # the measured statistic (mean, interval) differs between the sides
 
     @property
     def flipped(self) -> bool:
         return None not in (self.verdict_a, self.verdict_b) and self.verdict_a != self.verdict_b
+
+    @property
+    def change(self) -> str:
+        """What changed, in a word; empty when nothing did."""
+        if self.flipped:
+            return "FLIP"
+        if self.verdict_b is None:
+            return "only in A"
+        if self.verdict_a is None:
+            return "only in B"
+        return "moved" if self.moved else ""
+
+    def order(self) -> tuple:
+        """Flips first (the paper's claims before the rest), then claims on one side only, then
+        measurements that moved, then the unchanged; by paper and claim within each."""
+        rank = {"FLIP": 0, "only in A": 2, "only in B": 2, "moved": 3, "": 4}[self.change]
+        if self.change == "FLIP" and self.cls != "paper":
+            rank = 1
+        return rank, self.paper, self.claim_id
 
 
 def _claims(cs: ClaimSet) -> dict[tuple[str, str], tuple[dict, dict]]:
@@ -121,7 +141,8 @@ def compare(a: ClaimSet, b: ClaimSet) -> list[ClaimDiff]:
             measured_a=fmt_measured(ca[0]) if ca else "",
             measured_b=fmt_measured(cb[0]) if cb else "",
         )
-        if d.flipped or (ca and cb and ca[0].get("measured") != cb[0].get("measured")):
+        d.moved = bool(ca and cb and ca[0].get("measured") != cb[0].get("measured"))
+        if d.flipped or d.moved:
             d.per_seed_a, d.per_seed_b = ca[0].get("per_seed") or {}, cb[0].get("per_seed") or {}
             d.differences = what_differed(ca, cb)
         out.append(d)
@@ -139,36 +160,54 @@ def _seeds(values: dict) -> str:
     return ", ".join(f"{s}: {num(v)}" for s, v in sorted(values.items(), key=lambda kv: int(kv[0]))) or "–"
 
 
-def format_diff(a: ClaimSet, b: ClaimSet, diffs: list[ClaimDiff]) -> str:
-    """Plain text: a table of every claim, then each flip in detail."""
-    header = ["paper", "claim", "class", "A verdict", "A mean (CI)", "B verdict", "B mean (CI)", ""]
-    rows = []
-    for d in diffs:
-        mark = (
-            "FLIP"
-            if d.flipped
-            else ("only in A" if d.verdict_b is None else "only in B" if d.verdict_a is None else "")
-        )
-        rows.append(
-            [d.paper, d.claim_id, d.cls, d.verdict_a or "–", d.measured_a, d.verdict_b or "–", d.measured_b, mark]
-        )
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+def _either(a: str, b: str) -> str:
+    """One side's value, or `a → b` where they differ."""
+    return a if a == b else f"{a or '–'} → {b or '–'}"
 
-    def line(r):
-        return "  ".join(str(x).ljust(w) for x, w in zip(r, widths)).rstrip()
 
-    flips = [d for d in diffs if d.flipped]
-    out = [f"A: {a.label}", f"B: {b.label}", "", line(header), line(["-" * w for w in widths])]
-    out += [line(r) for r in rows]
-    out.append("")
-    out.append(
-        f"{len(flips)} verdicts flipped ({len(paper_flips(diffs))} of paper claims) of {len(diffs)} claims"
-        if flips
-        else f"no verdict flipped ({len(diffs)} claims)"
-    )
-    for d in flips:
+def format_diff(a: ClaimSet, b: ClaimSet, diffs: list[ClaimDiff], show_all: bool = False) -> str:
+    """Plain text: the claims that changed (every claim with show_all), flips first; a count of
+    each kind of change; then each flip in detail."""
+    from tabulate import tabulate
+
+    shown = sorted((d for d in diffs if show_all or d.change), key=ClaimDiff.order)
+    rows = [
+        [
+            d.change,
+            f"{d.paper} {d.claim_id}" + ("" if d.cls == "paper" else f" ({d.cls})"),
+            _either(d.verdict_a or "", d.verdict_b or ""),
+            _either(d.measured_a, d.measured_b),
+        ]
+        for d in shown
+    ]
+    out = [f"A: {a.label}", f"B: {b.label}"]
+    if rows:
+        header = ["change", "claim", "verdict (A → B)", "mean ± CI (A → B)"]
+        out += ["", tabulate(rows, header, tablefmt="simple", maxcolwidths=[None, 48, 40, 48])]
+    out += ["", summary(diffs, show_all)]
+    for d in sorted((d for d in diffs if d.flipped), key=ClaimDiff.order):
         out += ["", f"{d.paper} {d.claim_id}: {d.verdict_a} → {d.verdict_b}"]
         out.append(f"  per seed A: {_seeds(d.per_seed_a)}")
         out.append(f"  per seed B: {_seeds(d.per_seed_b)}")
         out += [f"  {x}" for x in d.differences] or ["  nothing recorded differs: the seeds' spread decided it"]
     return "\n".join(out)
+
+
+def summary(diffs: list[ClaimDiff], show_all: bool = False) -> str:
+    """One line: how many claims changed and how."""
+    flips = [d for d in diffs if d.flipped]
+    one_side = [d for d in diffs if d.change in ("only in A", "only in B")]
+    moved = [d for d in diffs if d.change == "moved"]
+    same = len(diffs) - len(flips) - len(one_side) - len(moved)
+    unchanged = f"{same} unchanged" + ("" if show_all or not same else " (--all lists them)")
+    if not (flips or one_side or moved):
+        return f"nothing changed: {len(diffs)} claims, the same verdicts and measurements" + (
+            "" if show_all else " (--all lists them)"
+        )
+    parts = [
+        f"{len(flips)} verdicts flipped ({len(paper_flips(diffs))} of paper claims)" if flips else "no verdict flipped",
+        f"{len(one_side)} on one side only" if one_side else "",
+        f"{len(moved)} measured differently, same verdict" if moved else "",
+        unchanged if same else "",
+    ]
+    return f"{len(diffs)} claims: " + "; ".join(p for p in parts if p)

@@ -14,21 +14,15 @@ from __future__ import annotations
 
 import html
 import math
+import re
 
 from tabulate import tabulate
 
-from logitrepro.claims.engine import NOT_CHECKED, VERDICTS
-from logitrepro.claims.kinds import CLASS_TITLES, CLASSES
+from logitrepro.claims.kinds import CLASS_TITLES, CLASSES, kind
 from logitrepro.claims.power import expected_by_chance
+from logitrepro.claims.words import decimals_for, fmt_num
 from logitrepro.costs import fmt_cost
-
-
-def decimals_for(x: float) -> int:
-    """Two decimals, more for small numbers so that 0.041 and 0.052 stay apart."""
-    x = abs(x)
-    if not math.isfinite(x) or x >= 1 or x == 0:
-        return 2
-    return 3 if x >= 0.1 else 4
+from logitrepro.verdicts import NOT_CHECKED, VERDICTS
 
 
 def fmt_claimed(x) -> str:
@@ -39,18 +33,15 @@ def fmt_claimed(x) -> str:
     return text[:-2] if text.endswith(".0") else text
 
 
-def fmt_num(x, digits: int | None = None) -> str:
-    if x is None:
-        return "–"
-    if isinstance(x, float) and math.isinf(x):
-        return "∞" if x > 0 else "-∞"
-    return f"{x:.{decimals_for(x) if digits is None else digits}f}"
-
-
 def fmt_stats(st: dict | None, digits: int | None = None) -> str:
     if not st:
         return "–"
     digits = decimals_for(st["mean"]) if digits is None else digits
+    # a count every seed agrees on (tokens, parameters, violations) prints whole; a small integer
+    # without spread may be a measurement that happened to round, and keeps its decimals
+    mean = float(st["mean"])
+    if st["ci_low"] == st["ci_high"] and mean.is_integer() and (mean == 0 or abs(mean) >= 10):
+        return f"{mean:.0f}"
     if st["n"] < 2 or not math.isfinite(st["ci_high"]):
         return f"{st['mean']:.{digits}f} (n={st['n']})"
     if st.get("log"):  # a geometric mean: its interval is not symmetric
@@ -59,46 +50,22 @@ def fmt_stats(st: dict | None, digits: int | None = None) -> str:
 
 
 def fmt_measured(claim: dict) -> str:
-    """What the claim measured: mean and CI, event counts, violations, or per-seed values."""
+    """What the claim measured: as its kind shows it (event counts, violations), else mean and CI,
+    else per-seed values."""
+    shown = kind(claim["kind"]).show_measured(claim)
+    if shown is not None:
+        return shown
     m = claim.get("measured")
-    if claim["kind"] == "fewer_events" and m and "method_events" in m:
-        arms = claim["arms"]
-        return f"{arms['method']} {m['method_events']} vs {arms['baseline']} {m['baseline_events']} events (n={m['n']})"
-    if claim["kind"] == "never" and claim.get("per_seed"):
-        total = sum(claim["per_seed"].values())
-        return f"{fmt_num(total, 0)} violations (n={len(claim['per_seed'])})"
     if m:
         return fmt_stats(m)
     per_seed = claim.get("per_seed") or {}
     return "per seed: " + ", ".join(fmt_num(v) for v in per_seed.values()) if per_seed else "–"
 
 
-def fmt_region(region) -> str:
-    low, high = region
-    return f"[{'-∞' if low is None else f'{low:g}'}, {'∞' if high is None else f'{high:g}'}]"
-
-
 def describe_test(c: dict) -> str:
-    """The test in words: the statistic, the region, the rule the region comes from, the premises."""
-    kind, better = c["kind"], c.get("better")
-    if kind == "direction":
-        factor = "" if (c.get("baseline_factor") or 1) == 1 else f" × {c['baseline_factor']:g}"
-        text = f"{c['arms']['method']} beats {c['arms']['baseline']}{factor} ({better} is better)"
-    elif kind == "never":
-        text = "never: no violation in any seed"
-    elif kind == "fewer_events":
-        text = "fewer events than the baseline (exact binomial test, p < 0.05)"
-    elif kind == "bound":
-        text = "≥ bound"
-    elif kind == "absolute" and c.get("claimed") is not None:
-        low, high = (None if v is None else round(v - c["claimed"], 12) for v in c["region"])
-        text = f"ours - theirs in {fmt_region((low, high))}, one interval with the paper's s.e."
-        if c.get("tolerance_rule"):
-            text += f" ({c['tolerance_rule']})"
-    else:
-        text = f"{kind} in {fmt_region(c['region'])}"
-        if c.get("tolerance_rule"):
-            text += f" ({c['tolerance_rule']})"
+    """The test in words: the statistic, the region, the rule the region comes from (as its kind
+    words them), the premises."""
+    text = kind(c["kind"]).describe(c)
     for p in c.get("premises") or []:
         text += f"; if: {p.get('why') or p['arm'] + ' ' + p['metric']}"
     return text
@@ -126,12 +93,73 @@ def fmt_budget(c: dict) -> str:
     return label + (f": {c['robustness_summary']}" if c.get("robustness_summary") else "")
 
 
-def arm_rows(claims_file: dict) -> tuple[list[str], list[list[str]]]:
+def short_test(claim: dict) -> str:
+    """The test without its justification: the statistic and its region ("ratio in [0.945,
+    0.985]", "headline beats headline"); the reason for the region is in the tables."""
+    text = kind(claim["kind"]).describe(claim)
+    return re.split(r" \(|;|, one interval", text, maxsplit=1)[0].strip()
+
+
+def fmt_claimed_value(claim: dict) -> str:
+    """The paper's number with its units, "–" where the claim is a test without one."""
+    if claim.get("claimed") is None:
+        return "–"
+    return fmt_claimed(claim["claimed"]) + (f" {claim['units']}" if claim.get("units") else "")
+
+
+def difference(claim: dict) -> float | None:
+    """Ours - claimed where the claim gives a number and ours is a mean on the same scale."""
+    measured = claim.get("measured") or {}
+    if claim.get("claimed") is None or measured.get("mean") is None:
+        return None
+    if not kind(claim["kind"]).measured_in_units:
+        return None
+    return measured["mean"] - float(claim["claimed"])
+
+
+def fmt_difference(claim: dict) -> str:
+    """Ours - claimed, at the precision ours is shown."""
+    d = difference(claim)
+    if d is None:
+        return "–"
+    return f"{d:+.{decimals_for(claim['measured']['mean'])}f}"
+
+
+PAGE_STYLE = (
+    "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:2em}"
+    "td,th{border:1px solid #bbb;padding:4px 8px;text-align:left;vertical-align:top}th{background:#eee}"
+    ".v{font-weight:bold;white-space:nowrap}.v-reproduced{color:#176b2c}.v-not-reproduced{color:#b00020}"
+    ".v-inconclusive{color:#8a5a00}.v-not-checked{color:#777}</style>"
+)
+
+
+def verdict_html(verdict: str) -> str:
+    """A verdict coloured by its class in PAGE_STYLE (the words stay, for print and screen readers)."""
+    slug = "not-checked" if verdict.startswith(NOT_CHECKED) else verdict.replace(" ", "-")
+    return f"<span class='v v-{slug}'>{html.escape(verdict)}</span>"
+
+
+TUNING_POINT = re.compile(r"^(?P<arm>.+)__t(?P<point>\d+)$")  # a grid point of a tuned arm
+
+
+def selected_points(claims_file: dict) -> dict[tuple[str, str], str]:
+    """{(experiment, tuned arm): the grid point the claims chose}, as the judging recorded it."""
+    chosen = {}
+    for c in claims_file["claims"]:
+        for arm, tuning in (c.get("tuning") or {}).items():
+            if tuning.get("run"):
+                chosen[(c["experiment"], arm)] = tuning["run"]
+    return chosen
+
+
+def arm_rows(claims_file: dict) -> tuple[list[str], list[list[str]], list[list[str]]]:
+    """The header, the rows shown (each tuning grid as its selected point), and the rows of the
+    grid points not selected (folded: a count in Markdown, a <details> in HTML)."""
     metrics = claims_file.get("report_metrics") or []
     labels = claims_file.get("report_labels") or {}
     claimed = {}
     for c in claims_file["claims"]:
-        if c["kind"] == "absolute" and c.get("claimed") is not None:
+        if kind(c["kind"]).measures_paper_number(c.get("claimed")):
             claimed[(c["experiment"], c["arms"]["arm"], c["metric"])] = c
     header = ["experiment", "arm"]
     for m in metrics:
@@ -139,8 +167,14 @@ def arm_rows(claims_file: dict) -> tuple[list[str], list[list[str]]]:
             header.append(f"{labels.get(m, m)}: claimed")
         header.append(f"{labels.get(m, m)}: reproduced")
     header.append("runs")
-    rows = []
+    chosen = selected_points(claims_file)
+    rows, folded = [], []
     for exp, arms in claims_file["arms"].items():
+        grids: dict[str, list[str]] = {}
+        for arm in arms:
+            point = TUNING_POINT.match(arm)
+            if point:
+                grids.setdefault(point["arm"], []).append(arm)
         for arm, summary in arms.items():
             row = [exp, arm]
             for m in metrics:
@@ -153,16 +187,25 @@ def arm_rows(claims_file: dict) -> tuple[list[str], list[list[str]]]:
                 if summary["n_diverged"]
                 else str(summary["n_runs"])
             )
-            rows.append(row)
-    return header, rows
+            point = TUNING_POINT.match(arm)
+            if point and chosen.get((exp, point["arm"])) == arm:
+                row[1] = f"{point['arm']} (tuned: point {point['point']} of {len(grids[point['arm']])})"
+                rows.append(row)
+            elif point:
+                folded.append(row)
+            else:
+                rows.append(row)
+    return header, rows, folded
 
 
 CLAIM_HEADER = [
     "claim",
     "statement",
+    "source",
     "test",
     "claimed",
     "reproduced (mean ± 95% CI)",
+    "ours − claimed",
     "verdict",
     "P(pass | perfect)",
     "P(pass | negligible)",
@@ -187,9 +230,11 @@ def claim_rows(claims_file: dict, cls: str | None = None) -> tuple[list[str], li
             [
                 c["id"],
                 c["statement"],
+                c.get("source", ""),
                 describe_test(c),
                 claimed,
-                measured + (units if c.get("measured") and c["kind"] not in ("fewer_events", "never") else ""),
+                measured + (units if c.get("measured") and kind(c["kind"]).measured_in_units else ""),
+                fmt_difference(c),
                 verdict,
                 fmt_power(c, "perfect"),
                 fmt_power(c, "null"),
@@ -223,6 +268,9 @@ def html_claims_table(claims_file: dict, cls: str) -> str:
     header, rows = claim_rows(claims_file, cls)
     claims = [c for c in claims_file["claims"] if c.get("class", "paper") == cls]
     cells = [[html.escape(str(x)) for x in row] + [run_links(claims_file, c)] for row, c in zip(rows, claims)]
+    at = header.index("verdict")
+    for row, c in zip(cells, claims):
+        row[at] = verdict_html(c["verdict"]) + row[at][len(html.escape(c["verdict"])) :]  # and "(check with ...)"
     return tabulate(cells, headers=[*header, "runs"], tablefmt="unsafehtml")
 
 
@@ -284,6 +332,7 @@ LATEX_SYMBOLS = (
     ("→", r"$\to$"),
     ("∞", r"$\infty$"),
     ("×", r"$\times$"),
+    ("−", "$-$"),
     ("∈", r"$\in$"),
 )
 
@@ -295,15 +344,23 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     return tabulate([[cell(c) for c in r] for r in rows], headers=[cell(h) for h in header], tablefmt="github")
 
 
-def latex_table(header: list[str], rows: list[list[str]], caption: str) -> str:
-    """A booktabs table in a float; tabulate escapes LaTeX's special characters, the symbols
-    that have no ASCII form become math."""
+def latex_table(header: list[str], rows: list[list[str]], caption: str, wide: str | None = None) -> str:
+    """A booktabs table in a float, \\small and never wider than the text: `wide` names the column
+    that wraps (a tabularx X column), else the table shrinks to the text width where it is wider.
+    tabulate escapes LaTeX's special characters, the symbols with no ASCII form become math.
+    Needs booktabs, tabularx and graphicx."""
     body = tabulate(rows, headers=header, tablefmt="latex_booktabs")
     # the caption escaped the same way: the one cell of a one-cell table
     caption = tabulate([[caption]], tablefmt="latex_booktabs").splitlines()[2].strip().removesuffix("\\\\").strip()
     for symbol, macro in LATEX_SYMBOLS:
         body, caption = body.replace(symbol, macro), caption.replace(symbol, macro)
-    return f"\\begin{{table}}[ht]\n\\centering\n\\caption{{{caption}}}\n{body}\n\\end{{table}}\n"
+    begin, rest = body.split("\n", 1)
+    if wide is not None:
+        spec = "".join("X" if h == wide else "l" for h in header)
+        body = f"\\begin{{tabularx}}{{\\linewidth}}{{{spec}}}\n" + rest.replace("\\end{tabular}", "\\end{tabularx}")
+    else:  # shrink, never enlarge: \width is the table's natural width inside \resizebox
+        body = f"\\resizebox{{\\ifdim\\width>\\linewidth\\linewidth\\else\\width\\fi}}{{!}}{{%\n{body}}}"
+    return f"\\begin{{table}}[ht]\n\\centering\n\\small\n\\caption{{{caption}}}\n{body}\n\\end{{table}}\n"
 
 
 def html_table(header: list[str], rows: list[list[str]]) -> str:
@@ -325,25 +382,37 @@ POWER_NOTE = (
 )
 
 
+# the claims' columns a printed page has room for; the rest is in the Markdown and HTML tables
+LATEX_CLAIM_COLUMNS = ("claim", "source", "claimed", "reproduced (mean ± 95% CI)", "ours − claimed", "verdict")
+
+
+def latex_claims(header: list[str], rows: list[list[str]]) -> tuple[list[str], list[list[str]]]:
+    keep = [header.index(h) for h in LATEX_CLAIM_COLUMNS]
+    at = LATEX_CLAIM_COLUMNS.index("verdict")
+    cut = [[r[i] for i in keep] for r in rows]
+    for r in cut:  # the command that checks it is in the Markdown and HTML
+        r[at] = r[at].split(" (check with")[0]
+    return list(LATEX_CLAIM_COLUMNS), cut
+
+
 def render(claims_file: dict) -> dict[str, str]:
-    """{'md': ..., 'tex': ..., 'html': ...} for one paper."""
+    """{'md': ..., 'tex': ..., 'html': ...} for one paper: the claims first (paper claims, then
+    the classes not counted), the budget robustness, then the results per arm with each tuning
+    grid shown at its selected point."""
     t = title(claims_file)
-    arms_h, arms_r = arm_rows(claims_file)
+    arms_h, arms_r, grid_r = arm_rows(claims_file)
     sections = [(cls, CLASS_TITLES[cls], *claim_rows(claims_file, cls)) for cls in CLASSES]
     sections = [s for s in sections if s[3]]
     bud_h, bud_r = budget_rows(claims_file)
     summary = tally(claims_file["claims"])
     if cost_summary(claims_file):
         summary += f". {cost_summary(claims_file)}"
-    md = (
-        f"# {t}\n\n{summary}.\n\nMean ± 95% CI half-width over seeds ([low, high] for ratios). {POWER_NOTE}\n\n"
-        f"## Results per arm\n\n{markdown_table(arms_h, arms_r)}\n"
-    )
-    tex = latex_table(arms_h, arms_r, t + ": results per arm")
-    body_html = f"<h2>Results per arm</h2>{html_table(arms_h, arms_r)}"
+    md = f"# {t}\n\n{summary}.\n\nMean ± 95% CI half-width over seeds ([low, high] for ratios). {POWER_NOTE}\n"
+    tex = "% needs \\usepackage{booktabs,tabularx,graphicx}\n"
+    body_html = ""
     for cls, name, header, rows in sections:
         md += f"\n## {name}\n\n{markdown_table(header, rows)}\n"
-        tex += "\n" + latex_table(header, rows, f"{t}: {name}")
+        tex += "\n" + latex_table(*latex_claims(header, rows), f"{t}: {name}", wide="source")
         body_html += f"<h2>{html.escape(name)}</h2>{html_claims_table(claims_file, cls)}"
     if bud_r:  # the same claims judged again at other training budgets, side by side
         md += (
@@ -353,52 +422,20 @@ def render(claims_file: dict) -> dict[str, str]:
         )
         tex += "\n" + latex_table(bud_h, bud_r, t + ": claims at several training budgets")
         body_html += f"<h2>Budget robustness</h2>{html_table(bud_h, bud_r)}"
+    grids = (
+        f"Each tuning grid is shown at the point the claims selected; the other {len(grid_r)} grid points"
+        if grid_r
+        else ""
+    )
+    md += f"\n## Results per arm\n\n{markdown_table(arms_h, arms_r)}\n"
+    tex += "\n" + latex_table(arms_h, arms_r, t + ": results per arm")
+    body_html += f"<h2>Results per arm</h2>{html_table(arms_h, arms_r)}"
+    if grid_r:
+        md += f"\n{grids} are in the HTML table and in MLflow.\n"
+        body_html += f"<details><summary>{html.escape(grids)}</summary>{html_table(arms_h, grid_r)}</details>"
     page = (
-        f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{html.escape(t)}</title>"
-        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:2em}"
-        "td,th{border:1px solid #bbb;padding:4px 8px;text-align:left;vertical-align:top}th{background:#eee}</style>"
+        f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{html.escape(t)}</title>{PAGE_STYLE}"
         f"</head><body><h1>{html.escape(t)}</h1><p>{html.escape(summary)}.</p><p>Mean ± 95% CI half-width over "
         f"seeds. {html.escape(POWER_NOTE)}</p>{body_html}</body></html>\n"
     )
     return {"md": md, "tex": tex, "html": page}
-
-
-def terminal_summary(claims_files: list[dict]) -> str:
-    """The claims of every paper as plain tables for the terminal, one per class of claim."""
-    out = []
-    scales = sorted({cf["scale"] for cf in claims_files})
-    all_claims = [c for cf in claims_files for c in cf["claims"]]
-    out.append(f"Claims (scale: {', '.join(scales)}): {tally(all_claims)}")
-    out += [f"  {cf['paper']}: {tally(cf['claims'])}" for cf in claims_files]
-    header = ["paper", "claim", "claimed", "reproduced (mean ± CI)", "verdict", "P(pass|perfect)", "cost"]
-    for cls in CLASSES:
-        rows = []
-        for cf in claims_files:
-            for c in cf["claims"]:
-                if c.get("class", "paper") != cls:
-                    continue
-                claimed = fmt_claimed(c.get("claimed")) if c.get("claimed") is not None else c["kind"]
-                budget = f" @ {fmt_budget(c).split(':')[0]}" if c.get("robustness") else ""
-                rows.append(
-                    [
-                        cf["paper"],
-                        c["id"] + budget,
-                        claimed,
-                        fmt_measured(c),
-                        c["verdict"],
-                        fmt_power(c, "perfect"),
-                        fmt_cost(c.get("cost")),
-                    ]
-                )
-        if not rows:
-            continue
-        widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
-
-        def line(r, widths=widths):
-            return "  ".join(str(x).ljust(w) for x, w in zip(r, widths))
-
-        out += ["", CLASS_TITLES[cls], line(header), line(["-" * w for w in widths])] + [line(r) for r in rows]
-    costs = [f"{cf['paper']}: {cost_summary(cf)}" for cf in claims_files if cost_summary(cf)]
-    if costs:
-        out += ["", "Compute per paper", *costs]
-    return "\n".join(out)

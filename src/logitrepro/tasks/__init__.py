@@ -1,9 +1,9 @@
 """Tasks: the registered, typed unit of work. An experiment names its task (`task:` in its
 paper config); the task named `x` is the module `logitrepro.tasks.x`, which defines `HParams`
-(a frozen dataclass, logitrepro.tasks.hparams) and `Task` (logitrepro.tasks.base.Task).
+(a frozen dataclass, logitrepro.hparams) and `Task` (logitrepro.tasks.base.Task).
 
 Adding a task is one module here and one YAML key. Modules whose names start with an
-underscore, and `base` and `hparams`, are not tasks.
+underscore, and `base`, are not tasks.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pkgutil
 from pathlib import Path
 from types import ModuleType
 
-NOT_TASKS = {"base", "hparams"}
+NOT_TASKS = {"base"}
 
 
 def known_tasks() -> list[str]:

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from logitrepro.tasks.hparams import LoopHParams, build
+from logitrepro.hparams import LoopHParams, build
 
 
 class Task:

@@ -8,11 +8,11 @@ from typing import Literal
 import torch
 
 from logitrepro.data.store import load_split
+from logitrepro.hparams import HIGHER, LOWER, NEITHER, LoopHParams, Metric, hp
 from logitrepro.kernels import cross_entropy, squared_hinge_loss
 from logitrepro.minibatches import batch_indices
 from logitrepro.models.cnn import AgarapCNN, CNNConfig
 from logitrepro.tasks.base import Task as BaseTask
-from logitrepro.tasks.hparams import LoopHParams, hp
 
 SPLITS = ("train", "val", "test")
 
@@ -30,9 +30,10 @@ class HParams(LoopHParams):
     batch_size: int = hp(128, min=1)
     svm_c: float = hp(1.0, above=0)  # loss = mean(W_out^2) + C * mean(max(0, 1 - y*o)^2)
 
-    def produces(self) -> set[str]:
-        per_split = ("loss", "acc", "acc_sign", "acc_authors", "sign_ties")
-        return super().produces() | {f"{s}_{m}" for s in ("val", "test") for m in per_split}
+    def produces(self) -> dict[str, Metric]:
+        # sign ties: how often the authors' rule has to guess, a diagnostic of the rule, not a score
+        per_split = {"loss": LOWER, "acc": HIGHER, "acc_sign": HIGHER, "acc_authors": HIGHER, "sign_ties": NEITHER}
+        return super().produces() | {f"{s}_{m}": d for s in ("val", "test") for m, d in per_split.items()}
 
 
 def l2_svm_loss(logits: torch.Tensor, target: torch.Tensor, out_weight: torch.Tensor, c: float) -> torch.Tensor:

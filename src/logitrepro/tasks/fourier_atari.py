@@ -43,11 +43,11 @@ import torch
 import torch.nn.functional as F
 
 from logitrepro.data.atari import FRAME, load_trajectories
+from logitrepro.hparams import HIGHER, LOWER, NEITHER, LoopHParams, Metric, hp
 from logitrepro.metrics.density import smoothness
 from logitrepro.minibatches import batch_indices
 from logitrepro.models.decision_transformer import BIN_OF_ACTION, BIN_ORDER, DecisionTransformer, DTConfig
 from logitrepro.tasks.base import Task as BaseTask
-from logitrepro.tasks.hparams import LoopHParams, hp
 
 SEAQUEST_RANDOM, SEAQUEST_HUMAN = 68.4, 42054.7  # the authors' table (docs/papers.md rounds them to 68 and 42055)
 TEST_EVAL_SEED_OFFSET = 100_003  # 'test' rollouts play other episodes than the 'val' ones
@@ -87,21 +87,22 @@ class HParams(LoopHParams):
             return [("n_embd", f"{self.n_embd} is not divisible by n_head ({self.n_head})")]
         return []
 
-    def produces(self) -> set[str]:
-        per_split = (
-            "action_ce",
-            "action_acc",
-            "smoothness",
-            "return_raw",
-            "return_normalised",
-            "return_raw_std",
-            "episode_steps",
-            "episodes_cut",
-        )
+    def produces(self) -> dict[str, Metric]:
+        per_split = {
+            "action_ce": LOWER,
+            "action_acc": HIGHER,
+            "smoothness": LOWER,  # the roughness of the predicted action distribution
+            "return_raw": HIGHER,
+            "return_normalised": HIGHER,
+            # how the evaluation went: the spread of returns, episode lengths, episodes cut at the step cap
+            "return_raw_std": NEITHER,
+            "episode_steps": NEITHER,
+            "episodes_cut": NEITHER,
+        }
         return (
             super().produces()
-            | {f"{s}_{m}" for s in ("val", "test") for m in per_split}
-            | {"best_return_normalised", "best_return_raw", "return_evals"}
+            | {f"{s}_{m}": d for s in ("val", "test") for m, d in per_split.items()}
+            | {"best_return_normalised": HIGHER, "best_return_raw": HIGHER, "return_evals": NEITHER}
         )
 
 

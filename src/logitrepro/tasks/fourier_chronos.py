@@ -37,11 +37,11 @@ import torch
 import torch.nn.functional as F
 
 from logitrepro.data.forecasting import COLLECTIONS, benchmark_datasets, load_collection
+from logitrepro.hparams import LOWER, LoopHParams, Metric, hp
 from logitrepro.metrics import forecast as fm
 from logitrepro.models.forecaster import Forecaster
 from logitrepro.models.gpt import GPTConfig
 from logitrepro.tasks.base import Task as BaseTask
-from logitrepro.tasks.hparams import LoopHParams, hp
 
 PAD = 0
 IGNORE = -100  # F.cross_entropy's ignore_index: no loss on padding
@@ -101,10 +101,11 @@ class HParams(LoopHParams):
         """Past values a forecast conditions on (Chronos' context_length)."""
         return self.window - self.prediction_length
 
-    def produces(self) -> set[str]:
-        out = super().produces() | {"val_ce", "test_ce", "mase_rel", "wql_rel"}
+    def produces(self) -> dict[str, Metric]:
+        # cross-entropies and forecast errors (absolute, and relative to seasonal naive): all lower
+        out = super().produces() | dict.fromkeys(("val_ce", "test_ce", "mase_rel", "wql_rel"), LOWER)
         for d in benchmark_datasets(self.eval_collections):
-            out |= {f"mase_{d}", f"wql_{d}", f"mase_rel_{d}", f"wql_rel_{d}"}
+            out |= dict.fromkeys((f"mase_{d}", f"wql_{d}", f"mase_rel_{d}", f"wql_rel_{d}"), LOWER)
         return out
 
 

@@ -34,11 +34,11 @@ import torch.nn.functional as F
 from scipy import stats as sstats
 
 from logitrepro.data.toy_densities import N_BINS, generate
+from logitrepro.hparams import LOWER, NEITHER, LoopHParams, Metric, hp
 from logitrepro.metrics.density import entropy_per_row, kl_per_row, ripple_fit, smoothness
 from logitrepro.minibatches import batch_indices
 from logitrepro.models.toy_heads import Member, ToyEnsemble
 from logitrepro.tasks.base import Task as BaseTask
-from logitrepro.tasks.hparams import LoopHParams, hp
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,16 +88,17 @@ class HParams(LoopHParams):
             if g == 0 or self.gamma_freqs is None or n in self.gamma_freqs
         ]
 
-    def produces(self) -> set[str]:
-        out = set(super().produces())
+    def produces(self) -> dict[str, Metric]:
+        out = super().produces()
         for m in self.members():
-            out |= {f"val_kl_{m.name}", f"test_kl_{m.name}", f"smoothness_{m.name}"}
-            out |= {f"train_ce_last_epoch_{m.name}", f"train_ce_gap_{m.name}"}
-            if self.ripple:
-                out.add(f"ripple_fit_{m.name}")
+            out |= dict.fromkeys((f"val_kl_{m.name}", f"test_kl_{m.name}", f"smoothness_{m.name}"), LOWER)
+            out |= dict.fromkeys((f"train_ce_last_epoch_{m.name}", f"train_ce_gap_{m.name}"), LOWER)
+            if self.ripple:  # how much of the noise a head learnt: a fit to the labels, or a fit to noise
+                out[f"ripple_fit_{m.name}"] = NEITHER
         for gamma in self.gammas:
             if len([m for m in self.members() if m.head == "fourier" and m.gamma == gamma]) >= 3:
-                out |= {f"kl_vs_freqs_rho_g{gamma:g}", f"smoothness_vs_freqs_rho_g{gamma:g}"}
+                # rank correlations with N: a trend, whose sign a claim states
+                out |= dict.fromkeys((f"kl_vs_freqs_rho_g{gamma:g}", f"smoothness_vs_freqs_rho_g{gamma:g}"), NEITHER)
         return out
 
 

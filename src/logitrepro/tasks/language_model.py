@@ -12,9 +12,9 @@ import numpy as np
 import torch
 
 from logitrepro.data.store import load_tokens, tokenizer_info
+from logitrepro.hparams import LOWER, NEITHER, LoopHParams, Metric, hp
 from logitrepro.models.gpt import GPT, GPTConfig
 from logitrepro.tasks.base import Task as BaseTask
-from logitrepro.tasks.hparams import LoopHParams, hp
 
 SPLITS = ("train", "val", "test")
 
@@ -49,12 +49,15 @@ class HParams(LoopHParams):
             problems.append(("n_codes", f"{self.n_codes} codes need a larger vocabulary than {self.vocab_size}"))
         return problems
 
-    def produces(self) -> set[str]:
+    def produces(self) -> dict[str, Metric]:
         trajectory = ("peak", "final", "growth", "early", "explosion", "mean", "rise_growth")
-        logits = {f"{k}_{m}" for k in ("max_logit", "max_logit_window") for m in trajectory}
-        capped = {"capped_fraction"} if self.attention == "softcap" else set()
-        context = {"test_ppl_unigram", "test_ppl_over_unigram"}
-        splits = {f"{s}_{m}" for s in ("val", "test") for m in ("loss", "ppl")}
+        # how large the attention logits grow: what LS-attention is said to tame, yet a claim may
+        # also say they rise (with the sequence length): each claim on them states its direction
+        logits = dict.fromkeys((f"{k}_{m}" for k in ("max_logit", "max_logit_window") for m in trajectory), NEITHER)
+        capped = {"capped_fraction": NEITHER} if self.attention == "softcap" else {}
+        # the unigram perplexity is the data's, not the model's: no side is better
+        context = {"test_ppl_unigram": NEITHER, "test_ppl_over_unigram": LOWER}
+        splits = dict.fromkeys((f"{s}_{m}" for s in ("val", "test") for m in ("loss", "ppl")), LOWER)
         return super().produces() | splits | logits | capped | context
 
 

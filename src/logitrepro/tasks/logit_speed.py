@@ -21,9 +21,9 @@ from typing import Literal
 import torch
 from torch import nn
 
+from logitrepro.hparams import HIGHER, LOWER, LoopHParams, Metric, hp
 from logitrepro.kernels import vq_scatter_logits
 from logitrepro.tasks.base import Task as BaseTask
-from logitrepro.tasks.hparams import LoopHParams, hp
 from logitrepro.timing import interleaved_medians
 
 
@@ -42,10 +42,10 @@ class HParams(LoopHParams):
             return [("n_codes", f"{self.n_codes} codes need a larger vocabulary than {self.vocab}")]
         return []
 
-    def produces(self) -> set[str]:
-        out = set(super().produces()) | {"logit_speedup_best", "output_param_reduction"}
+    def produces(self) -> dict[str, Metric]:
+        out = super().produces() | dict.fromkeys(("logit_speedup_best", "output_param_reduction"), HIGHER)
         for d in self.widths:
-            out |= {f"logit_ms_full_d{d}", f"logit_ms_vq_d{d}", f"logit_speedup_d{d}"}
+            out |= dict.fromkeys((f"logit_ms_full_d{d}", f"logit_ms_vq_d{d}"), LOWER) | {f"logit_speedup_d{d}": HIGHER}
         return out
 
 

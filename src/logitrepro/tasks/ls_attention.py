@@ -17,9 +17,9 @@ from typing import Literal
 
 import torch
 
+from logitrepro.hparams import LOWER, Metric, hp
 from logitrepro.models.gpt import GPT
 from logitrepro.tasks import language_model
-from logitrepro.tasks.hparams import hp
 from logitrepro.timing import interleaved_medians
 
 
@@ -32,10 +32,10 @@ class HParams(language_model.HParams):
     # MHSA (FlashAttention-class SDPA) runs; float32 on a CPU
     latency_dtype: Literal["float32", "bfloat16"] = "float32"
 
-    def produces(self) -> set[str]:
+    def produces(self) -> dict[str, Metric]:
         out = super().produces()
         for t in self.latency_lengths or ():
-            out |= {f"latency_ms_t{t}", f"latency_ratio_t{t}"}
+            out |= dict.fromkeys((f"latency_ms_t{t}", f"latency_ratio_t{t}"), LOWER)
         return out
 
 

@@ -23,9 +23,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from logitrepro.hparams import HIGHER, LOWER, NEITHER, Metric, hp
 from logitrepro.optim.surrogate import ArmHParams, ArmUpdate, best_drop_frac, target_loss
 from logitrepro.tasks.base import Task as BaseTask
-from logitrepro.tasks.hparams import hp
 
 EVAL_SEED_BASE = 1_000_000  # evaluation episodes never share a start with training rollouts
 CARTPOLE_GAINS = np.array([0.05, 0.1, 1.0, 0.5])  # on (x, x', theta, theta'): push right when positive
@@ -65,10 +65,12 @@ class HParams(ArmHParams):
             problems.append(("env", f"{self.env!r} has no expert; known environments: {sorted(ENVS)}"))
         return problems
 
-    def produces(self) -> set[str]:
-        per_split = ("policy_return", "imitation_loss", "expert_queries")
-        out = {f"{p}{m}" for p in ("", "val_") for m in per_split} | {"return_auc"}
-        return super().produces() | out | {"initial_imitation_loss", "objective_drop_frac", "best_drop_frac"}
+    def produces(self) -> dict[str, Metric]:
+        # the expert queries so far are the budget a cost_to_target claim measures in, not a score
+        per_split = {"policy_return": HIGHER, "imitation_loss": LOWER, "expert_queries": NEITHER}
+        out = {f"{p}{m}": d for p in ("", "val_") for m, d in per_split.items()} | {"return_auc": HIGHER}
+        progress = {"initial_imitation_loss": NEITHER, "objective_drop_frac": HIGHER, "best_drop_frac": HIGHER}
+        return super().produces() | out | progress
 
 
 def make_env(env_id: str = "CartPole-v1"):

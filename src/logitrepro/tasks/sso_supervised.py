@@ -37,6 +37,7 @@ import torch
 from torch import nn
 
 from logitrepro.data.store import load_tabular, verify
+from logitrepro.hparams import HIGHER, LOWER, NEITHER, Metric, hp
 from logitrepro.minibatches import batch_indices
 from logitrepro.models.sparse_linear import Linear, csr_rows, to_csr_tensor
 from logitrepro.optim.surrogate import (
@@ -48,7 +49,6 @@ from logitrepro.optim.surrogate import (
     target_loss,
 )
 from logitrepro.tasks.base import Task as BaseTask
-from logitrepro.tasks.hparams import hp
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,11 +75,16 @@ class HParams(ArmHParams):
             problems.append(("l_map", "an mlp has no lambda_max(X^T X) to stand for L: give the authors' l_map"))
         return problems
 
-    def produces(self) -> set[str]:
-        out = super().produces() | {"train_objective", "test_acc", "val_train_objective", "val_test_acc"}
-        out |= {"initial_objective", "objective_drop_frac", "best_drop_frac", "step_taken"}
-        full_batch = {"loss_increases", "loss_checks", "val_loss_increases", "grad_norm", "grad_norm_ratio"}
-        return out | (full_batch | {"initial_grad_norm", "val_grad_norm"} if self.batch_size is None else set())
+    def produces(self) -> dict[str, Metric]:
+        out = super().produces() | {"train_objective": LOWER, "test_acc": HIGHER}
+        out |= {"val_train_objective": LOWER, "val_test_acc": HIGHER}
+        # where the run started and the step size it took: settings and starting points, not scores
+        out |= {"initial_objective": NEITHER, "objective_drop_frac": HIGHER, "best_drop_frac": HIGHER}
+        out |= {"step_taken": NEITHER}
+        if self.batch_size is None:  # full batch: monotone descent and stationarity can be checked
+            out |= {"loss_increases": LOWER, "loss_checks": NEITHER, "val_loss_increases": LOWER}
+            out |= {"grad_norm": LOWER, "grad_norm_ratio": LOWER, "initial_grad_norm": NEITHER, "val_grad_norm": LOWER}
+        return out
 
 
 def make_model(kind: str, d_in: int, d_out: int, hidden: int = 0) -> nn.Module:

@@ -24,9 +24,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from logitrepro.hparams import HIGHER, LOWER, NEITHER, Metric, hp
 from logitrepro.kernels import cross_entropy
 from logitrepro.tasks import language_model
-from logitrepro.tasks.hparams import hp
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,10 +44,14 @@ class HParams(language_model.HParams):
             problems.append(("code_map", "a full output layer has no codes to map"))
         return problems
 
-    def produces(self) -> set[str]:
-        out = super().produces() | {"output_params", "output_params_full", "output_param_reduction"}
-        if self.head == "vq":
-            out |= {"test_ce_bound", "test_ppl_bound", "test_ce_bound_opt", "test_ppl_bound_opt"}
+    def produces(self) -> dict[str, Metric]:
+        # the full head's size is the reference a reduction is measured against
+        out = super().produces() | {"output_params": LOWER, "output_params_full": NEITHER}
+        out |= {"output_param_reduction": HIGHER}
+        if self.head == "vq":  # floors under the cross-entropy a code map allows: what a claim compares with
+            out |= dict.fromkeys(
+                ("test_ce_bound", "test_ppl_bound", "test_ce_bound_opt", "test_ppl_bound_opt"), NEITHER
+            )
         return out
 
 

@@ -6,7 +6,12 @@ task's dataclass by `build`, which checks every key's name, type and range and n
 problem, the config file, the key path and the reason. A misspelt key is an error, never a
 silent fall-back to a default.
 
-No torch here: the config loader checks every job's hyper-parameters before any job starts.
+Each dataclass also says what a run of its task reports (`produces`): every metric's name and
+which way is better, so a claim on it need not say so (the config loader fills a claim's
+`better` from here and refuses one that contradicts it).
+
+No torch and nothing else of the package here: the config loader checks every job's
+hyper-parameters before any job starts, and optimisers declare theirs with `hp` too.
 """
 
 from __future__ import annotations
@@ -16,6 +21,20 @@ import types
 import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+
+@dataclass(frozen=True)
+class Metric:
+    """What a run says about one metric it reports: which way is better ('higher', 'lower', or
+    None where neither is, as torchmetrics' `higher_is_better`: a count of steps, a run's status,
+    a diagnostic a claim may want either way), and whether the judge computes it from the runs
+    (across an experiment's arms) rather than the run itself."""
+
+    better: Literal["higher", "lower"] | None
+    by_judge: bool = False
+
+
+HIGHER, LOWER, NEITHER = Metric("higher"), Metric("lower"), Metric(None)
 
 
 class HParamsError(ValueError):
@@ -55,12 +74,19 @@ class LoopHParams:
     # other arms do on the same batch (the batches are a function of seed and step)
     loss_trace: bool = False
 
-    def produces(self) -> set[str]:
-        """The metric names a run of this task reports (claims may only read these)."""
-        out = {"status", "steps", "diverged", "loss_spikes", "instability_events", "train_s", "train_wall_s"}
+    def produces(self) -> dict[str, Metric]:
+        """The metrics a run of this task reports, by name (claims may only read these), each with
+        the way that is better. A task extends its loop's: `super().produces() | {...}`."""
+        out = {"status": NEITHER, "steps": NEITHER}  # what happened, and the budget the config set
+        # a diverged run (1) is worse than one that trained; spikes, and time, are costs
+        out |= dict.fromkeys(("diverged", "loss_spikes", "instability_events", "train_s", "train_wall_s"), LOWER)
         if self.loss_trace:  # computed by the judge across the experiment's arms (logitrepro.metrics.instability)
-            out |= {"instability_episodes", "spike_episodes"}
+            out |= dict.fromkeys(("instability_episodes", "spike_episodes"), Metric("lower", by_judge=True))
         return out
+
+    def metric_names(self) -> set[str]:
+        """The names `produces` gives, without their directions."""
+        return set(self.produces())
 
     @property
     def log_interval(self) -> int:
