@@ -87,16 +87,19 @@ def test_a_misspelt_arm_is_named_as_such_not_as_a_missing_direction(tmp_path):
 
 
 def test_the_directions_table_the_loader_reads_is_what_the_tasks_say():
-    """The loader reads logitrepro/metric_directions.py so that it imports no task; the table is
-    generated from every task's produces() and a stale one names the command that regenerates it."""
-    from logitrepro.config import render_directions, stale_directions
+    """The loader reads logitrepro.metric_directions so that it imports no task; the table is
+    generated from every task's produces(), one module per task, and a stale one names the command
+    that regenerates it."""
+    from logitrepro.config import DIRECTIONS_FOLDER, render_directions, stale_directions
     from logitrepro.metric_directions import DIRECTIONS
 
     cfg = load_config(PROJECT / "configs" / "config.yaml", root=PROJECT)
     current = cfg.metric_directions()
     assert DIRECTIONS == current, "regenerate it: python -m logitrepro metric-directions"
     assert stale_directions(cfg) == []
-    assert render_directions(current) == (PROJECT / "src" / "logitrepro" / "metric_directions.py").read_text()
+    files = render_directions(current)
+    assert {p: p.read_text() for p in files} == files
+    assert sorted(DIRECTIONS_FOLDER.glob("[!_]*.py")) == sorted(files), "a module of a task no config runs"
     flipped = {t: dict(m) for t, m in DIRECTIONS.items()}
     flipped["vq_logits"]["val_ppl"] = "higher"
     import logitrepro.metric_directions as table
@@ -108,3 +111,17 @@ def test_the_directions_table_the_loader_reads_is_what_the_tasks_say():
     finally:
         table.DIRECTIONS = saved
     assert "vq_logits.val_ppl" in line and "metric-directions" in line
+
+
+def test_a_task_the_table_does_not_know_yet_is_read_from_its_module(monkeypatch):
+    """A new task's first config loads (its claims get their direction from the task itself), so
+    that `logitrepro metric-directions` can write the task's rows; until then the table is stale."""
+    from logitrepro import metric_directions
+
+    without = {t: m for t, m in metric_directions.DIRECTIONS.items() if t != "cnn_svm"}
+    monkeypatch.setattr(metric_directions, "DIRECTIONS", without)
+    cfg = load_config(PROJECT / "configs" / "config.yaml", root=PROJECT)
+    claims = {c["id"]: c for c in cfg.papers["cnn_svm"]["claims"]}
+    assert claims["cnnsvm.mnist.gap"]["better"] == "higher"  # accuracy, from the task's produces()
+    with pytest.raises(ConfigError, match="out of date with the tasks' produces"):
+        cfg.validate_tasks()

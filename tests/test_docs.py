@@ -50,7 +50,7 @@ def yaml_of(path: str) -> dict:
 
 # (document, marker, what the code defines)
 TABLES: list[tuple[Path, str, Callable[[], list[str]]]] = [
-    (README, "papers", lambda: yaml_of("configs/config.yaml")["papers"]),
+    (DOCS / "papers.md", "papers", lambda: sorted(p.stem for p in (PROJECT / "configs" / "papers").glob("*.yaml"))),
     (README, "verdicts", lambda: list(VERDICTS)),
     (README, "claim-classes", lambda: list(CLASSES)),
     (DOCS / "claims.md", "claim-kinds", lambda: list(KINDS)),

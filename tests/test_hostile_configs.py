@@ -156,6 +156,23 @@ def test_a_paper_scale_budget_far_beyond_the_authors_is_warned_about(tmp_path, m
     )
 
 
+def test_the_authors_own_budget_is_not_warned_about_however_far_from_the_other_experiments(
+    tmp_path, monkeypatch, capsys
+):
+    """One paper may train one figure for 300 epochs and another for 80,000: a paper-scale budget
+    that is the authors' stated one is meant."""
+    monkeypatch.setattr(config, "_WARNED", set(), raising=False)
+
+    def edit(paper):
+        exp = paper["experiments"]["mnist"]
+        exp["hparams"] = dict(exp["hparams"], steps=10**6)
+        exp["authors_budget"] = {"value": 10**6, "what": "a figure trained 100x longer"}
+
+    paper_file(tmp_path, edit=edit)
+    load(tmp_path)
+    assert capsys.readouterr().err == ""
+
+
 def test_the_real_configs_load_without_a_warning_alone_or_together(monkeypatch, capsys):
     monkeypatch.setattr(config, "_WARNED", set(), raising=False)
     cfg = load_config(MAIN, root=PROJECT)  # the budget check covers every scale

@@ -396,18 +396,24 @@ def cmd_dvc_yaml(args) -> int:
 
 
 def cmd_metric_directions(args) -> int:
-    """Regenerate logitrepro/metric_directions.py from the tasks' produces() (all scales, all papers)."""
-    from logitrepro.config import DIRECTIONS_MODULE, render_directions
+    """Regenerate the directions table, one module per task in logitrepro/tasks/_directions/, from
+    the tasks' produces() (all scales, all papers)."""
+    from logitrepro.config import render_directions
 
-    text = render_directions(_config(args).metric_directions())
+    files = render_directions(_config(args).metric_directions())
+    stale = [path for path, text in files.items() if not path.exists() or path.read_text() != text]
     if args.check:
-        if DIRECTIONS_MODULE.read_text() != text:
-            print(f"{DIRECTIONS_MODULE} is out of date; regenerate it: python -m logitrepro metric-directions")
-            return 1
-        print(f"{DIRECTIONS_MODULE} is up to date")
-        return 0
-    DIRECTIONS_MODULE.write_text(text)
-    print(f"wrote {DIRECTIONS_MODULE}")
+        for path in stale:
+            print(f"{path} is out of date; regenerate it: python -m logitrepro metric-directions")
+        if not stale:
+            print("the directions table is up to date")
+        return 1 if stale else 0
+    for path in stale:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(files[path])
+        print(f"wrote {path}")
+    if not stale:
+        print("the directions table is up to date")
     return 0
 
 
@@ -723,7 +729,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_dvc_yaml)
 
     sp = with_config(
-        command("metric-directions", "write logitrepro/metric_directions.py from the tasks' produces() (or --check)")
+        command("metric-directions", "write logitrepro/tasks/_directions/ from the tasks' produces() (or --check)")
     )
     sp.add_argument("--check", action="store_true")
     sp.set_defaults(func=cmd_metric_directions)
