@@ -73,10 +73,13 @@ def test_dry_run_every_scale(scale, tmp_path):
     # 1-3 and 100-102: 3 + 63 x 6 = 381 each).
     cpu_sso = 3 * 297 + 168 + 9 + 21 + 9
     sso = {"smoke": 3 * 99 + 56 + 3 + 7 + 3, "cpu": cpu_sso, "paper": cpu_sso + 9 + 3 * 381}[scale]
-    assert runs == (cnn + 16) * seeds + 7 * fh_seeds + chronos + atari + sso
+    # grokking: perp_mlp 2 arms and collapse 3, and the transformer's 3 at smoke and paper scale, per seed
+    grokking = {"cpu": 5}.get(scale, 8) * seeds
+    assert runs == (cnn + 16) * seeds + 7 * fh_seeds + chronos + atari + sso + grokking
     # jobs: one per experiment at smoke and cpu scale (every arm, seed and grid point in it), per run at
-    # paper scale: cnn_svm 2 (1 at cpu), vq_logits 2, ls_attention 2, fourier_head 5 (+ atari), sso 7
-    per_experiment = {"smoke": 19, "cpu": 17}
+    # paper scale: cnn_svm 2 (1 at cpu), vq_logits 2, ls_attention 2, fourier_head 5 (+ atari), sso 7,
+    # grokking 3 (2 at cpu)
+    per_experiment = {"smoke": 22, "cpu": 19}
     assert jobs == per_experiment.get(scale, runs), (jobs, runs)
     assert "evaluate" not in counts  # a training job evaluates its own final checkpoint
     # LM corpora: one vocabulary for both papers at smoke scale, two at cpu (4096 and 1024) and paper
@@ -84,7 +87,7 @@ def test_dry_run_every_scale(scale, tmp_path):
     # and the forecasting series; MNIST, and Fashion-MNIST at smoke and paper scale; the Seaquest trajectories
     # at smoke and paper scale; the LIBSVM sets and the Hopper expert at paper scale.
     datasets = {"smoke": 7, "cpu": 5, "paper": 11}[scale]
-    assert (counts["prepare_dataset"], counts["tokenize"], counts["judge"]) == (datasets, {"smoke": 1}.get(scale, 2), 5)
+    assert (counts["prepare_dataset"], counts["tokenize"], counts["judge"]) == (datasets, {"smoke": 1}.get(scale, 2), 6)
     for name, at in (
         ("wikitext103", "paper"),
         ("chronos_zero_shot", "paper"),
@@ -323,13 +326,13 @@ def test_smoke_pipeline_tracks_runs_and_claims_in_mlflow(smoke_project):
     parents = [r for r in t.find_runs("claims") if "claim_id" not in r.data.tags]
     claims = [
         c
-        for paper in ("cnn_svm", "vq_logits", "ls_attention", "fourier_head", "sso")
+        for paper in ("cnn_svm", "vq_logits", "ls_attention", "fourier_head", "sso", "grokking")
         for c in json.loads((repo / "results" / "claims" / f"{paper}.json").read_text())["claims"]
     ]
     # one record per claim (budgets are its robustness row): cnn_svm 8 and 2 planted; vq_logits 9 (with
     # the CPU speed proxy); ls_attention 13; fourier_head: gaussian (6), chronos (3), atari (3); sso:
-    # breast_cancer (8), cartpole (4)
-    assert len(claims) == 10 + 9 + 13 + (6 + 3 + 3) + (8 + 4)
+    # breast_cancer (8), cartpole (4); grokking 13
+    assert len(claims) == 10 + 9 + 13 + (6 + 3 + 3) + (8 + 4) + 13
     assert sorted((r.data.tags["claim_id"], r.data.tags["verdict"]) for r in claim_runs) == sorted(
         (c["id"], c["verdict"]) for c in claims
     )
@@ -341,7 +344,9 @@ def test_smoke_pipeline_tracks_runs_and_claims_in_mlflow(smoke_project):
     assert not cnn.data.params and cnn.info.run_name == f"{cnn.data.tags['verdict']} · {cnn.data.tags['claim_id']}"
     assert "core_s" in cnn.data.metrics
     # judging identical inputs again adds nothing to the history
-    files = [f"results/claims/{p}.json" for p in ("sso", "cnn_svm", "vq_logits", "ls_attention", "fourier_head")]
+    files = [
+        f"results/claims/{p}.json" for p in ("sso", "cnn_svm", "vq_logits", "ls_attention", "fourier_head", "grokking")
+    ]
     run([sys.executable, "-m", "logitrepro", "record-claims", "--claims", *files], repo)
     assert len(t.find_runs("claims")) == len(claim_runs) + len(parents)
     assert t.client.get_experiment_by_name("cnn_svm").tags["mlflow.note.content"].count("arxiv.org") == 1
@@ -391,13 +396,14 @@ def test_a_config_change_reruns_the_jobs_it_touches_and_everything_after(smoke_p
     # cnn_svm 2 seeds (with the planted arms); one seed each: vq_logits (6 arms, 2 timed layers),
     # ls_attention (lm and lengths, 4 arms each), fourier_head (gaussian at 500 and 20 epochs, chronos 2,
     # atari 2), sso (breast cancer: SGD at 1/L and 7 families over 7 steps, each point on seed 0 and the
-    # held-out seed 100: 1 + 49 x 2; cartpole: SLS, m = 5, 20)
-    assert runs == 2 * 6 + 8 + (4 + 4) + (2 + 2 + 2) + (1 + 49 * 2) + 3
+    # held-out seed 100: 1 + 49 x 2; cartpole: SLS, m = 5, 20), grokking (its seed 42: perp_mlp 2 arms,
+    # collapse 3, perp_transformer 3)
+    assert runs == 2 * 6 + 8 + (4 + 4) + (2 + 2 + 2) + (1 + 49 * 2) + 3 + 8
     # one job per experiment: cnn_svm 2 (the planted arms in mnist's), vq_logits 2, ls_attention 2,
-    # fourier_head 3 (gaussian, chronos, atari), sso 2
-    assert jobs == 2 + 2 + 2 + 3 + 2
+    # fourier_head 3 (gaussian, chronos, atari), sso 2, grokking 3
+    assert jobs == 2 + 2 + 2 + 3 + 2 + 3
     rest = {k: v for k, v in counts.items() if not k.startswith("train__")}
-    rest_jobs = {"judge": 5, "verdict_metrics": 5, "tables": 5, "plots": 5, "claims_history": 1, "all": 1}
+    rest_jobs = {"judge": 6, "verdict_metrics": 6, "tables": 6, "plots": 6, "claims_history": 1, "all": 1}
     assert rest == {**rest_jobs, "total": jobs + sum(rest_jobs.values())}, p.stdout[-2000:]
 
 
