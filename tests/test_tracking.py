@@ -191,3 +191,17 @@ def test_a_run_recorded_after_training_keeps_its_times_its_commit_and_no_checkpo
     parents = {t.client.get_run(i).data.tags["mlflow.parentRunId"] for i in ids.values()}
     (arm,) = [t.client.get_run(p) for p in parents]
     assert arm.info.run_name == "mnist-svm" and arm.data.tags["arm_group"] == "mnist/svm"
+
+
+def test_a_run_stamped_by_the_training_command_is_recorded_at_those_times_whatever_its_file_times(tmp_path):
+    from datetime import datetime
+
+    from tests.test_tracking_recovery import finished_run
+
+    t = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "mlruns")
+    ev = finished_run(tmp_path / "seed0")
+    run = RunDir(ev["run_dir"])  # copied or checked out just now: its file times say nothing
+    run.write_info({**run.read_info(), "started": "2026-12-05T06:00:00+00:00", "ended": "2026-12-05T06:02:00+00:00"})
+    recorded = t.client.get_run(t.record_runs([ev])[ev["run_dir"]])
+    assert recorded.info.start_time == int(1000 * datetime.fromisoformat("2026-12-05T06:00:00+00:00").timestamp())
+    assert recorded.info.end_time - recorded.info.start_time == 120_000

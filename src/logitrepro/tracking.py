@@ -35,6 +35,7 @@ from typing import Any
 from filelock import FileLock
 
 from logitrepro.files import read_json
+from logitrepro.run_times import training_times
 from logitrepro.runs import RunDir
 
 CLAIMS_EXPERIMENT = "claims"
@@ -347,17 +348,6 @@ def flatten(d: dict, prefix: str = "") -> dict[str, Any]:
         else:
             out[key] = v
     return out
-
-
-def training_times(run: RunDir, info: dict) -> tuple[int, int]:
-    """When a finished run trained, in ms since the epoch: it ended when its run.json was last
-    written (train.py writes it at the end of training, and nothing after), and started its
-    training wall time (every attempt's, summed) before that. A run without a run.json ended
-    when its history did."""
-    last = run.info if run.info.exists() else run.history
-    end_s = last.stat().st_mtime if last.exists() else time.time()
-    wall_s = info.get("train_wall_s") or sum(a.get("wall_s", 0.0) for a in info.get("attempts", ()))
-    return int(1000 * (end_s - (wall_s or 0.0))), int(1000 * end_s)
 
 
 class Tracker:
