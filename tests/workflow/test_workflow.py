@@ -85,6 +85,7 @@ def test_dry_run_every_scale(scale, tmp_path):
     # at smoke and paper scale; the LIBSVM sets and the Hopper expert at paper scale.
     datasets = {"smoke": 7, "cpu": 5, "paper": 11}[scale]
     assert (counts["prepare_dataset"], counts["tokenize"], counts["judge"]) == (datasets, {"smoke": 1}.get(scale, 2), 5)
+    assert counts["board"] == 1  # the default target makes every paper claim's page too
     for name, at in (
         ("wikitext103", "paper"),
         ("chronos_zero_shot", "paper"),
@@ -300,6 +301,9 @@ def test_snakemake_report_embeds_tables_and_plots(smoke_project):
     snakemake("--report", "results/report.html", cwd=repo)
     page = (repo / "results" / "report.html").read_text()
     assert "cnn_svm_curves.png" in page and "cnn_svm.html" in page
+    # the front page's first words send the reader to every paper claim on one page, in the report
+    assert "Start here:" in page and "showResultInfo(&#x27;results%2Ftables%2Findex.html&#x27;)" in page
+    assert (repo / "results" / "tables" / "index.html").exists()  # dvc repro made it (the board stage)
 
 
 def test_smoke_pipeline_tracks_runs_and_claims_in_mlflow(smoke_project):
@@ -397,7 +401,7 @@ def test_a_config_change_reruns_the_jobs_it_touches_and_everything_after(smoke_p
     # fourier_head 3 (gaussian, chronos, atari), sso 2
     assert jobs == 2 + 2 + 2 + 3 + 2
     rest = {k: v for k, v in counts.items() if not k.startswith("train__")}
-    rest_jobs = {"judge": 5, "verdict_metrics": 5, "tables": 5, "plots": 5, "claims_history": 1, "all": 1}
+    rest_jobs = {"judge": 5, "verdict_metrics": 5, "tables": 5, "plots": 5, "board": 1, "claims_history": 1, "all": 1}
     assert rest == {**rest_jobs, "total": jobs + sum(rest_jobs.values())}, p.stdout[-2000:]
 
 
