@@ -49,11 +49,13 @@ data-sources: $(VENV)/.installed
 	$(PY) -m logitrepro.data.offline --copies $(OFFLINE_COPIES)
 
 # First the results put in order (timestamps a checkout scrambled, what was made from deleted
-# runs: logitrepro settle), which Snakemake itself only checks; last, the verdicts beside the
-# committed reference of the scale (reference/<scale>/): a difference is information, it exits 0,
-# so make run fails only when the pipeline does.
+# runs: logitrepro settle), which Snakemake itself only checks; then the judged claims recorded in
+# dvc.lock and the DVC cache, not the checkpoints (a commit of dvc.lock is a revision
+# `logitrepro diff` reads); last, the verdicts beside the committed reference of the scale
+# (reference/<scale>/). Both exit 0 whatever they find, so make run fails only when the pipeline does.
 run: setup
 	$(PY) -m logitrepro settle && snakemake --cores $(CORES)
+	$(PY) -m logitrepro lock-claims
 	$(PY) -m logitrepro compare-reference
 
 smoke: setup

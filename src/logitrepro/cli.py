@@ -459,6 +459,15 @@ def cmd_compare_reference(args) -> int:
     return 0
 
 
+def cmd_lock_claims(args) -> int:
+    """The judged claims into dvc.lock and the DVC cache (not the runs): what to commit, or why not."""
+    from logitrepro.dvc_record import record_claims, recorded_stages
+
+    _, message = record_claims(recorded_stages(_config(args)))
+    print(message)
+    return 0  # a run that succeeded stays a success without DVC
+
+
 def cmd_verdict_metrics(args) -> int:
     from logitrepro.files import read_json
     from logitrepro.repair import JUDGE_AGAIN
@@ -639,6 +648,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--claims-dir", default="results/claims", help="where the claims files are (default %(default)s)")
     sp.add_argument("--reference", help="a folder of reference verdicts (default: reference/<the run's scale>)")
     sp.set_defaults(func=cmd_compare_reference)
+
+    sp = with_config(
+        command("lock-claims", "record the judged claims in dvc.lock and the DVC cache (how make run ends)")
+    )
+    sp.set_defaults(func=cmd_lock_claims)
 
     sp = command("reference", "write the reference verdicts of a scale from a finished run's claims")
     sp.add_argument("--claims-dir", default="results/claims")
