@@ -22,6 +22,7 @@ from logitrepro.claims.kinds import CLASS_TITLES, CLASSES, kind
 from logitrepro.claims.power import expected_by_chance
 from logitrepro.claims.words import decimals_for, fmt_num
 from logitrepro.costs import fmt_cost
+from logitrepro.report.latex import PREAMBLE, breakable, latex_table
 from logitrepro.verdicts import NOT_CHECKED, VERDICTS
 
 
@@ -325,42 +326,11 @@ def tally(claims: list[dict]) -> str:
     return text
 
 
-LATEX_SYMBOLS = (
-    ("±", r"$\pm$"),
-    ("≥", r"$\geq$"),
-    ("–", "--"),
-    ("→", r"$\to$"),
-    ("∞", r"$\infty$"),
-    ("×", r"$\times$"),
-    ("−", "$-$"),
-    ("∈", r"$\in$"),
-)
-
-
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     def cell(s) -> str:  # a | inside a cell would end it
         return str(s).replace("|", "\\|")
 
     return tabulate([[cell(c) for c in r] for r in rows], headers=[cell(h) for h in header], tablefmt="github")
-
-
-def latex_table(header: list[str], rows: list[list[str]], caption: str, wide: str | None = None) -> str:
-    """A booktabs table in a float, \\small and never wider than the text: `wide` names the column
-    that wraps (a tabularx X column), else the table shrinks to the text width where it is wider.
-    tabulate escapes LaTeX's special characters, the symbols with no ASCII form become math.
-    Needs booktabs, tabularx and graphicx."""
-    body = tabulate(rows, headers=header, tablefmt="latex_booktabs")
-    # the caption escaped the same way: the one cell of a one-cell table
-    caption = tabulate([[caption]], tablefmt="latex_booktabs").splitlines()[2].strip().removesuffix("\\\\").strip()
-    for symbol, macro in LATEX_SYMBOLS:
-        body, caption = body.replace(symbol, macro), caption.replace(symbol, macro)
-    begin, rest = body.split("\n", 1)
-    if wide is not None:
-        spec = "".join("X" if h == wide else "l" for h in header)
-        body = f"\\begin{{tabularx}}{{\\linewidth}}{{{spec}}}\n" + rest.replace("\\end{tabular}", "\\end{tabularx}")
-    else:  # shrink, never enlarge: \width is the table's natural width inside \resizebox
-        body = f"\\resizebox{{\\ifdim\\width>\\linewidth\\linewidth\\else\\width\\fi}}{{!}}{{%\n{body}}}"
-    return f"\\begin{{table}}[ht]\n\\centering\n\\small\n\\caption{{{caption}}}\n{body}\n\\end{{table}}\n"
 
 
 def html_table(header: list[str], rows: list[list[str]]) -> str:
@@ -382,17 +352,28 @@ POWER_NOTE = (
 )
 
 
-# the claims' columns a printed page has room for; the rest is in the Markdown and HTML tables
-LATEX_CLAIM_COLUMNS = ("claim", "source", "claimed", "reproduced (mean ± 95% CI)", "ours − claimed", "verdict")
+# the claims' columns a printed page has room for (the rest is in the Markdown and HTML tables):
+# the claim with its source under it, wrapping, beside its numbers and verdict
+LATEX_CLAIM_HEADER = ["claim (source)", "claimed", "ours (95% CI)", "ours − claimed", "verdict"]
+LATEX_CLAIM_WRAP = {"claim (source)": 1.3, "verdict": 0.7}
 
 
 def latex_claims(header: list[str], rows: list[list[str]]) -> tuple[list[str], list[list[str]]]:
-    keep = [header.index(h) for h in LATEX_CLAIM_COLUMNS]
-    at = LATEX_CLAIM_COLUMNS.index("verdict")
-    cut = [[r[i] for i in keep] for r in rows]
-    for r in cut:  # the command that checks it is in the Markdown and HTML
-        r[at] = r[at].split(" (check with")[0]
-    return list(LATEX_CLAIM_COLUMNS), cut
+    at = {h: header.index(h) for h in ("claim", "source", "claimed", "reproduced (mean ± 95% CI)", "ours − claimed")}
+    cut = []
+    for r in rows:
+        source = r[at["source"]]
+        verdict = r[header.index("verdict")].split(" (check with")[0]  # the command is in the Markdown and HTML
+        cut.append(
+            [
+                breakable(r[at["claim"]]) + (f"\n({breakable(source)})" if source else ""),
+                r[at["claimed"]],
+                r[at["reproduced (mean ± 95% CI)"]],
+                r[at["ours − claimed"]],
+                verdict,
+            ]
+        )
+    return LATEX_CLAIM_HEADER, cut
 
 
 def render(claims_file: dict) -> dict[str, str]:
@@ -408,11 +389,11 @@ def render(claims_file: dict) -> dict[str, str]:
     if cost_summary(claims_file):
         summary += f". {cost_summary(claims_file)}"
     md = f"# {t}\n\n{summary}.\n\nMean ± 95% CI half-width over seeds ([low, high] for ratios). {POWER_NOTE}\n"
-    tex = "% needs \\usepackage{booktabs,tabularx,graphicx}\n"
+    tex = PREAMBLE
     body_html = ""
     for cls, name, header, rows in sections:
         md += f"\n## {name}\n\n{markdown_table(header, rows)}\n"
-        tex += "\n" + latex_table(*latex_claims(header, rows), f"{t}: {name}", wide="source")
+        tex += "\n" + latex_table(*latex_claims(header, rows), f"{t}: {name}", wrap=LATEX_CLAIM_WRAP)
         body_html += f"<h2>{html.escape(name)}</h2>{html_claims_table(claims_file, cls)}"
     if bud_r:  # the same claims judged again at other training budgets, side by side
         md += (
