@@ -64,11 +64,14 @@ def record_claims(stages: list[str], root: str | Path = ".") -> tuple[bool, str]
     wanted = [s for s in stages if s in declared]
     if not wanted:
         return False, "Claims not recorded for `logitrepro diff <git revision>`: dvc.yaml declares none of their stages"
+    # a stage with an output missing (a paper this run left out, or an older run's results) cannot
+    # be committed: the others are, and it is named
+    incomplete = [s for s in wanted if any(not (root / o).exists() for o in _out_paths(declared[s]))]
+    wanted = [s for s in wanted if s not in incomplete]
+    left_out = f"{', '.join(incomplete)} left out: outputs missing (not made by this run)" if incomplete else ""
+    if not wanted:
+        return False, f"Claims not recorded in dvc.lock: {left_out}"
     outs = [o for s in wanted for o in _out_paths(declared[s])]
-    missing = [o for o in outs if not (root / o).exists()]
-    if missing:
-        shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
-        return False, f"Claims not recorded in dvc.lock: {shown} not made (a paper left out of this run?)"
     kept = _mtimes(root, outs)
     env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
     try:
@@ -92,7 +95,8 @@ def record_claims(stages: list[str], root: str | Path = ".") -> tuple[bool, str]
         lines = (p.stderr or p.stdout).strip().splitlines()
         why = next((x for x in lines if x.startswith("ERROR")), lines[-1] if lines else f"exit {p.returncode}")
         return False, f"Claims not recorded in dvc.lock: `dvc commit` failed: {why}"
+    recorded = ", ".join(wanted) + "; not the runs' checkpoints" + (f"; {left_out}" if left_out else "")
     return True, (
-        f"Claims recorded in dvc.lock and the DVC cache ({len(wanted)} stages, not the runs' checkpoints). "
+        f"Claims recorded in dvc.lock and the DVC cache ({recorded}). "
         "Commit dvc.lock with this code (git add dvc.lock) and `logitrepro diff <that commit>` reads these claims"
     )

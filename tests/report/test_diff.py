@@ -208,15 +208,16 @@ def test_make_run_records_its_claims_so_that_a_committed_revision_can_be_diffed(
         "  p_runs:\n    cmd: train\n    outs:\n    - results/runs/p:\n        persist: true\n"
         "  p:\n    cmd: judge\n    deps:\n    - results/runs/p\n"
         "    outs:\n    - results/claims/p.json\n    - results/tables/p.md\n"
+        "  board:\n    cmd: board\n    deps:\n    - results/claims/p.json\n    outs:\n    - results/tables/index.md\n"
     )
     (repo / ".gitignore").write_text("/results/\n")
     for tag, values in (("v1", [0.90, 0.91, 0.92]), ("v2", [0.70, 0.71, 0.72])):
         made_by_make_run(repo, values)
         table = repo / "results" / "tables" / "p.md"
         os.utime(table, ns=(2_000_000_000 * 10**9,) * 2)  # made after its claims: Snakemake's order
-        recorded, message = record_claims(["p", "board"], repo)  # a stage dvc.yaml does not declare is skipped
+        recorded, message = record_claims(["p", "board", "history"], repo)  # history: not in dvc.yaml
         assert recorded, message
-        assert "git add dvc.lock" in message
+        assert "git add dvc.lock" in message and "board left out: outputs missing" in message
         assert table.stat().st_mtime_ns == 2_000_000_000 * 10**9  # kept: no job runs again
         sh("git", "add", "-A")
         sh("git", "commit", "-qm", tag)
