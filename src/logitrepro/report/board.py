@@ -213,6 +213,15 @@ def index_rows(claims_files: list[dict]) -> list[tuple[dict, list[str]]]:
     return rows
 
 
+def breakable_html(text: str) -> str:
+    """Escaped text that may break after . _ / , where it must: claim ids and the authors' file
+    paths in a source have no spaces, and the longest would set the page's width."""
+    out = html.escape(text)
+    for ch in "._/,":
+        out = out.replace(ch, ch + "<wbr>")
+    return out
+
+
 def render_index(claims_files: list[dict]) -> dict[str, str]:
     """{'md': ..., 'html': ...}: every paper claim of every paper on one board."""
     rows = index_rows(claims_files)
@@ -229,9 +238,14 @@ def render_index(claims_files: list[dict]) -> dict[str, str]:
     for c, r in rows:
         cells = [html.escape(x) for x in r]
         cells[0] = f"<a href='{html.escape(r[0])}.html'>{cells[0]}</a>"
-        cells[1] = f"<span title='{html.escape(c['statement'])}'>{cells[1]}</span>"
+        cells[1] = f"<span title='{html.escape(c['statement'])}'>{breakable_html(r[1])}</span>"
+        cells[2] = breakable_html(r[2])
         cells[-1] = verdict_html(c["verdict"])
-        body += "<tr>" + "".join(f"<td>{x}</td>" for x in cells) + "</tr>\n"
+        # ours and the difference on one line: the source and the test in words wrap
+        body += "<tr>" + "".join(
+            f"<td class='n'>{x}</td>" if i in (4, 5) else f"<td>{x}</td>" for i, x in enumerate(cells)
+        )
+        body += "</tr>\n"
     page = (
         f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>Every paper claim ({html.escape(scales)})"
         f"</title>{PAGE_STYLE}</head><body><h1>Every paper claim (scale {html.escape(scales)})</h1>"

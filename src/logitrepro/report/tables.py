@@ -96,9 +96,12 @@ def fmt_budget(c: dict) -> str:
 
 def short_test(claim: dict) -> str:
     """The test without its justification: the statistic and its region ("ratio in [0.945,
-    0.985]", "headline beats headline"); the reason for the region is in the tables."""
+    0.985]", "headline beats headline", "ratio ≤ 1" for a region open on one side, which the
+    reasons write "[-∞, 1]"); the reason for the region is in the tables."""
     text = kind(claim["kind"]).describe(claim)
-    return re.split(r" \(|;|, one interval", text, maxsplit=1)[0].strip()
+    text = re.split(r" \(|;|, one interval", text, maxsplit=1)[0].strip()
+    text = re.sub(r" in \[-∞, ([^\],]+)\]", r" ≤ \1", text)
+    return re.sub(r" in \[([^\],]+), ∞\]", r" ≥ \1", text)
 
 
 def fmt_claimed_value(claim: dict) -> str:
@@ -130,7 +133,7 @@ PAGE_STYLE = (
     "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:2em}"
     "td,th{border:1px solid #bbb;padding:4px 8px;text-align:left;vertical-align:top}th{background:#eee}"
     ".v{font-weight:bold;white-space:nowrap}.v-reproduced{color:#176b2c}.v-not-reproduced{color:#b00020}"
-    ".v-inconclusive{color:#8a5a00}.v-not-checked{color:#777}</style>"
+    ".v-inconclusive{color:#8a5a00}.v-not-checked{color:#777}.n{white-space:nowrap}</style>"
 )
 
 
