@@ -26,6 +26,7 @@ from logitrepro.claims.kinds import CLASS_TITLES, CLASSES
 from logitrepro.costs import fmt_cost
 from logitrepro.report.tables import (
     PAGE_STYLE,
+    breakable_html,
     fmt_claimed_value,
     fmt_difference,
     fmt_measured,
@@ -211,15 +212,6 @@ def index_rows(claims_files: list[dict]) -> list[tuple[dict, list[str]]]:
                 )
             )
     return rows
-
-
-def breakable_html(text: str) -> str:
-    """Escaped text that may break after . _ / , where it must: claim ids and the authors' file
-    paths in a source have no spaces, and the longest would set the page's width."""
-    out = html.escape(text)
-    for ch in "._/,":
-        out = out.replace(ch, ch + "<wbr>")
-    return out
 
 
 def render_index(claims_files: list[dict]) -> dict[str, str]:

@@ -133,7 +133,7 @@ PAGE_STYLE = (
     "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:2em}"
     "td,th{border:1px solid #bbb;padding:4px 8px;text-align:left;vertical-align:top}th{background:#eee}"
     ".v{font-weight:bold;white-space:nowrap}.v-reproduced{color:#176b2c}.v-not-reproduced{color:#b00020}"
-    ".v-inconclusive{color:#8a5a00}.v-not-checked{color:#777}.n{white-space:nowrap}</style>"
+    ".v-inconclusive{color:#8a5a00}.v-not-checked{color:#777}.n{white-space:nowrap}.w{min-width:14em}</style>"
 )
 
 
@@ -250,6 +250,9 @@ def claim_rows(claims_file: dict, cls: str | None = None) -> tuple[list[str], li
     return CLAIM_HEADER, rows
 
 
+RUN_LINKS_SHOWN = 12
+
+
 def run_links(claims_file: dict, claim: dict) -> str:
     """HTML: a link to each MLflow run the claim read, and the command that reruns them."""
     arms = set(claim.get("reads") or ())
@@ -262,20 +265,55 @@ def run_links(claims_file: dict, claim: dict) -> str:
         if ml and r.get("mlflow_run_id")
     ]
     out = " ".join(links) if links else html.escape(f"{len(runs)} runs (not tracked in MLflow)")
+    if len(links) > RUN_LINKS_SHOWN:  # a tuning grid's claim reads hundreds: folded, not a column of them
+        out = f"<details><summary>{len(links)} runs in MLflow</summary>{out}</details>"
     if claim.get("rerun"):
         out += f"<br>rerun: <code>{html.escape(claim['rerun'])}</code>"
     return out
+
+
+def breakable_html(text: str) -> str:
+    """Escaped text that may break after . _ / , where it must: claim ids and the authors' file
+    paths in a source have no spaces, and the longest would set the page's width."""
+    out = html.escape(text)
+    for ch in "._/,":
+        out = out.replace(ch, ch + "<wbr>")
+    return out
+
+
+# The claims table's running text gets a readable width (the page scrolls sideways rather than
+# squeeze a statement to a word a line); its numbers stay on one line.
+HTML_CLASSES = {
+    **dict.fromkeys(("statement", "source", "test", "why", "runs"), "w"),
+    **dict.fromkeys(("claimed", "reproduced (mean ± 95% CI)", "ours − claimed", "cost"), "n"),
+}
+
+
+def html_grid(header: list[str], cells: list[list[str]], classes: dict[str, str]) -> str:
+    """An HTML table of cells already escaped, each column's cells of its class in PAGE_STYLE."""
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>"
+        + "".join(f"<td class='{classes[h]}'>{c}</td>" if h in classes else f"<td>{c}</td>" for h, c in zip(header, r))
+        + "</tr>\n"
+        for r in cells
+    )
+    return f"<table>\n<thead>\n<tr>{head}</tr>\n</thead>\n<tbody>\n{body}</tbody>\n</table>"
 
 
 def html_claims_table(claims_file: dict, cls: str) -> str:
     """The claims of one class with, per row, its runs in MLflow and the command that reruns them."""
     header, rows = claim_rows(claims_file, cls)
     claims = [c for c in claims_file["claims"] if c.get("class", "paper") == cls]
-    cells = [[html.escape(str(x)) for x in row] + [run_links(claims_file, c)] for row, c in zip(rows, claims)]
+    cells = [
+        [breakable_html(str(x)) if h in ("claim", "source") else html.escape(str(x)) for h, x in zip(header, row)]
+        + [run_links(claims_file, c)]
+        for row, c in zip(rows, claims)
+    ]
     at = header.index("verdict")
     for row, c in zip(cells, claims):
         row[at] = verdict_html(c["verdict"]) + row[at][len(html.escape(c["verdict"])) :]  # and "(check with ...)"
-    return tabulate(cells, headers=[*header, "runs"], tablefmt="unsafehtml")
+    return html_grid([*header, "runs"], cells, HTML_CLASSES)
 
 
 def cost_summary(claims_file: dict) -> str:
