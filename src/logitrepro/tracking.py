@@ -104,8 +104,10 @@ def arm_name(spec: dict) -> str:
 
 
 def claim_run_name(verdict: str, claim_id: str) -> str:
-    """A claim's run is named by its verdict first: the board reads at first sight."""
-    return f"{verdict} · {claim_id}"
+    """A claim's run is named by its verdict first: the board reads at first sight. "not checked
+    at this scale" is cut to "not checked", or the UI's name column shows no claim id after it (the
+    verdict tag keeps the whole words)."""
+    return f"{'not checked' if verdict.startswith('not checked') else verdict} · {claim_id}"
 
 
 def rounded(value: float, digits: int = SIGNIFICANT) -> float:
@@ -427,15 +429,19 @@ class Tracker:
         )
         return run.info.run_id
 
-    def arm_run(self, spec: dict) -> str:
+    def arm_run(self, spec: dict, times: tuple[int, int] | None = None) -> str:
         """The run of an arm (found, or made closed), parent of its seeds' runs: the UI's default
-        view of a paper's experiment lists an arm per row and folds its seeds under it."""
+        view of a paper's experiment lists an arm per row and folds its seeds under it. `times`: a
+        seed's training start and end (ms), recorded after training; the arm's run then starts at
+        its first recorded seed's start and ends at its latest seed's end, not when it was recorded."""
         exp_id = self.experiment_id(spec["paper"])
         group = f"{spec['experiment']}/{spec['arm']}"
 
         def get_or_create() -> str:  # in one locked call: parallel jobs of one arm make one parent
             found = self.client.search_runs([exp_id], f"tags.arm_group = '{group}'", max_results=1)
             if found:
+                if times is not None and (found[0].info.end_time or 0) < times[1]:
+                    self.client.set_terminated(found[0].info.run_id, "FINISHED", end_time=times[1])
                 return found[0].info.run_id
             tags = {
                 "arm_group": group,
@@ -445,8 +451,9 @@ class Tracker:
                 "scale": spec["scale"],
                 NOTE: f"The seeds of arm {spec['arm']} of experiment {spec['experiment']}: expand the row.",
             }
-            run = self.client.create_run(exp_id, run_name=arm_name(spec), tags=tags)
-            self.client.set_terminated(run.info.run_id, "FINISHED")
+            start, end = times if times is not None else (None, None)
+            run = self.client.create_run(exp_id, run_name=arm_name(spec), tags=tags, start_time=start)
+            self.client.set_terminated(run.info.run_id, "FINISHED", end_time=end)
             return run.info.run_id
 
         return self._call(get_or_create)
@@ -611,11 +618,11 @@ class Tracker:
         status = metrics.get("status", "")
         tags = {
             **run_tags(spec, info.get("data_checksum", ""), info.get("git_commit", "")),
-            PARENT: self.arm_run(spec),
             "content": content,
             "status": status,
         }
         start, end = training_times(run, info)
+        tags[PARENT] = self.arm_run(spec, (start, end))
         run_id = self.start_run(spec["paper"], run_name(spec), tags, start_time=start)
         curve = [
             # a row's time: the start plus the training time spent by then (what the UI's
