@@ -56,8 +56,10 @@ CLAIM_COLUMNS = (
     "tags.`paper`",
     "tags.`claim_id`",
 )
+# The UI renders a description as Markdown with HTML: "<verdict>" would vanish as an unknown tag
 CLAIMS_DESCRIPTION = (
-    "The judged claims: a run per claim, named '<verdict> · <claim id>' (sort by name to group them by "
+    "The judged claims: a run per claim, named by its verdict, then its id ('reproduced · fh.toy.gaussian'; "
+    "sort by name to group them by "
     "verdict), under a parent run per pipeline invocation. Numbers are rounded to 4 significant digits; "
     "the statement, reason and rerun command are in each run's description and tags."
 )

@@ -114,6 +114,7 @@ def test_counts_every_seed_agrees_on_print_whole():
 def test_paths_and_intervals_print_as_written_never_as_style_tags():
     text = terminal_summary([claims_file()], tables_dir="/tmp/[bold]results/tables")
     assert "Tables: /tmp/[bold]results/tables/" in text
+    assert "snakemake" not in text.split("Tables:")[1]  # the board is made by every run: no command to make it
 
 
 def test_the_index_keeps_numbers_on_one_line_and_words_a_one_sided_test_as_a_bound():

@@ -302,7 +302,7 @@ def test_snakemake_report_embeds_tables_and_plots(smoke_project):
     page = (repo / "results" / "report.html").read_text()
     assert "cnn_svm_curves.png" in page and "cnn_svm.html" in page
     # the front page's first words send the reader to every paper claim on one page, in the report
-    assert "Start here:" in page and "showResultInfo(&#x27;results%2Ftables%2Findex.html&#x27;)" in page
+    assert "Start here:" in page and "showResultInfo('results/tables/index.html')\\\">index.html</a>" in page
     assert (repo / "results" / "tables" / "index.html").exists()  # dvc repro made it (the board stage)
 
 

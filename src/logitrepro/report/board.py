@@ -177,9 +177,7 @@ def terminal_summary(
     if NOT_CHECKED in fold and any(c["verdict"] == NOT_CHECKED for c in all_claims):
         console.print("Claims not checked at this scale: logitrepro show --verdict not-checked")
     if tables_dir:
-        console.print(
-            f"Tables: {tables_dir}/ (index.html: every paper claim on one page; snakemake {tables_dir}/index.html)"
-        )
+        console.print(f"Tables: {tables_dir}/ (index.html: every paper claim on one page)")
     console.print(f"Claims view: {claims_view}" if claims_view else "Browse runs: mlflow ui", soft_wrap=True)
     # rich pads every line to the full width: trailing blanks only get in the way of a copy
     return "\n".join(line.rstrip() for line in buf.getvalue().rstrip("\n").splitlines())
