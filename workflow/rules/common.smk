@@ -202,7 +202,7 @@ def paper_outputs(paper):
     ]
 
 
-# Every paper claim of every paper on one page (rule board): the page a reader starts from
+# Every paper claim of every paper on one page, made by the board rule; the page a reader starts from
 BOARD = [f"{RESULTS}/tables/index.md", f"{RESULTS}/tables/index.html"]
 
 
