@@ -17,7 +17,7 @@ export XDG_CACHE_HOME := $(CURDIR)/.snakemake/cache
 endif
 endif
 
-.PHONY: setup data-sources run smoke lint format test test-all test-cluster browser bench dvc-yaml clean-results help
+.PHONY: setup data-sources run smoke lint format test test-all test-cluster browser latex bench dvc-yaml clean-results help
 
 help:
 	@echo "make run      install, then run every paper at the default scale (configs/config.yaml)"
@@ -25,7 +25,7 @@ help:
 	@echo "make lint     ruff (lint + format check) on the Python, snakefmt on the rule files"
 	@echo "make format   rewrite the code the way make lint wants it"
 	@echo "make smoke    the whole pipeline at the smoke scale (seconds per job)"
-	@echo "make test-all the fast and the slow tests"
+	@echo "make test-all the fast and the slow tests (installs chromium and pdflatex with apt-get: make browser, make latex)"
 	@echo "make test-cluster  the smoke pipeline on a one-node SLURM cluster and MLflow server here (root)"
 	@echo "make bench    kernel benchmarks on this machine (CSV in benchmarks/results/)"
 
@@ -49,11 +49,13 @@ data-sources: $(VENV)/.installed
 	$(PY) -m logitrepro.data.offline --copies $(OFFLINE_COPIES)
 
 # First the results put in order (timestamps a checkout scrambled, what was made from deleted
-# runs: logitrepro settle), which Snakemake itself only checks; last, the verdicts beside the
-# committed reference of the scale (reference/<scale>/): a difference is information, it exits 0,
-# so make run fails only when the pipeline does.
+# runs: logitrepro settle), which Snakemake itself only checks; then the judged claims recorded in
+# dvc.lock and the DVC cache, not the checkpoints (a commit of dvc.lock is a revision
+# `logitrepro diff` reads); last, the verdicts beside the committed reference of the scale
+# (reference/<scale>/). Both exit 0 whatever they find, so make run fails only when the pipeline does.
 run: setup
 	$(PY) -m logitrepro settle && snakemake --cores $(CORES)
+	$(PY) -m logitrepro lock-claims
 	$(PY) -m logitrepro compare-reference
 
 smoke: setup
@@ -74,7 +76,7 @@ format: $(VENV)/.installed
 test: lint
 	$(PY) -m pytest
 
-test-all: $(VENV)/.installed browser
+test-all: $(VENV)/.installed browser latex
 	$(PY) -m pytest -m "not gpu"
 
 # A one-node SLURM cluster with accounting and an MLflow server on PostgreSQL on this machine
@@ -91,6 +93,13 @@ browser:
 	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
 	  { apt-get update -qq && apt-get install -y -qq chromium; } || \
 	  { echo "make browser: could not install chromium (needs root and apt-get); the browser test will say so"; }
+
+# The slow suite compiles every paper's LaTeX tables with pdflatex (Debian's packages: booktabs is
+# in -recommended, tabularx and graphicx in -base; about 48 MB to download, 150 MB installed).
+latex:
+	@command -v pdflatex >/dev/null || \
+	  { apt-get update -qq && apt-get install -y -qq --no-install-recommends texlive-latex-base texlive-latex-recommended; } || \
+	  { echo "make latex: could not install pdflatex (needs root and apt-get); the LaTeX test will say so"; }
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/bench_cpu.py

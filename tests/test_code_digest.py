@@ -48,3 +48,21 @@ def test_an_import_added_to_a_task_brings_its_file_into_the_digest(tmp_path, mon
     cd.code_digest.cache_clear()
     assert len({before, with_import, cd.code_digest("sso_supervised")}) == 3
     cd.code_digest.cache_clear()
+
+
+def test_the_training_command_and_its_start_and_end_stamps_are_outside_every_digest(tmp_path, monkeypatch):
+    """cli.py stamps run.json (run_times.py) around train.train: an edit there, unlike one to
+    train.py, trains no user's runs again."""
+    pkg = copy_package(tmp_path, monkeypatch)
+    tasks = [p.stem for p in (pkg / "tasks").glob("*.py") if p.stem != "__init__"]
+    before = {t: cd.code_digest(t) for t in tasks}
+    for name in ("cli.py", "run_times.py"):
+        with open(pkg / name, "a") as f:
+            f.write("\n# an edit\n")
+    cd.code_digest.cache_clear()
+    assert {t: cd.code_digest(t) for t in tasks} == before
+    with open(pkg / "train.py", "a") as f:  # where a stamp written in the loop would have gone
+        f.write("\n# an edit\n")
+    cd.code_digest.cache_clear()
+    assert all(cd.code_digest(t) != before[t] for t in tasks)
+    cd.code_digest.cache_clear()

@@ -77,6 +77,16 @@ def test_dvc_yaml_is_up_to_date_with_configs():
     assert (PROJECT / "dvc.yaml").read_text() == render_dvc_yaml(cfg), "run: logitrepro dvc-yaml"
 
 
+def test_dvc_makes_the_board_of_every_paper_claim_from_every_paper_s_claims():
+    """The workflow's default target includes the board: without a DVC stage a pulled clone
+    would find it missing and make it again, and `dvc repro` would never make it."""
+    cfg = load_config(PROJECT / "configs" / "config.yaml", root=PROJECT)
+    board = yaml.safe_load(render_dvc_yaml(cfg))["stages"]["board"]
+    assert {f"results/claims/{paper}.json" for paper in cfg.papers} <= set(board["deps"])
+    assert {"results/tables/index.md", "results/tables/index.html"} <= set(board["outs"])
+    assert board["cmd"].endswith("snakemake --cores all results/tables/index.md results/tables/index.html")
+
+
 def test_cost_claim_needs_its_cost_key_and_accept_regions_are_ordered(tmp_path):
     (tmp_path / "configs" / "papers").mkdir(parents=True)
     paper = yaml.safe_load((PROJECT / "configs" / "papers" / "ls_attention.yaml").read_text())

@@ -5,7 +5,7 @@ import textwrap
 import time
 
 from logitrepro.runs import RunDir
-from logitrepro.tracking import Tracker, flatten, resolve_uri
+from logitrepro.tracking import Tracker, claim_run_name, flatten, resolve_uri
 from tests.support import smoke_config, smoke_spec
 
 WRITER = textwrap.dedent("""
@@ -154,6 +154,7 @@ def test_a_claim_s_run_is_named_by_its_verdict_with_rounded_numbers_and_no_dupli
     t.record_claims([_claims_file("not reproduced", 80.123456789)], {"git_commit": "c1", "summary": "s"})
     children = {r.data.tags["claim_id"]: r for r in t.find_runs(CLAIMS_EXPERIMENT) if "claim_id" in r.data.tags}
     assert children["p.abs"].info.run_name == "not reproduced · p.abs"
+    assert claim_run_name("not checked at this scale", "p.later") == "not checked · p.later"  # the id stays in view
     assert children["p.sane"].info.run_name == "reproduced · p.sane"
     child = children["p.abs"]
     assert child.data.metrics["measured_mean"] == 80.12 and child.data.metrics["ci_low"] == 79.12
@@ -163,7 +164,8 @@ def test_a_claim_s_run_is_named_by_its_verdict_with_rounded_numbers_and_no_dupli
         "p",
         "paper",
     )
-    assert "verdict" in t.client.get_experiment_by_name(CLAIMS_EXPERIMENT).tags[NOTE]
+    note = t.client.get_experiment_by_name(CLAIMS_EXPERIMENT).tags[NOTE]
+    assert "verdict" in note and "<" not in note  # the UI reads it as HTML: an <angle> word would vanish
 
 
 def test_a_run_recorded_after_training_keeps_its_times_its_commit_and_no_checkpoint(tmp_path):
@@ -191,3 +193,34 @@ def test_a_run_recorded_after_training_keeps_its_times_its_commit_and_no_checkpo
     parents = {t.client.get_run(i).data.tags["mlflow.parentRunId"] for i in ids.values()}
     (arm,) = [t.client.get_run(p) for p in parents]
     assert arm.info.run_name == "mnist-svm" and arm.data.tags["arm_group"] == "mnist/svm"
+
+
+def test_a_run_stamped_by_the_training_command_is_recorded_at_those_times_whatever_its_file_times(tmp_path):
+    from datetime import datetime
+
+    from tests.test_tracking_recovery import finished_run
+
+    def ms(stamp: str) -> int:
+        return int(1000 * datetime.fromisoformat(stamp).timestamp())
+
+    t = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "mlruns")
+    evaluations = [finished_run(tmp_path / f"seed{seed}", seed=seed) for seed in (0, 1)]
+    for ev, (started, ended) in zip(
+        evaluations,
+        (
+            ("2026-12-05T06:00:00+00:00", "2026-12-05T06:02:00+00:00"),
+            ("2026-12-05T06:02:00+00:00", "2026-12-05T06:05:00+00:00"),
+        ),
+    ):
+        run = RunDir(ev["run_dir"])  # copied or checked out just now: its file times say nothing
+        run.write_info({**run.read_info(), "started": started, "ended": ended})
+    ids = t.record_runs(evaluations)
+    recorded = t.client.get_run(ids[evaluations[0]["run_dir"]])
+    assert recorded.info.start_time == ms("2026-12-05T06:00:00+00:00")
+    assert recorded.info.end_time - recorded.info.start_time == 120_000
+    # the arm's row spans its seeds' training, not the moment the judge recorded them
+    arm = t.client.get_run(recorded.data.tags["mlflow.parentRunId"])
+    assert (arm.info.start_time, arm.info.end_time) == (
+        ms("2026-12-05T06:00:00+00:00"),
+        ms("2026-12-05T06:05:00+00:00"),
+    )

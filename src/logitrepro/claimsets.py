@@ -46,10 +46,11 @@ def _is_revision(rev: str, repo: Path) -> bool:
 # What makes a git revision comparable, and what to compare when it is not: said wherever a
 # revision records no claims, so the remedy is never a `dvc pull` that cannot help.
 MAKE_COMPARABLE = (
-    "`make run` runs Snakemake, which writes no dvc.lock, so there is nothing for `dvc pull` to fetch. "
-    "To make a commit comparable, after the run: `dvc commit -f` (stores the results in the DVC cache and "
-    "writes dvc.lock), `git add dvc.lock`, commit, and `dvc push` to share the results. Meanwhile compare "
-    "claims folders, or the invocations MLflow recorded: logitrepro diff mlflow:-2 mlflow:-1"
+    "`make run` records its claims in dvc.lock at its end (logitrepro lock-claims); a commit made without "
+    "that dvc.lock, or from a run of Snakemake alone, has none, so there is nothing for `dvc pull` to fetch. "
+    "To make a run comparable: `python -m logitrepro lock-claims` after it (or `dvc commit -f`), "
+    "`git add dvc.lock`, commit, and `dvc push` to share the results. Meanwhile compare claims folders, "
+    "or the invocations MLflow recorded: logitrepro diff mlflow:-2 mlflow:-1"
 )
 
 

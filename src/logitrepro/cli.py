@@ -75,7 +75,7 @@ def cmd_tokenize(args) -> int:
 def cmd_train(args) -> int:
     """Train runs one after the other and evaluate each final checkpoint in the same process
     (torch is loaded once for all of them): each run's metrics.json is what the claims read."""
-    from logitrepro import train
+    from logitrepro import run_times, train
     from logitrepro.extras import require_for_job
     from logitrepro.report.status import fmt_duration
     from logitrepro.runs import RunDir
@@ -99,7 +99,10 @@ def cmd_train(args) -> int:
         if len(runs) > 1:
             print(f"[{i}/{len(runs)}] {args.paper}/{args.experiment}/{arm}/seed{seed}", flush=True)
         wall, cpu = time.time(), time.process_time()
+        before, started = run_times.read_info_or_none(run_dir), run_times.utc_now()
         train.train(spec, run_dir, threads=args.threads, tracker=tracker, retrain=cfg.main["retrain"])
+        # stamped here, not in train.py: an edit there would change every run's code digest
+        run_times.stamp_attempt(run_dir, before, started, run_times.utc_now())
         result = train.evaluate(run_dir, threads=args.threads, tracker=tracker)
         # what this job spent on the run; the rest of the job's benchmark is its start-up (costs.py)
         result["compute"]["job"] = {
@@ -462,6 +465,15 @@ def cmd_compare_reference(args) -> int:
     return 0
 
 
+def cmd_lock_claims(args) -> int:
+    """The judged claims into dvc.lock and the DVC cache (not the runs): what to commit, or why not."""
+    from logitrepro.dvc_record import record_claims, recorded_stages
+
+    _, message = record_claims(recorded_stages(_config(args)))
+    print(message)
+    return 0  # a run that succeeded stays a success without DVC
+
+
 def cmd_verdict_metrics(args) -> int:
     from logitrepro.files import read_json
     from logitrepro.repair import JUDGE_AGAIN
@@ -642,6 +654,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--claims-dir", default="results/claims", help="where the claims files are (default %(default)s)")
     sp.add_argument("--reference", help="a folder of reference verdicts (default: reference/<the run's scale>)")
     sp.set_defaults(func=cmd_compare_reference)
+
+    sp = with_config(
+        command("lock-claims", "record the judged claims in dvc.lock and the DVC cache (how make run ends)")
+    )
+    sp.set_defaults(func=cmd_lock_claims)
 
     sp = command("reference", "write the reference verdicts of a scale from a finished run's claims")
     sp.add_argument("--claims-dir", default="results/claims")

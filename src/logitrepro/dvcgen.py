@@ -30,6 +30,11 @@ def paper_outputs(cfg: Config, paper: str) -> tuple[list[str], str]:
     return outs, f"{results}/claims/{paper}.json"
 
 
+def board_files(cfg: Config) -> list[str]:
+    """The cross-paper board, every paper claim on one page (rule board, logitrepro board)."""
+    return [f"{cfg.main['paths']['results']}/tables/index.{ext}" for ext in ("md", "html")]
+
+
 def verdict_metrics_file(cfg: Config, paper: str) -> str:
     """DVC's metrics of a paper: its claims counted by verdict (logitrepro.verdict_metrics)."""
     return f"{cfg.main['paths']['results']}/metrics/{paper}.json"
@@ -125,6 +130,14 @@ def render_dvc_yaml(cfg: Config) -> str:
             "outs": [claims, curves, *made, *made_prov],
             "metrics": [{metrics: {"cache": True}}],
         }
+    # Every paper claim on one page, made from every paper's claims: a stage of its own, or a
+    # pulled clone would find the workflow's default target missing and make it again.
+    board = board_files(cfg)
+    stages["board"] = {
+        "cmd": f"{SETTLE}snakemake --cores all {' '.join(board)}",
+        "deps": [paper_outputs(cfg, paper)[1] for paper in cfg.papers] + ["src/logitrepro", "workflow", "Snakefile"],
+        "outs": [*board, *(provenance_record(cfg, f) for f in board)],
+    }
     if cfg.main["tracking"]["enabled"]:
         # The judged claims into MLflow's history as Snakemake's rule records them: one parent run
         # for every paper's claims (re-recording identical claims adds nothing).

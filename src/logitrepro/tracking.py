@@ -35,6 +35,7 @@ from typing import Any
 from filelock import FileLock
 
 from logitrepro.files import read_json
+from logitrepro.run_times import training_times
 from logitrepro.runs import RunDir
 
 CLAIMS_EXPERIMENT = "claims"
@@ -55,8 +56,10 @@ CLAIM_COLUMNS = (
     "tags.`paper`",
     "tags.`claim_id`",
 )
+# The UI renders a description as Markdown with HTML: "<verdict>" would vanish as an unknown tag
 CLAIMS_DESCRIPTION = (
-    "The judged claims: a run per claim, named '<verdict> · <claim id>' (sort by name to group them by "
+    "The judged claims: a run per claim, named by its verdict, then its id ('reproduced · fh.toy.gaussian'; "
+    "sort by name to group them by "
     "verdict), under a parent run per pipeline invocation. Numbers are rounded to 4 significant digits; "
     "the statement, reason and rerun command are in each run's description and tags."
 )
@@ -103,8 +106,10 @@ def arm_name(spec: dict) -> str:
 
 
 def claim_run_name(verdict: str, claim_id: str) -> str:
-    """A claim's run is named by its verdict first: the board reads at first sight."""
-    return f"{verdict} · {claim_id}"
+    """A claim's run is named by its verdict first: the board reads at first sight. "not checked
+    at this scale" is cut to "not checked", or the UI's name column shows no claim id after it (the
+    verdict tag keeps the whole words)."""
+    return f"{'not checked' if verdict.startswith('not checked') else verdict} · {claim_id}"
 
 
 def rounded(value: float, digits: int = SIGNIFICANT) -> float:
@@ -349,17 +354,6 @@ def flatten(d: dict, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def training_times(run: RunDir, info: dict) -> tuple[int, int]:
-    """When a finished run trained, in ms since the epoch: it ended when its run.json was last
-    written (train.py writes it at the end of training, and nothing after), and started its
-    training wall time (every attempt's, summed) before that. A run without a run.json ended
-    when its history did."""
-    last = run.info if run.info.exists() else run.history
-    end_s = last.stat().st_mtime if last.exists() else time.time()
-    wall_s = info.get("train_wall_s") or sum(a.get("wall_s", 0.0) for a in info.get("attempts", ()))
-    return int(1000 * (end_s - (wall_s or 0.0))), int(1000 * end_s)
-
-
 class Tracker:
     def __init__(self, uri: str, artifacts: str | Path = "mlruns", retries: int = 8):
         import mlflow  # imported here: it is slow, and many commands never track
@@ -437,15 +431,19 @@ class Tracker:
         )
         return run.info.run_id
 
-    def arm_run(self, spec: dict) -> str:
+    def arm_run(self, spec: dict, times: tuple[int, int] | None = None) -> str:
         """The run of an arm (found, or made closed), parent of its seeds' runs: the UI's default
-        view of a paper's experiment lists an arm per row and folds its seeds under it."""
+        view of a paper's experiment lists an arm per row and folds its seeds under it. `times`: a
+        seed's training start and end (ms), recorded after training; the arm's run then starts at
+        its first recorded seed's start and ends at its latest seed's end, not when it was recorded."""
         exp_id = self.experiment_id(spec["paper"])
         group = f"{spec['experiment']}/{spec['arm']}"
 
         def get_or_create() -> str:  # in one locked call: parallel jobs of one arm make one parent
             found = self.client.search_runs([exp_id], f"tags.arm_group = '{group}'", max_results=1)
             if found:
+                if times is not None and (found[0].info.end_time or 0) < times[1]:
+                    self.client.set_terminated(found[0].info.run_id, "FINISHED", end_time=times[1])
                 return found[0].info.run_id
             tags = {
                 "arm_group": group,
@@ -455,8 +453,9 @@ class Tracker:
                 "scale": spec["scale"],
                 NOTE: f"The seeds of arm {spec['arm']} of experiment {spec['experiment']}: expand the row.",
             }
-            run = self.client.create_run(exp_id, run_name=arm_name(spec), tags=tags)
-            self.client.set_terminated(run.info.run_id, "FINISHED")
+            start, end = times if times is not None else (None, None)
+            run = self.client.create_run(exp_id, run_name=arm_name(spec), tags=tags, start_time=start)
+            self.client.set_terminated(run.info.run_id, "FINISHED", end_time=end)
             return run.info.run_id
 
         return self._call(get_or_create)
@@ -621,11 +620,11 @@ class Tracker:
         status = metrics.get("status", "")
         tags = {
             **run_tags(spec, info.get("data_checksum", ""), info.get("git_commit", "")),
-            PARENT: self.arm_run(spec),
             "content": content,
             "status": status,
         }
         start, end = training_times(run, info)
+        tags[PARENT] = self.arm_run(spec, (start, end))
         run_id = self.start_run(spec["paper"], run_name(spec), tags, start_time=start)
         curve = [
             # a row's time: the start plus the training time spent by then (what the UI's

@@ -114,3 +114,22 @@ def test_counts_every_seed_agrees_on_print_whole():
 def test_paths_and_intervals_print_as_written_never_as_style_tags():
     text = terminal_summary([claims_file()], tables_dir="/tmp/[bold]results/tables")
     assert "Tables: /tmp/[bold]results/tables/" in text
+    assert "snakemake" not in text.split("Tables:")[1]  # the board is made by every run: no command to make it
+
+
+def test_the_index_keeps_numbers_on_one_line_and_words_a_one_sided_test_as_a_bound():
+    pc = paper_config(
+        claim("p.ratio", "ratio", method="m", baseline="b", accept=[None, 1.0]),
+        direction_claim(),
+    )
+    evals = [
+        {"spec": {"experiment": "e", "arm": arm, "seed": s}, "metrics": {"acc": v, "status": "completed"}}
+        for arm, vals in (("m", [0.5, 0.6, 0.7]), ("b", [0.8, 0.81, 0.82]))
+        for s, v in enumerate(vals)
+    ]
+    out = render_index([build_claims_file(pc, "cpu", evals)])
+    row = next(r for r in md_rows(out["md"]) if r[1] == "p.ratio")
+    assert row[3] == "ratio ≤ 1"  # not "ratio in [-∞, 1]": a ratio is never below 0
+    # ours with its interval and the difference never wrap: the source and the test in words do
+    assert out["html"].count("<td class='n'>") == 2 * 2 and ".n{white-space:nowrap}" in out["html"]
+    assert "p.<wbr>ratio" in out["html"]  # an id may break at its dots: the longest sets no page width

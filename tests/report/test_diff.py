@@ -1,6 +1,7 @@
 """`logitrepro diff`: two sets of claims side by side, a planted flip named with its cause."""
 
 import json
+import os
 import shutil
 import subprocess
 
@@ -159,7 +160,7 @@ def test_a_revision_without_dvc_lock_says_what_is_missing_and_not_to_dvc_pull(tm
     sh("git", "commit", "-qm", "after make run: no dvc.lock")
     assert main(["diff", "HEAD", "results/claims"]) == 2
     err = " ".join(capsys.readouterr().err.split())
-    assert "cannot be compared: it has no dvc.lock" in err and "`dvc commit -f`" in err
+    assert "cannot be compared: it has no dvc.lock" in err and "logitrepro lock-claims` after it" in err
     assert "run `dvc pull`" not in err and "nothing for `dvc pull` to fetch" in err
 
 
@@ -182,3 +183,76 @@ def test_a_recorded_revision_whose_content_is_nowhere_here_says_where_it_looked(
     sh("dvc", "push", "-q")
     shutil.rmtree(tmp_path / "repo" / ".dvc" / "cache")
     assert main(["diff", "HEAD", "results/claims"]) == 0  # pushed: DVC reads it from the remote
+
+
+def made_by_make_run(repo, m_acc: list[float]) -> None:
+    """What `make run` leaves of a paper: a checkpoint in its runs folder, its claims and a table."""
+    run_dir = repo / "results" / "runs" / "p" / "e" / "m" / "seed0"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "checkpoint.pt").write_bytes(bytes(range(256)) * 4096 + str(m_acc).encode())  # 1 MB, each run's own
+    cf = judged(repo.parent / f"run{m_acc[0]}", m_acc, lr=0.1, torch_version="2.13.0")
+    (repo / "results" / "claims" / "p.json").write_text(json.dumps(cf))
+    (repo / "results" / "tables").mkdir(exist_ok=True)
+    (repo / "results" / "tables" / "p.md").write_text(f"| p.dir | {cf['claims'][0]['verdict']} |\n")
+
+
+def test_make_run_records_its_claims_so_that_a_committed_revision_can_be_diffed(tmp_path, monkeypatch, capsys):
+    """The end of `make run` (logitrepro lock-claims): dvc.lock and the DVC cache get the claims and
+    what was made from them, not the checkpoints; each commit of dvc.lock is then a side of a diff."""
+    from logitrepro.dvc_record import record_claims
+
+    sh = git_repo(tmp_path / "repo", monkeypatch)
+    repo = tmp_path / "repo"
+    (repo / "dvc.yaml").write_text(  # as logitrepro dvc-yaml writes a paper's two stages
+        "stages:\n"
+        "  p_runs:\n    cmd: train\n    outs:\n    - results/runs/p:\n        persist: true\n"
+        "  p:\n    cmd: judge\n    deps:\n    - results/runs/p\n"
+        "    outs:\n    - results/claims/p.json\n    - results/tables/p.md\n"
+        "  board:\n    cmd: board\n    deps:\n    - results/claims/p.json\n    outs:\n    - results/tables/index.md\n"
+    )
+    (repo / ".gitignore").write_text("/results/\n")
+    for tag, values in (("v1", [0.90, 0.91, 0.92]), ("v2", [0.70, 0.71, 0.72])):
+        made_by_make_run(repo, values)
+        table = repo / "results" / "tables" / "p.md"
+        os.utime(table, ns=(2_000_000_000 * 10**9,) * 2)  # made after its claims: Snakemake's order
+        recorded, message = record_claims(["p", "board", "history"], repo)  # history: not in dvc.yaml
+        assert recorded, message
+        assert "git add dvc.lock" in message and "board left out: outputs missing" in message
+        assert table.stat().st_mtime_ns == 2_000_000_000 * 10**9  # kept: no job runs again
+        sh("git", "add", "-A")
+        sh("git", "commit", "-qm", tag)
+    lock = (repo / "dvc.lock").read_text()
+    assert "results/claims/p.json" in lock and "p_runs" not in lock  # the runs' stage is not recorded
+    cached = [f for f in (repo / ".dvc" / "cache").rglob("*") if f.is_file()]
+    assert sum(f.stat().st_size for f in cached) < 100_000  # the claims and the table, not the 1 MB checkpoint
+    assert main(["diff", "HEAD~1", "HEAD"]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("A: git HEAD~1\nB: git HEAD") and "p.dir: reproduced → not reproduced" in out
+
+
+def test_recording_the_claims_without_dvc_says_so_and_make_run_still_succeeds(tmp_path, monkeypatch, capsys):
+    from tests.support import PROJECT
+
+    shutil.copytree(PROJECT / "configs", tmp_path / "configs")
+    monkeypatch.chdir(tmp_path)  # a copy without .dvc/ (a clone has it: it is committed)
+    assert main(["lock-claims"]) == 0
+    out = capsys.readouterr().out
+    assert "Claims not recorded" in out and "no .dvc/" in out
+    (tmp_path / ".dvc").mkdir()
+    assert main(["lock-claims"]) == 0
+    assert "dvc.yaml declares none of their stages" in capsys.readouterr().out
+
+
+def test_the_recorded_stages_are_the_project_s_and_none_holds_a_checkpoint():
+    import yaml
+
+    from logitrepro.config import load_config
+    from logitrepro.dvc_record import recorded_stages
+    from tests.support import PROJECT
+
+    cfg = load_config(PROJECT / "configs" / "config.yaml", root=PROJECT)
+    stages = yaml.safe_load((PROJECT / "dvc.yaml").read_text())["stages"]
+    assert set(recorded_stages(cfg)) <= set(stages) and "board" in recorded_stages(cfg)
+    for name in recorded_stages(cfg):
+        outs = [next(iter(o)) if isinstance(o, dict) else o for o in stages[name].get("outs", [])]
+        assert outs and not any(o.startswith("results/runs") for o in outs), name

@@ -158,3 +158,16 @@ def test_claims_and_papers_carry_their_cost():
     assert "Compute: 2,500 core-s over 6 runs on cpu (20 core-s of it job start-up)" in md
     assert any(row[0] == "p.abs" and "1,234 core-s" in row for row in md_rows(md))
     assert "2,500 core-s" in terminal_summary([cf])  # per paper, in the tally table
+
+
+def test_a_claim_reading_a_whole_grid_folds_its_run_links_and_text_columns_get_a_readable_width():
+    from logitrepro.report.tables import RUN_LINKS_SHOWN, run_links
+
+    runs = [{"experiment": "e", "arm": f"a{i}", "seed": 0, "mlflow_run_id": f"id{i}"} for i in range(40)]
+    cf = {"runs": runs, "mlflow": {"ui": "http://ui", "experiment_id": "3"}}
+    many = run_links(cf, {"experiment": "e", "reads": [f"a{i}" for i in range(40)]})
+    assert many.startswith("<details><summary>40 runs in MLflow</summary>") and many.count("<a href") == 40
+    few = run_links(cf, {"experiment": "e", "reads": [f"a{i}" for i in range(RUN_LINKS_SHOWN)]})
+    assert "<details>" not in few and few.count("<a href") == RUN_LINKS_SHOWN
+    page = render(claims_file())["html"]
+    assert "<td class='w'>" in page and "<td class='n'>90.10 ± 0.50" in page and ".w{min-width:14em}" in page

@@ -202,13 +202,19 @@ def paper_outputs(paper):
     ]
 
 
+# Every paper claim of every paper on one page, made by the board rule; the page a reader starts from
+BOARD = [f"{RESULTS}/tables/index.md", f"{RESULTS}/tables/index.html"]
+
+
 def all_targets():
     history = (
         [f"{RESULTS}/tracking/claims_history.json"]
         if CFG.main["tracking"]["enabled"]
         else []
     )
-    outputs = [f for paper in CFG.papers for f in paper_outputs(paper)] + history
+    outputs = (
+        [f for paper in CFG.papers for f in paper_outputs(paper)] + BOARD + history
+    )
     # run files that are gone, asked for so that their runs train again (UNSETTLED, below)
     # ... and receipts of the jobs that make again an output that cannot be read (REPAIRS, below)
     return outputs + UNSETTLED.run_files + REPAIRS.requested()

@@ -30,14 +30,18 @@ rule tables:
 
 
 rule board:
-    """Every paper claim of every paper on one page: the board a reader starts from. Asked for
-    by name (snakemake results/tables/index.html) until dvc.yaml has a stage that makes it: a
-    default target DVC does not make would be made again in every pulled clone."""
+    """Every paper claim of every paper on one page: the board a reader starts from, and the
+    first result the report's front page links to. A default target, and a DVC stage of its own
+    (dvcgen), so a pulled clone has it made and does not make it again."""
     input:
         [f"{RESULTS}/claims/{paper}.json" for paper in CFG.papers],
     output:
-        md=f"{RESULTS}/tables/index.md",
-        html=f"{RESULTS}/tables/index.html",
+        md=BOARD[0],
+        html=report(
+            BOARD[1],
+            caption="../report/board.rst",
+            category="All claims",
+        ),
     log:
         f"{RESULTS}/logs/tables/index.log",
     benchmark:

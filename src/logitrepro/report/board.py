@@ -26,6 +26,7 @@ from logitrepro.claims.kinds import CLASS_TITLES, CLASSES
 from logitrepro.costs import fmt_cost
 from logitrepro.report.tables import (
     PAGE_STYLE,
+    breakable_html,
     fmt_claimed_value,
     fmt_difference,
     fmt_measured,
@@ -176,9 +177,7 @@ def terminal_summary(
     if NOT_CHECKED in fold and any(c["verdict"] == NOT_CHECKED for c in all_claims):
         console.print("Claims not checked at this scale: logitrepro show --verdict not-checked")
     if tables_dir:
-        console.print(
-            f"Tables: {tables_dir}/ (index.html: every paper claim on one page; snakemake {tables_dir}/index.html)"
-        )
+        console.print(f"Tables: {tables_dir}/ (index.html: every paper claim on one page)")
     console.print(f"Claims view: {claims_view}" if claims_view else "Browse runs: mlflow ui", soft_wrap=True)
     # rich pads every line to the full width: trailing blanks only get in the way of a copy
     return "\n".join(line.rstrip() for line in buf.getvalue().rstrip("\n").splitlines())
@@ -229,9 +228,14 @@ def render_index(claims_files: list[dict]) -> dict[str, str]:
     for c, r in rows:
         cells = [html.escape(x) for x in r]
         cells[0] = f"<a href='{html.escape(r[0])}.html'>{cells[0]}</a>"
-        cells[1] = f"<span title='{html.escape(c['statement'])}'>{cells[1]}</span>"
+        cells[1] = f"<span title='{html.escape(c['statement'])}'>{breakable_html(r[1])}</span>"
+        cells[2] = breakable_html(r[2])
         cells[-1] = verdict_html(c["verdict"])
-        body += "<tr>" + "".join(f"<td>{x}</td>" for x in cells) + "</tr>\n"
+        # ours and the difference on one line: the source and the test in words wrap
+        body += "<tr>" + "".join(
+            f"<td class='n'>{x}</td>" if i in (4, 5) else f"<td>{x}</td>" for i, x in enumerate(cells)
+        )
+        body += "</tr>\n"
     page = (
         f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>Every paper claim ({html.escape(scales)})"
         f"</title>{PAGE_STYLE}</head><body><h1>Every paper claim (scale {html.escape(scales)})</h1>"

@@ -22,6 +22,7 @@ from logitrepro.claims.kinds import CLASS_TITLES, CLASSES, kind
 from logitrepro.claims.power import expected_by_chance
 from logitrepro.claims.words import decimals_for, fmt_num
 from logitrepro.costs import fmt_cost
+from logitrepro.report.latex import PREAMBLE, breakable, latex_table
 from logitrepro.verdicts import NOT_CHECKED, VERDICTS
 
 
@@ -95,9 +96,12 @@ def fmt_budget(c: dict) -> str:
 
 def short_test(claim: dict) -> str:
     """The test without its justification: the statistic and its region ("ratio in [0.945,
-    0.985]", "headline beats headline"); the reason for the region is in the tables."""
+    0.985]", "headline beats headline", "ratio ≤ 1" for a region open on one side, which the
+    reasons write "[-∞, 1]"); the reason for the region is in the tables."""
     text = kind(claim["kind"]).describe(claim)
-    return re.split(r" \(|;|, one interval", text, maxsplit=1)[0].strip()
+    text = re.split(r" \(|;|, one interval", text, maxsplit=1)[0].strip()
+    text = re.sub(r" in \[-∞, ([^\],]+)\]", r" ≤ \1", text)
+    return re.sub(r" in \[([^\],]+), ∞\]", r" ≥ \1", text)
 
 
 def fmt_claimed_value(claim: dict) -> str:
@@ -129,7 +133,7 @@ PAGE_STYLE = (
     "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:2em}"
     "td,th{border:1px solid #bbb;padding:4px 8px;text-align:left;vertical-align:top}th{background:#eee}"
     ".v{font-weight:bold;white-space:nowrap}.v-reproduced{color:#176b2c}.v-not-reproduced{color:#b00020}"
-    ".v-inconclusive{color:#8a5a00}.v-not-checked{color:#777}</style>"
+    ".v-inconclusive{color:#8a5a00}.v-not-checked{color:#777}.n{white-space:nowrap}.w{min-width:14em}</style>"
 )
 
 
@@ -246,6 +250,9 @@ def claim_rows(claims_file: dict, cls: str | None = None) -> tuple[list[str], li
     return CLAIM_HEADER, rows
 
 
+RUN_LINKS_SHOWN = 12
+
+
 def run_links(claims_file: dict, claim: dict) -> str:
     """HTML: a link to each MLflow run the claim read, and the command that reruns them."""
     arms = set(claim.get("reads") or ())
@@ -258,20 +265,55 @@ def run_links(claims_file: dict, claim: dict) -> str:
         if ml and r.get("mlflow_run_id")
     ]
     out = " ".join(links) if links else html.escape(f"{len(runs)} runs (not tracked in MLflow)")
+    if len(links) > RUN_LINKS_SHOWN:  # a tuning grid's claim reads hundreds: folded, not a column of them
+        out = f"<details><summary>{len(links)} runs in MLflow</summary>{out}</details>"
     if claim.get("rerun"):
         out += f"<br>rerun: <code>{html.escape(claim['rerun'])}</code>"
     return out
+
+
+def breakable_html(text: str) -> str:
+    """Escaped text that may break after . _ / , where it must: claim ids and the authors' file
+    paths in a source have no spaces, and the longest would set the page's width."""
+    out = html.escape(text)
+    for ch in "._/,":
+        out = out.replace(ch, ch + "<wbr>")
+    return out
+
+
+# The claims table's running text gets a readable width (the page scrolls sideways rather than
+# squeeze a statement to a word a line); its numbers stay on one line.
+HTML_CLASSES = {
+    **dict.fromkeys(("statement", "source", "test", "why", "runs"), "w"),
+    **dict.fromkeys(("claimed", "reproduced (mean ± 95% CI)", "ours − claimed", "cost"), "n"),
+}
+
+
+def html_grid(header: list[str], cells: list[list[str]], classes: dict[str, str]) -> str:
+    """An HTML table of cells already escaped, each column's cells of its class in PAGE_STYLE."""
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>"
+        + "".join(f"<td class='{classes[h]}'>{c}</td>" if h in classes else f"<td>{c}</td>" for h, c in zip(header, r))
+        + "</tr>\n"
+        for r in cells
+    )
+    return f"<table>\n<thead>\n<tr>{head}</tr>\n</thead>\n<tbody>\n{body}</tbody>\n</table>"
 
 
 def html_claims_table(claims_file: dict, cls: str) -> str:
     """The claims of one class with, per row, its runs in MLflow and the command that reruns them."""
     header, rows = claim_rows(claims_file, cls)
     claims = [c for c in claims_file["claims"] if c.get("class", "paper") == cls]
-    cells = [[html.escape(str(x)) for x in row] + [run_links(claims_file, c)] for row, c in zip(rows, claims)]
+    cells = [
+        [breakable_html(str(x)) if h in ("claim", "source") else html.escape(str(x)) for h, x in zip(header, row)]
+        + [run_links(claims_file, c)]
+        for row, c in zip(rows, claims)
+    ]
     at = header.index("verdict")
     for row, c in zip(cells, claims):
         row[at] = verdict_html(c["verdict"]) + row[at][len(html.escape(c["verdict"])) :]  # and "(check with ...)"
-    return tabulate(cells, headers=[*header, "runs"], tablefmt="unsafehtml")
+    return html_grid([*header, "runs"], cells, HTML_CLASSES)
 
 
 def cost_summary(claims_file: dict) -> str:
@@ -325,42 +367,11 @@ def tally(claims: list[dict]) -> str:
     return text
 
 
-LATEX_SYMBOLS = (
-    ("±", r"$\pm$"),
-    ("≥", r"$\geq$"),
-    ("–", "--"),
-    ("→", r"$\to$"),
-    ("∞", r"$\infty$"),
-    ("×", r"$\times$"),
-    ("−", "$-$"),
-    ("∈", r"$\in$"),
-)
-
-
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     def cell(s) -> str:  # a | inside a cell would end it
         return str(s).replace("|", "\\|")
 
     return tabulate([[cell(c) for c in r] for r in rows], headers=[cell(h) for h in header], tablefmt="github")
-
-
-def latex_table(header: list[str], rows: list[list[str]], caption: str, wide: str | None = None) -> str:
-    """A booktabs table in a float, \\small and never wider than the text: `wide` names the column
-    that wraps (a tabularx X column), else the table shrinks to the text width where it is wider.
-    tabulate escapes LaTeX's special characters, the symbols with no ASCII form become math.
-    Needs booktabs, tabularx and graphicx."""
-    body = tabulate(rows, headers=header, tablefmt="latex_booktabs")
-    # the caption escaped the same way: the one cell of a one-cell table
-    caption = tabulate([[caption]], tablefmt="latex_booktabs").splitlines()[2].strip().removesuffix("\\\\").strip()
-    for symbol, macro in LATEX_SYMBOLS:
-        body, caption = body.replace(symbol, macro), caption.replace(symbol, macro)
-    begin, rest = body.split("\n", 1)
-    if wide is not None:
-        spec = "".join("X" if h == wide else "l" for h in header)
-        body = f"\\begin{{tabularx}}{{\\linewidth}}{{{spec}}}\n" + rest.replace("\\end{tabular}", "\\end{tabularx}")
-    else:  # shrink, never enlarge: \width is the table's natural width inside \resizebox
-        body = f"\\resizebox{{\\ifdim\\width>\\linewidth\\linewidth\\else\\width\\fi}}{{!}}{{%\n{body}}}"
-    return f"\\begin{{table}}[ht]\n\\centering\n\\small\n\\caption{{{caption}}}\n{body}\n\\end{{table}}\n"
 
 
 def html_table(header: list[str], rows: list[list[str]]) -> str:
@@ -382,17 +393,28 @@ POWER_NOTE = (
 )
 
 
-# the claims' columns a printed page has room for; the rest is in the Markdown and HTML tables
-LATEX_CLAIM_COLUMNS = ("claim", "source", "claimed", "reproduced (mean ± 95% CI)", "ours − claimed", "verdict")
+# the claims' columns a printed page has room for (the rest is in the Markdown and HTML tables):
+# the claim with its source under it, wrapping, beside its numbers and verdict
+LATEX_CLAIM_HEADER = ["claim (source)", "claimed", "ours (95% CI)", "ours − claimed", "verdict"]
+LATEX_CLAIM_WRAP = {"claim (source)": 1.3, "verdict": 0.7}
 
 
 def latex_claims(header: list[str], rows: list[list[str]]) -> tuple[list[str], list[list[str]]]:
-    keep = [header.index(h) for h in LATEX_CLAIM_COLUMNS]
-    at = LATEX_CLAIM_COLUMNS.index("verdict")
-    cut = [[r[i] for i in keep] for r in rows]
-    for r in cut:  # the command that checks it is in the Markdown and HTML
-        r[at] = r[at].split(" (check with")[0]
-    return list(LATEX_CLAIM_COLUMNS), cut
+    at = {h: header.index(h) for h in ("claim", "source", "claimed", "reproduced (mean ± 95% CI)", "ours − claimed")}
+    cut = []
+    for r in rows:
+        source = r[at["source"]]
+        verdict = r[header.index("verdict")].split(" (check with")[0]  # the command is in the Markdown and HTML
+        cut.append(
+            [
+                breakable(r[at["claim"]]) + (f"\n({breakable(source)})" if source else ""),
+                r[at["claimed"]],
+                r[at["reproduced (mean ± 95% CI)"]],
+                r[at["ours − claimed"]],
+                verdict,
+            ]
+        )
+    return LATEX_CLAIM_HEADER, cut
 
 
 def render(claims_file: dict) -> dict[str, str]:
@@ -408,11 +430,11 @@ def render(claims_file: dict) -> dict[str, str]:
     if cost_summary(claims_file):
         summary += f". {cost_summary(claims_file)}"
     md = f"# {t}\n\n{summary}.\n\nMean ± 95% CI half-width over seeds ([low, high] for ratios). {POWER_NOTE}\n"
-    tex = "% needs \\usepackage{booktabs,tabularx,graphicx}\n"
+    tex = PREAMBLE
     body_html = ""
     for cls, name, header, rows in sections:
         md += f"\n## {name}\n\n{markdown_table(header, rows)}\n"
-        tex += "\n" + latex_table(*latex_claims(header, rows), f"{t}: {name}", wide="source")
+        tex += "\n" + latex_table(*latex_claims(header, rows), f"{t}: {name}", wrap=LATEX_CLAIM_WRAP)
         body_html += f"<h2>{html.escape(name)}</h2>{html_claims_table(claims_file, cls)}"
     if bud_r:  # the same claims judged again at other training budgets, side by side
         md += (
