@@ -383,6 +383,10 @@ def scenario(tmp_path_factory) -> dict:
             p for p in (PORTS.slurmctld, PORTS.slurmd, PORTS.slurmdbd, PORTS.mariadb) if port_answers(p)
         ]
         facts["ports_open"] += [p for p in (PORTS.postgres, PORTS.mlflow) if port_answers(p)]
+        # the daemons' own logs (slurmstepd writes to slurmd's), kept to explain a failure
+        shutil.rmtree(REPORT / "logs", ignore_errors=True)
+        if (state / "logs").is_dir():
+            shutil.copytree(state / "logs", REPORT / "logs")
         if not facts["left_running"]:
             shutil.rmtree(state, ignore_errors=True)
         (REPORT / "report.json").write_text(
