@@ -119,3 +119,11 @@ def test_cluster_start_says_it_needs_root(monkeypatch, tmp_path, capsys):
     assert cluster.main(["start"]) == 1
     assert "runs its daemons as root" in capsys.readouterr().err
     assert not (tmp_path / "state").exists()  # nothing made, nothing started
+
+
+def test_the_cluster_test_runs_only_when_its_marker_is_asked_for():
+    from tests.cluster.test_cluster import asked_for
+
+    assert asked_for("cluster") and asked_for("cluster and not gpu")
+    for markexpr in ("", "not slow and not gpu", "not slow and not gpu and not cluster", "not cluster"):
+        assert not asked_for(markexpr), markexpr
