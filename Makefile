@@ -83,6 +83,13 @@ test-all: $(VENV)/.installed browser latex
 # (python -m logitrepro.cluster: root, Debian's packages, installed here, waiting for a package
 # lock another apt-get holds), the smoke pipeline through workflow/profiles/slurm on it with
 # faults injected, compared with a local run; everything stopped after. docs/cluster.md
+# It needs root (Debian's packages; daemons that start jobs as their users): without, it says so
+# in one line before anything else runs, rather than fail in apt-get or skip every test.
+ifneq ($(filter test-cluster,$(MAKECMDGOALS)),)
+ifneq ($(shell id -u),0)
+$(error make test-cluster needs root: it installs Debian packages (SLURM, munge, MariaDB, PostgreSQL) and runs the cluster's daemons as root; run it as root)
+endif
+endif
 test-cluster: $(VENV)/.installed data-sources
 	$(PY) -m pip install --quiet -c constraints.txt psycopg2-binary
 	$(PY) -m logitrepro.cluster install

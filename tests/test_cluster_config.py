@@ -85,3 +85,45 @@ def test_the_default_slurm_conf_is_linked_only_where_the_host_has_none(tmp_path)
         claim_default_conf(state, default)
     release_default_conf(state, default)
     assert default.read_text() == "ClusterName=site\n"
+
+
+def test_make_test_cluster_says_in_one_line_that_it_needs_root():
+    """Before it installs or starts anything; as root, the check is made as the user nobody."""
+    import os
+    import shutil
+    import subprocess
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="logitrepro-make-"))  # a folder nobody can read
+    try:
+        folder.chmod(0o755)
+        shutil.copy(PROJECT / "Makefile", folder / "Makefile")
+        cmd = ["make", "-n", "-C", str(folder), "test-cluster"]
+        if os.geteuid() == 0:
+            if not shutil.which("setpriv"):
+                pytest.skip("setpriv (util-linux) is needed to run make as another user")
+            cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *cmd]
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    assert p.returncode != 0 and "apt-get" not in p.stdout, p.stdout
+    said = [line for line in p.stderr.splitlines() if line.strip()]
+    assert len(said) == 1 and "make test-cluster needs root" in said[0], p.stderr
+
+
+def test_cluster_start_says_it_needs_root(monkeypatch, tmp_path, capsys):
+    from logitrepro.cluster import __main__ as cluster
+
+    monkeypatch.setattr(cluster.os, "geteuid", lambda: 1000)
+    monkeypatch.setenv("LOGITREPRO_CLUSTER_DIR", str(tmp_path / "state"))
+    assert cluster.main(["start"]) == 1
+    assert "runs its daemons as root" in capsys.readouterr().err
+    assert not (tmp_path / "state").exists()  # nothing made, nothing started
+
+
+def test_the_cluster_test_runs_only_when_its_marker_is_asked_for():
+    from tests.cluster.test_cluster import asked_for
+
+    assert asked_for("cluster") and asked_for("cluster and not gpu")
+    for markexpr in ("", "not slow and not gpu", "not slow and not gpu and not cluster", "not cluster"):
+        assert not asked_for(markexpr), markexpr

@@ -11,6 +11,7 @@ install  the Debian packages they need (as root; waits for a package lock anothe
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -24,6 +25,11 @@ def environment() -> dict[str, str]:
 
 
 def start() -> None:
+    if os.geteuid() != 0:
+        raise Missing(
+            "start: the one-node cluster runs its daemons as root (slurmd starts each job as the user "
+            "who submitted it); run it as root"
+        )
     state = state_dir()
     state.mkdir(parents=True, exist_ok=True)
     slurm.start(state, log=note)

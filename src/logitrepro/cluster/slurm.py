@@ -17,6 +17,7 @@ import secrets
 import shutil
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 from .services import PORTS, Ports, read_pid, require, run, start_daemon, stop_daemon, wait_until
@@ -42,6 +43,9 @@ PROGRAMS += ["sbatch", "sacct", "sacctmgr", "scontrol", "squeue", "scancel"]
 LOOPBACK_ONLY = "NoInAddrAny,NoCtldInAddrAny"
 MUNGE_SOCKET = "/run/munge/munge.socket.2"
 MIB_KEPT_FOR_THE_SYSTEM = 1024  # not offered to jobs: the daemons, the submit host's own rules
+# How long a daemon may take to answer after it starts: seconds on an idle machine, minutes on a
+# CI machine of 2 cores busy with other work (MariaDB's first start writes its files)
+STARTUP_S = 240
 
 
 def node_hardware(slurmd_c: str) -> dict[str, int]:
@@ -125,6 +129,11 @@ def slurm_conf(
         "SlurmdTimeout=120",
         "MinJobAge=600",  # squeue still shows a finished job for 10 minutes
         "KillWait=10",
+        # a busy machine of few cores starts a slurmstepd in seconds, not milliseconds: slurmctld waits
+        # for a launch's answer this long (10 s by default) before it gives the launch up and
+        # requeues the job, and the job slurmd did start is then killed
+        "MessageTimeout=60",
+        "BatchStartTimeout=60",
         f"PlugStackConfig={state / 'slurm' / 'plugstack.conf'}",
         # the type always (a GPU request is then valid, and refused only for want of a node that has
         # one, as on a cluster whose GPU nodes are busy or absent); GPUs only on a node with them
@@ -199,7 +208,7 @@ def write_configs(state: Path, log=print) -> None:
     p = paths(state)
     for d in ("ctld_spool", "d_spool"):
         p[d].mkdir(parents=True, exist_ok=True)
-    host = socket.gethostname().split(".")[0]
+    host = node_name()
     hardware = node_hardware(run(["slurmd", "-C"]).stdout)
     gpus = gpu_devices()
     loopback = resolves_to_loopback(socket.gethostname())
@@ -258,7 +267,7 @@ def start_munge(state: Path) -> None:
         + [f"--log-file={state / 'logs' / 'munged.own.log'}"],
         state,
     )
-    wait_until(munge_answers, "munged", 20, state, "munged")
+    wait_until(munge_answers, "munged", 60, state, "munged")
 
 
 def start_mariadb(state: Path, ports: Ports = PORTS) -> None:
@@ -280,7 +289,7 @@ def start_mariadb(state: Path, ports: Ports = PORTS) -> None:
         + ["--innodb-lock-wait-timeout=900", "--max-connections=50"],
         state,
     )
-    wait_until(p["mariadb_socket"].exists, "mariadbd", 60, state, "mariadbd")
+    wait_until(p["mariadb_socket"].exists, "mariadbd", STARTUP_S, state, "mariadbd")
     password = p["db_password"].read_text().strip()
     sql = (
         f"CREATE DATABASE IF NOT EXISTS {DATABASE}; "
@@ -307,7 +316,7 @@ def start_slurmdbd(state: Path, ports: Ports = PORTS) -> None:
     def answers() -> bool:
         return run(["sacctmgr", "-n", "list", "cluster"], env=client_env(state), check=False).returncode == 0
 
-    wait_until(answers, "slurmdbd", 90, state, "slurmdbd")
+    wait_until(answers, "slurmdbd", STARTUP_S, state, "slurmdbd")
     if not listed(state, "cluster", CLUSTER):
         sacctmgr(state, "add", "cluster", CLUSTER)
 
@@ -320,7 +329,7 @@ def start_slurmctld(state: Path) -> None:
     def answers() -> bool:
         return run(["scontrol", "ping"], env=client_env(state), check=False).stdout.count("UP") > 0
 
-    wait_until(answers, "slurmctld", 60, state, "slurmctld")
+    wait_until(answers, "slurmctld", STARTUP_S, state, "slurmctld")
     if not listed(state, "account", ACCOUNT):
         sacctmgr(state, "add", "account", ACCOUNT, f"cluster={CLUSTER}", "description=logitrepro")
     user = run(["id", "-un"]).stdout.strip()
@@ -331,20 +340,41 @@ def start_slurmctld(state: Path) -> None:
         sacctmgr(state, "add", "user", user, f"account={ACCOUNT}", f"defaultaccount={ACCOUNT}", f"cluster={CLUSTER}")
 
 
+def node_name() -> str:
+    return socket.gethostname().split(".")[0]
+
+
+def slurmd_start_time(state: Path, host: str) -> float | None:
+    """When the slurmd that last registered with slurmctld started (epoch seconds), None before any has."""
+    env = {**client_env(state), "SLURM_TIME_FORMAT": "standard"}  # a user's own format set aside
+    out = run(["scontrol", "-o", "show", "node", host], env=env, check=False).stdout
+    found = re.search(r"SlurmdStartTime=(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)", out)
+    return time.mktime(time.strptime(found.group(1), "%Y-%m-%dT%H:%M:%S")) if found else None
+
+
 def start_slurmd(state: Path) -> None:
-    host = socket.gethostname().split(".")[0]
+    """slurmd, and its node in service once it has registered.
+
+    A node that is down or drained (an earlier stop, a restart for maintenance) is resumed only
+    after this slurmd has registered: resumed before, slurmctld would send the queued jobs to a
+    slurmd that does not listen yet, and a batch job whose launch finds no slurmd is requeued."""
+    host = node_name()
+    launched = None
     if not read_pid(state / "run" / "slurmd.pid"):
+        launched = int(time.time())
         start_daemon(
             "slurmd", ["slurmd", "-D", "-N", host, "-f", str(paths(state)["conf"])], state, env=client_env(state)
         )
 
-    def idle() -> bool:
+    def in_service() -> bool:
+        if launched is not None and (slurmd_start_time(state, host) or 0) < launched:
+            return False  # this slurmd has not registered yet
         out = run(["sinfo", "-h", "-N", "-o", "%T"], env=client_env(state), check=False).stdout.split()
         if any(s.startswith(("down", "drain")) for s in out):
             run(["scontrol", "update", f"nodename={host}", "state=resume"], env=client_env(state), check=False)
         return any(s in ("idle", "mixed", "allocated") for s in out)
 
-    wait_until(idle, "slurmd (the node idle in sinfo)", 90, state, "slurmd")
+    wait_until(in_service, "slurmd (registered, the node in service in sinfo)", STARTUP_S, state, "slurmd")
 
 
 def stop_slurmd(state: Path) -> None:
