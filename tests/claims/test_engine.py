@@ -128,6 +128,13 @@ def test_sanity_checks_and_extensions_are_kept_out_of_the_tally():
     assert f"{chance:.1f} of the 4 judged claims with a negligible effect would still pass" in tally(cf["claims"])
 
 
+def test_the_tally_counts_one_claim_in_the_singular():
+    one = {"class": "paper", "verdict": "inconclusive", "power": {"underpowered": True, "null": 0.04}}
+    text = tally([one, {"class": "paper", "verdict": "not checked at this scale", "power": None}])
+    assert "; 1 judged claim is underpowered" in text and "of the 1 judged claim with" in text
+    assert "2 judged claims are underpowered" in tally([one, dict(one)])
+
+
 # 3. "Never" and count claims were judged with a t-interval.
 def test_one_violation_in_one_seed_disproves_never():
     runs = {

@@ -357,12 +357,13 @@ def tally(claims: list[dict]) -> str:
     weak = sum(1 for c in judged if (c.get("power") or {}).get("underpowered"))
     text = f"{len(paper)} paper claims: " + ", ".join(parts)
     if weak:
-        text += f"; {weak} judged claims are underpowered at this seed count"
+        text += f"; {weak} judged {'claim is' if weak == 1 else 'claims are'} underpowered at this seed count"
     chance, carried = expected_by_chance(judged)
     if carried:
         text += (
-            f"; if every effect were negligible, {chance:.1f} of the {carried} judged claims with a "
-            f"negligible effect would still pass (sum of P(pass | negligible))"
+            f"; if every effect were negligible, {chance:.1f} of the {carried} judged "
+            f"{'claim' if carried == 1 else 'claims'} with a negligible effect would still pass "
+            "(sum of P(pass | negligible))"
         )
     return text
 
