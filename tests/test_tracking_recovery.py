@@ -134,18 +134,17 @@ class KilledAfter(Exception):
 def test_a_training_run_record_killed_mid_way_is_closed_and_recorded_again(tmp_path, monkeypatch):
     tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "mlruns")
     evaluation = finished_run(tmp_path / "run")
-    real_log_artifact = Tracker.log_artifact
+    real_end_run = Tracker.end_run
 
-    def dying_after_one(self, run_id, path, subdir=None):
-        real_log_artifact(self, run_id, path, subdir)
-        raise KilledAfter  # the judge is killed after the first of the run's three files
+    def killed_before_closing(self, run_id, status="FINISHED", end_time=None):
+        raise KilledAfter  # the judge is killed once the run's files are in, before it closes the run
 
-    monkeypatch.setattr(Tracker, "log_artifact", dying_after_one)
+    monkeypatch.setattr(Tracker, "end_run", killed_before_closing)
     with pytest.raises(KilledAfter):
         tracker.record_runs([evaluation])
     (half,) = [r for r in tracker.find_runs("cnn_svm") if "content" in r.data.tags]  # not its arm's run
-    assert half.info.status == "RUNNING" and len(tracker.client.list_artifacts(half.info.run_id)) == 1
-    monkeypatch.setattr(Tracker, "log_artifact", real_log_artifact)
+    assert half.info.status == "RUNNING" and len(tracker.client.list_artifacts(half.info.run_id)) == 3
+    monkeypatch.setattr(Tracker, "end_run", real_end_run)
 
     ids = tracker.record_runs([evaluation])
     again = tracker.client.get_run(ids[evaluation["run_dir"]])

@@ -24,6 +24,7 @@ import json
 import math
 import os
 import shlex
+import shutil
 import sqlite3
 import sys
 import tempfile
@@ -366,6 +367,9 @@ class Tracker:
         self.retries = retries
         self._lock = FileLock(uri.removeprefix("sqlite:///") + ".lock") if uri.startswith("sqlite:///") else None
         self._experiment_ids: dict[str, str] = {}  # name -> id, once found or made
+        # (experiment id, arm group) -> (the arm's run id, the end time it was given): a judge
+        # records hundreds of seeds under a few dozen arms, and finds each arm once
+        self._arm_runs: dict[tuple[str, str], tuple[str, int | None]] = {}
         # Creating the client opens the store, which runs the schema migrations on a new
         # database: two jobs doing that at once collide ("duplicate column"), so hold the lock.
         with self._write():
@@ -438,13 +442,18 @@ class Tracker:
         its first recorded seed's start and ends at its latest seed's end, not when it was recorded."""
         exp_id = self.experiment_id(spec["paper"])
         group = f"{spec['experiment']}/{spec['arm']}"
+        known = self._arm_runs.get((exp_id, group))
+        if known is not None and (times is None or (known[1] or 0) >= times[1]):
+            return known[0]
 
-        def get_or_create() -> str:  # in one locked call: parallel jobs of one arm make one parent
+        def get_or_create() -> tuple[str, int | None]:  # in one locked call: parallel jobs of one arm make one parent
             found = self.client.search_runs([exp_id], f"tags.arm_group = '{group}'", max_results=1)
             if found:
-                if times is not None and (found[0].info.end_time or 0) < times[1]:
-                    self.client.set_terminated(found[0].info.run_id, "FINISHED", end_time=times[1])
-                return found[0].info.run_id
+                end = found[0].info.end_time
+                if times is not None and (end or 0) < times[1]:
+                    end = times[1]
+                    self.client.set_terminated(found[0].info.run_id, "FINISHED", end_time=end)
+                return found[0].info.run_id, end
             tags = {
                 "arm_group": group,
                 "paper": spec["paper"],
@@ -456,9 +465,10 @@ class Tracker:
             start, end = times if times is not None else (None, None)
             run = self.client.create_run(exp_id, run_name=arm_name(spec), tags=tags, start_time=start)
             self.client.set_terminated(run.info.run_id, "FINISHED", end_time=end)
-            return run.info.run_id
+            return run.info.run_id, end
 
-        return self._call(get_or_create)
+        self._arm_runs[(exp_id, group)] = self._call(get_or_create)
+        return self._arm_runs[(exp_id, group)][0]
 
     def close_orphan(self, run_id: str) -> None:
         """Close a run an earlier attempt left RUNNING (a job killed before its first checkpoint)."""
@@ -501,13 +511,20 @@ class Tracker:
         self._call(self.client.log_artifact, run_id, str(path), subdir)
 
     def log_run_files(self, run_id: str, files: list[Path]) -> None:
-        """A run's small files as artifacts; its checkpoint by reference (a tag with its path),
-        never copied: results/runs holds it, and a copy per run doubles the disk the runs take."""
-        for f in files:
-            if f.name == RunDir(f.parent).checkpoint.name:
-                self.set_tags(run_id, {CHECKPOINT_TAG: f.resolve()})
-            elif f.exists():
-                self.log_artifact(run_id, f)
+        """A run's small files as artifacts, in one store call; its checkpoint by reference (a tag
+        with its path), never copied: results/runs holds it, and a copy per run doubles the disk
+        the runs take."""
+        checkpoints = [f for f in files if f.name == RunDir(f.parent).checkpoint.name]
+        for f in checkpoints:
+            self.set_tags(run_id, {CHECKPOINT_TAG: f.resolve()})
+        present = [f for f in files if f not in checkpoints and f.exists()]
+        if len(present) == 1:
+            self.log_artifact(run_id, present[0])
+        elif present:  # each artifact call looks the run up again: one call for all of them
+            with tempfile.TemporaryDirectory() as tmp:
+                for f in present:
+                    shutil.copy2(f, Path(tmp) / f.name)
+                self._call(self.client.log_artifacts, run_id, tmp)
 
     def end_run(self, run_id: str, status: str = "FINISHED", end_time: int | None = None) -> None:
         self._call(self.client.set_terminated, run_id, status, end_time)
@@ -625,6 +642,7 @@ class Tracker:
         }
         start, end = training_times(run, info)
         tags[PARENT] = self.arm_run(spec, (start, end))
+        tags[CHECKPOINT_TAG] = run.checkpoint.resolve()  # what log_run_files tags a live run with
         run_id = self.start_run(spec["paper"], run_name(spec), tags, start_time=start)
         curve = [
             # a row's time: the start plus the training time spent by then (what the UI's
@@ -638,7 +656,7 @@ class Tracker:
         final = [Metric(k, float(v), end, metrics.get("steps", 0)) for k, v in final_metrics(metrics).items()]
         self.log_batch(run_id, params=param_entries(run_params(spec)), metrics=curve + final)
         self.log_dataset(run_id, spec, info.get("data_checksum", ""), info.get("data_source", ""))
-        self.log_run_files(run_id, [run.history, run.info, run.metrics, run.checkpoint])
+        self.log_run_files(run_id, [run.history, run.info, run.metrics])
         self.end_run(run_id, "FINISHED" if status == "completed" else "FAILED", end_time=end)
         return run_id
 

@@ -8,6 +8,7 @@ from logitrepro.kernels import (
     ls_attention,
     ls_attention_ref,
     max_attention_logit,
+    max_attention_logits,
     sliding_window_attention,
     sliding_window_attention_ref,
 )
@@ -89,6 +90,20 @@ def test_max_attention_logit(window):
     allowed = _band(40, 40 if window is None else window)
     expect = s.masked_fill(~allowed, float("-inf")).amax(dim=(-1, -2))
     torch.testing.assert_close(max_attention_logit(q, k, window, block=16), expect)
+
+
+@pytest.mark.parametrize("t, block", [(40, 16), (40, 64), (37, 8)])
+def test_max_attention_logits_are_both_maxima_to_the_bit(t, block):
+    # One Q K^T for both maxima: the numbers of the two separate calls (and of a dense masked
+    # max), bit for bit, across query blocks and for a slice of the heads.
+    q, k, _ = _qkv(2, 4, t, 8, seed=8)
+    full, windowed = max_attention_logits(q, k, 5, block=block)
+    assert torch.equal(full, max_attention_logit(q, k, block=block))
+    assert torch.equal(windowed, max_attention_logit(q, k, 5, block=block))
+    assert torch.equal(windowed[:, :3], max_attention_logit(q[:, :3], k[:, :3], 5, block=block))
+    s = q @ k.transpose(-1, -2) / math.sqrt(8)
+    torch.testing.assert_close(windowed, s.masked_fill(~_band(t, 5), float("-inf")).amax(dim=(-1, -2)))
+    assert (full >= windowed).all() and (full > windowed).any()
 
 
 def test_window_limits_attention():

@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -110,6 +112,31 @@ def test_max_logit_is_recorded_per_layer_and_grows_with_query_scale():
         model.blocks[0].attn.qkv.weight[:32] *= 10  # scale the queries of layer 0
     model(idx)
     assert model.max_logits()[0] == pytest.approx(10 * before[0], rel=1e-4)
+
+
+@pytest.mark.parametrize("attention", ["mha", "ls"])
+def test_recorded_maxima_are_over_the_keys_each_head_sees(attention):
+    # LS: local heads over their window, global heads over every earlier key; the window
+    # maximum over every head's window, whatever the head attends to.
+    torch.manual_seed(1)
+    model = GPT(small(attention=attention)).eval()
+    model.record_max_logits()
+    idx = torch.randint(0, 97, (2, 24))
+    captured = {}
+    attn = model.blocks[1].attn
+    attn.qkv.register_forward_hook(lambda m, i, out: captured.update(qkv=out))
+    model(idx)
+    b, t, c = captured["qkv"].shape[0], captured["qkv"].shape[1], attn.cfg.n_embd
+    q, k, _ = (z.view(b, t, attn.n_head, attn.head_dim).transpose(1, 2) for z in captured["qkv"].split(c, dim=2))
+    s = (q @ k.transpose(-1, -2) / math.sqrt(attn.head_dim)).detach()  # (B, H, T, T)
+    pos = torch.arange(t)
+    causal = pos[None, :] <= pos[:, None]
+    window = causal & (pos[None, :] > pos[:, None] - attn.cfg.window)
+    seen = causal.expand(attn.n_head, t, t).clone()
+    if attention == "ls":
+        seen[: attn.n_head - attn.cfg.n_global] = window
+    assert model.max_logits()[1] == pytest.approx(s.masked_fill(~seen, float("-inf")).max().item(), rel=1e-6)
+    assert model.max_logits_window()[1] == pytest.approx(s.masked_fill(~window, float("-inf")).max().item(), rel=1e-6)
 
 
 def test_bad_config_is_rejected():

@@ -18,6 +18,9 @@ rule judge:
         f"{RESULTS}/logs/judge/{{paper}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/judge/{{paper}}.tsv"
+    # as soon as a paper's runs are in, before the training left: a judge records hundreds of runs
+    # in MLflow on one core, and left to the end it would be the run's last job, alone
+    priority: 10
     conda:
         "../envs/logitrepro.yaml"
     params:

@@ -14,6 +14,7 @@ from .sliding_window_attention import (
     ls_attention,
     ls_attention_ref,
     max_attention_logit,
+    max_attention_logits,
     sliding_window_attention,
     sliding_window_attention_ref,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "ls_attention",
     "ls_attention_ref",
     "max_attention_logit",
+    "max_attention_logits",
     "vq_logits_loss",
     "vq_logits_loss_ref",
     "vq_scatter_logits",

@@ -108,6 +108,34 @@ def max_attention_logit(q, k, window: int | None = None, block: int = 256):
     return best
 
 
+@functools.lru_cache(maxsize=64)
+def _logit_masks(start: int, stop: int, window: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Query rows start..stop-1 against keys 0..stop-1: (outside causal, outside the window), each
+    [stop - start, stop], True where a (query, key) pair is excluded."""
+    qi = torch.arange(start, stop, device=device)[:, None]
+    ki = torch.arange(stop, device=device)[None, :]
+    causal = ki <= qi
+    return ~causal, ~(causal & (ki > qi - window))
+
+
+@torch.no_grad()
+def max_attention_logits(q, k, window: int, block: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both maxima of max_attention_logit, (full causal, within `window`), each [B, H], from one
+    Q K^T per query block instead of one per maximum. The score blocks are the full-causal
+    path's, and the window's pairs are a subset of them: the same numbers, half the matmuls."""
+    b, h, t, d = q.shape
+    scale = 1.0 / math.sqrt(d)
+    full = torch.full((b, h), float("-inf"), device=q.device, dtype=torch.float32)
+    windowed = full.clone()
+    for start in range(0, t, block):
+        stop = min(t, start + block)
+        s = (q[:, :, start:stop].float() @ k[:, :, :stop].float().transpose(-1, -2)) * scale  # [B, H, Bq, stop]
+        outside_causal, outside_window = _logit_masks(start, stop, int(window), q.device)
+        full = torch.maximum(full, s.masked_fill(outside_causal, float("-inf")).amax(dim=(-1, -2)))
+        windowed = torch.maximum(windowed, s.masked_fill_(outside_window, float("-inf")).amax(dim=(-1, -2)))
+    return full, windowed
+
+
 # ----------------------------------------------------------------------------- CPU fast path
 
 

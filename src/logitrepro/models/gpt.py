@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from logitrepro.kernels import cross_entropy, ls_attention, max_attention_logit, vq_logits_loss, vq_scatter_logits
+from logitrepro.kernels import cross_entropy, ls_attention, max_attention_logits, vq_logits_loss, vq_scatter_logits
 
 ATTENTIONS = ("mha", "ls", "qk_norm", "softcap")
 HEADS = ("full", "vq", "vq_bias")
@@ -87,8 +87,7 @@ class CausalSelfAttention(nn.Module):
         if self.cfg.attention == "qk_norm":
             q, k = self.q_norm(q), self.k_norm(k)
         if self.record_max_logit:
-            self.last_max_logit = self._max_logit(q, k)
-            self.last_max_logit_window = max_attention_logit(q, k, window=self.cfg.window).max().item()
+            self._record_max_logits(q, k)
         if self.cfg.attention == "ls":
             y = ls_attention(q, k, v, self.cfg.window, self.cfg.n_global)
         elif self.cfg.attention == "softcap":
@@ -108,17 +107,13 @@ class CausalSelfAttention(nn.Module):
         s = cap * torch.tanh(s / cap)
         return torch.softmax(s.masked_fill(~causal, float("-inf")), dim=-1) @ v
 
-    @torch.no_grad()
-    def _max_logit(self, q, k) -> float:
-        if self.cfg.attention == "ls":
+    def _record_max_logits(self, q, k) -> None:
+        full, windowed = max_attention_logits(q, k, self.cfg.window)  # (B, H) each, before any soft cap
+        if self.cfg.attention == "ls":  # each head over the keys it attends to
             n_local = self.n_head - self.cfg.n_global
-            parts = []
-            if n_local:
-                parts.append(max_attention_logit(q[:, :n_local], k[:, :n_local], window=self.cfg.window))
-            if self.cfg.n_global:
-                parts.append(max_attention_logit(q[:, n_local:], k[:, n_local:]))
-            return max(p.max().item() for p in parts)
-        return max_attention_logit(q, k).max().item()  # before any soft cap: the growth we watch
+            full = torch.cat([windowed[:, :n_local], full[:, n_local:]], dim=1)
+        self.last_max_logit = full.max().item()
+        self.last_max_logit_window = windowed.max().item()
 
 
 class MLP(nn.Module):
