@@ -61,8 +61,9 @@ def test_dry_run_every_scale(scale, tmp_path):
     # layers; ls_attention: 4 arms and the lengths experiment's 4; each per seed.
     cnn = {"cpu": 2}.get(scale, 4)
     # fourier_head: 3 datasets x (headline at the authors' 500 epochs and at 20), and the rippled gaussian
-    # at 500 epochs, x the authors' seeds.
+    # at 500 epochs (smoke and paper scale only), x the authors' seeds.
     fh_seeds = {"smoke": 1, "cpu": 4, "paper": 4}[scale]
+    fh = 7 * fh_seeds - {"cpu": 1}.get(scale, 0) * fh_seeds
     # Experiments with seeds of their own: chronos (2 arms); atari (2 arms) at smoke and paper scale only.
     chronos, atari = 2 * {"smoke": 1}.get(scale, 3), 2 * {"smoke": 1, "cpu": 0, "paper": 4}[scale]
     # sso (configs/papers/sso.yaml): breast cancer, its squared-loss twin and Spambase each SGD at 1/L and 7
@@ -75,11 +76,11 @@ def test_dry_run_every_scale(scale, tmp_path):
     sso = {"smoke": 3 * 99 + 56 + 3 + 7 + 3, "cpu": cpu_sso, "paper": cpu_sso + 9 + 3 * 381}[scale]
     # grokking: perp_mlp 2 arms and collapse 3, and the transformer's 3 at smoke and paper scale, per seed
     grokking = {"cpu": 5}.get(scale, 8) * seeds
-    assert runs == (cnn + 16) * seeds + 7 * fh_seeds + chronos + atari + sso + grokking
+    assert runs == (cnn + 16) * seeds + fh + chronos + atari + sso + grokking
     # jobs: one per experiment at smoke and cpu scale (every arm, seed and grid point in it), per run at
-    # paper scale: cnn_svm 2 (1 at cpu), vq_logits 2, ls_attention 2, fourier_head 5 (+ atari), sso 7,
-    # grokking 3 (2 at cpu)
-    per_experiment = {"smoke": 22, "cpu": 19}
+    # paper scale: cnn_svm 2 (1 at cpu), vq_logits 2, ls_attention 2, fourier_head 5 (4 at cpu; + atari),
+    # sso 7, grokking 3 (2 at cpu)
+    per_experiment = {"smoke": 22, "cpu": 18}
     assert jobs == per_experiment.get(scale, runs), (jobs, runs)
     assert "evaluate" not in counts  # a training job evaluates its own final checkpoint
     # LM corpora: one vocabulary for both papers at smoke scale, two at cpu (4096 and 1024) and paper
